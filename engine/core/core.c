@@ -1,0 +1,290 @@
+/*
+ * core.c - life cycle, the clock, the one mutation entry point, and the
+ * whole-state views (stats, canonical dump, invariant check).
+ */
+#include "core_internal.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+_Static_assert(sizeof(core_rec) == 32, "a record is 32 bytes");
+_Static_assert(CORE_ORDER_ID_MAX <= UINT8_MAX, "order id length fits its byte");
+_Static_assert(CORE_KEY_MAX <= UINT8_MAX, "key length fits its byte");
+_Static_assert(CORE_NAME_MAX <= UINT8_MAX, "name length fits its byte");
+
+void core_config_default(core_config *cfg)
+{
+	cfg->hash_seed = 0x5eed5eed5eed5eedULL;
+	cfg->lines_max = 100;
+	cfg->skus_max = 10000000;
+	cfg->locations_max = 4096;
+	cfg->reservations_max = 10000000;
+	cfg->idempotency_max = 1000000;
+	cfg->ttl_default_ms = 900000;
+	cfg->ttl_max_ms = 86400000;
+	cfg->retain_ms = 3600000;
+	cfg->id_epoch = 0;
+}
+
+const char *core_strerror(int code)
+{
+	switch (code) {
+	case CORE_OK: return "OK";
+	case CORE_E_BAD_REQUEST: return "BAD_REQUEST";
+	case CORE_E_NOT_FOUND: return "NOT_FOUND";
+	case CORE_E_OUT_OF_STOCK: return "OUT_OF_STOCK";
+	case CORE_E_CONFLICT: return "CONFLICT";
+	case CORE_E_INVALID_STATE: return "INVALID_STATE";
+	case CORE_E_LIMIT_EXCEEDED: return "LIMIT_EXCEEDED";
+	case CORE_E_TOO_LARGE: return "TOO_LARGE";
+	case CORE_E_BUSY: return "BUSY";
+	}
+	return "INTERNAL";
+}
+
+const char *core_resv_status_name(core_resv_status s)
+{
+	static const char *const names[] = {
+		"held", "committed", "fulfilled", "released", "expired",
+	};
+	return (unsigned)s < 5 ? names[s] : "unknown";
+}
+
+int core_fail(core_error *err, int code, const char *fmt, ...)
+{
+	err->code = code;
+	err->nshort = 0;
+	err->short_lines = NULL;
+	err->version = 0;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+bool name_valid(core_str s, uint32_t max)
+{
+	if (s.len == 0 || s.len > max || s.p == NULL)
+		return false;
+	for (uint32_t i = 0; i < s.len; i++) {
+		unsigned char ch = (unsigned char)s.p[i];
+		if (ch < 0x20 || ch == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+core *core_create(const core_config *cfg)
+{
+	core *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->cfg = *cfg;
+	if (c->cfg.locations_max > LOC_NONE - 1)
+		c->cfg.locations_max = LOC_NONE - 1;
+	if (c->cfg.lines_max > UINT16_MAX)
+		c->cfg.lines_max = UINT16_MAX;
+	c->now_ms = 0;
+	if (inventory_init(c) != 0)
+		goto fail_inventory;
+	if (resv_init(c) != 0)
+		goto fail_resv;
+	return c;
+
+fail_resv:
+	inventory_finish(c);
+fail_inventory:
+	free(c);
+	return NULL;
+}
+
+void core_destroy(core *c)
+{
+	if (c == NULL)
+		return;
+	resv_finish(c);
+	inventory_finish(c);
+	free(c);
+}
+
+const core_config *core_get_config(const core *c)
+{
+	return &c->cfg;
+}
+
+uint32_t core_advance(core *c, int64_t now_ms)
+{
+	if (now_ms > c->now_ms)
+		c->now_ms = now_ms;
+	return resv_expire_due(c, UINT32_MAX);
+}
+
+uint32_t core_sweep(core *c, int64_t now_ms, uint32_t budget)
+{
+	if (now_ms > c->now_ms)
+		c->now_ms = now_ms;
+	uint32_t done = resv_expire_due(c, budget);
+	if (done < budget)
+		done += resv_forget_old(c, budget - done);
+	return done;
+}
+
+int64_t core_next_deadline(const core *c)
+{
+	const core_resv *r = heap_top(c);
+	return r ? r->expires_at_ms : INT64_MAX;
+}
+
+int core_exec(core *c, const core_cmd *cmd, int64_t now_ms,
+    core_result *res, core_error *err)
+{
+	core_advance(c, now_ms);
+	res->resv = NULL;
+	res->replayed = false;
+	switch (cmd->type) {
+	case CORE_CMD_STOCK_SET:
+	case CORE_CMD_STOCK_ADJUST:
+	case CORE_CMD_RESTOCK:
+		return inventory_exec(c, cmd, res, err);
+	case CORE_CMD_RESERVE:
+	case CORE_CMD_COMMIT:
+	case CORE_CMD_RELEASE:
+	case CORE_CMD_FULFILL:
+	case CORE_CMD_EXTEND:
+		return resv_exec(c, cmd, res, err);
+	}
+	return core_fail(err, CORE_E_BAD_REQUEST, "unknown command %d", (int)cmd->type);
+}
+
+void core_stats_get(const core *c, core_stats *out)
+{
+	out->skus = c->sku_by_name.count;
+	out->locations = c->nlocs;
+	out->records = c->nrecs;
+	for (int i = 0; i < 5; i++)
+		out->reservations[i] = c->by_status[i];
+	out->idempotency_keys = c->idem_by_key.count;
+	out->expired_total = c->expired_total;
+	out->units_reserved = c->units_reserved;
+	out->units_committed = c->units_committed;
+	out->now_ms = c->now_ms;
+}
+
+/* ---- canonical dump ------------------------------------------------------ */
+
+typedef struct dump_out {
+	char *buf;
+	size_t cap;
+	size_t len;
+} dump_out;
+
+__attribute__((format(printf, 2, 3)))
+static void put(dump_out *o, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	size_t room = o->len < o->cap ? o->cap - o->len : 0;
+	int n = vsnprintf(room ? o->buf + o->len : NULL, room, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->len += (size_t)n;
+}
+
+static int cmp_sku(const void *a, const void *b)
+{
+	const core_sku *x = *(const core_sku *const *)a, *y = *(const core_sku *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+static int cmp_resv(const void *a, const void *b)
+{
+	const core_resv *x = *(const core_resv *const *)a, *y = *(const core_resv *const *)b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cmp_idem(const void *a, const void *b)
+{
+	const core_idem *x = *(const core_idem *const *)a, *y = *(const core_idem *const *)b;
+	if (x->method != y->method)
+		return x->method - y->method;
+	int n = memcmp(x->key, y->key, x->key_len < y->key_len ? x->key_len : y->key_len);
+	return n ? n : x->key_len - y->key_len;
+}
+
+/* Collect a table's items into a sorted array; NULL when empty or no memory. */
+static void **sorted_items(const table *t, int (*cmp)(const void *, const void *))
+{
+	if (t->count == 0)
+		return NULL;
+	void **items = malloc(t->count * sizeof(*items));
+	if (items == NULL)
+		return NULL;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i <= t->mask; i++)
+		if (t->slots[i].item)
+			items[n++] = t->slots[i].item;
+	qsort(items, n, sizeof(*items), cmp);
+	return items;
+}
+
+static void dump_resv(const core *c, dump_out *o, const core_resv *r)
+{
+	const core_ralloc *al = resv_allocs(r);
+	put(o, "resv %016" PRIx64 " order=%.*s status=%u exp=%" PRId64 " orig_exp=%" PRId64
+	    " fin=%" PRId64 " idem=%d\n", r->id, r->order_id_len, resv_order_id(r),
+	    r->status, r->expires_at_ms, r->orig_expires_at_ms, r->finished_at_ms, r->idem != NULL);
+	for (uint32_t i = 0; i < r->nlines; i++) {
+		const core_rline *l = &r->lines[i];
+		core_str sku = rline_sku_name(r, l);
+		put(o, "  line %.*s qty=%u rel=%u ful=%u\n", (int)sku.len, sku.p, l->qty, l->released,
+		    l->fulfilled);
+		for (uint32_t j = 0; j < l->nallocs; j++) {
+			const core_ralloc *a = &al[l->alloc_first + j];
+			put(o, "    at %s qty=%u orig=%u\n", c->locs[a->loc]->name, a->qty, a->orig);
+		}
+	}
+}
+
+size_t core_dump(const core *c, char *buf, size_t cap)
+{
+	dump_out o = { buf, cap, 0 };
+	put(&o, "now=%" PRId64 " seq=%" PRIu64 " expired=%" PRIu64 "\n",
+	    c->now_ms, c->next_seq, c->expired_total);
+	for (uint32_t r = 0; r < c->nlocs; r++) {
+		const core_loc *l = c->locs[c->rank_order[r]];
+		put(&o, "loc %s id=%u prio=%d rank=%u\n", l->name, l->id, l->priority, l->rank);
+	}
+	core_sku **skus = (core_sku **)sorted_items(&c->sku_by_name, cmp_sku);
+	for (uint32_t i = 0; skus && i < c->sku_by_name.count; i++) {
+		const core_sku *s = skus[i];
+		put(&o, "sku %s\n", s->name);
+		for (uint32_t j = 0; j < s->nrecs; j++) {
+			const core_rec *rec = &s->recs[j];
+			put(&o, "  at %s on_hand=%u reserved=%u committed=%u safety=%u v=%" PRIu64 "\n",
+			    c->locs[rec->loc]->name, rec->on_hand, rec->reserved,
+			    rec->committed, rec->safety, rec->version);
+		}
+	}
+	free(skus);
+	core_resv **rs = (core_resv **)sorted_items(&c->resv_by_id, cmp_resv);
+	for (uint32_t i = 0; rs && i < c->resv_by_id.count; i++)
+		dump_resv(c, &o, rs[i]);
+	free(rs);
+	core_idem **ks = (core_idem **)sorted_items(&c->idem_by_key, cmp_idem);
+	for (uint32_t i = 0; ks && i < c->idem_by_key.count; i++)
+		put(&o, "idem %u %.*s params=%016" PRIx64 " at=%" PRId64 "\n", ks[i]->method,
+		    ks[i]->key_len, ks[i]->key, ks[i]->params_hash, ks[i]->created_ms);
+	free(ks);
+	return o.len;
+}
+
+const char *core_check(const core *c)
+{
+	const char *why = resv_check(c);
+	if (why == NULL)
+		why = heap_check(c);
+	return why;
+}

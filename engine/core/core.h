@@ -1,0 +1,307 @@
+/*
+ * core.h - allot's pure allocation core.
+ *
+ * The core owns inventory and reservations. It does no I/O, reads no clock
+ * and knows nothing of MessagePack or libuv: time comes in as now_ms, every
+ * mutation goes through core_exec(), and a failed command leaves the state
+ * exactly as it was. One thread owns a core; nothing here locks.
+ *
+ * Strings given to the core (core_str) are borrowed for the duration of the
+ * call; the core copies what it keeps. Pointers the core hands back (records,
+ * reservations, names) stay valid until the next call that mutates the core
+ * (core_exec, core_advance, core_sweep).
+ */
+#ifndef ALLOT_CORE_H
+#define ALLOT_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct core core;
+
+typedef struct core_str {
+	const char *p;
+	uint32_t len;
+} core_str;
+
+/* Limits and defaults; core_config_default() fills every field. */
+typedef struct core_config {
+	uint64_t hash_seed;          /* randomise hash tables against flooding */
+	uint32_t lines_max;          /* lines per order */
+	uint32_t skus_max;           /* distinct skus */
+	uint32_t locations_max;      /* distinct locations (< 65535) */
+	uint32_t reservations_max;   /* reservations kept, live and finished */
+	uint32_t idempotency_max;    /* idempotency keys remembered */
+	int64_t ttl_default_ms;
+	int64_t ttl_max_ms;
+	int64_t retain_ms;           /* finished reservations stay readable */
+	uint32_t id_epoch;           /* high half of reservation ids */
+} core_config;
+
+/* Error codes; core_strerror() gives the wire name. */
+enum core_code {
+	CORE_OK = 0,
+	CORE_E_BAD_REQUEST = -1,
+	CORE_E_NOT_FOUND = -2,
+	CORE_E_OUT_OF_STOCK = -3,
+	CORE_E_CONFLICT = -4,
+	CORE_E_INVALID_STATE = -5,
+	CORE_E_LIMIT_EXCEEDED = -6,
+	CORE_E_TOO_LARGE = -7,
+	CORE_E_BUSY = -8,
+};
+
+/* Bounds of the model, fixed by the contract. */
+#define CORE_NAME_MAX 64
+#define CORE_CHANNEL_MAX 32
+#define CORE_ORDER_ID_MAX 128
+#define CORE_CUSTOMER_ID_MAX 128
+#define CORE_KEY_MAX 128
+#define CORE_REASON_MAX 256
+#define CORE_QTY_MAX 2147483647LL
+#define CORE_RESERVATION_ID_LEN 18 /* "r-" + 16 hex digits */
+
+/* One line the core could not cover, for OUT_OF_STOCK. */
+typedef struct core_short_line {
+	core_str sku;
+	int64_t requested;
+	int64_t available;
+} core_short_line;
+
+/*
+ * What went wrong. message is a full sentence naming the field; for
+ * OUT_OF_STOCK, short_lines[0..nshort) lists every short line (the array is
+ * owned by the core and valid until the next call); for CONFLICT on
+ * if_version, version is the record's current version.
+ */
+typedef struct core_error {
+	int code;
+	char message[200];
+	uint32_t nshort;
+	const core_short_line *short_lines;
+	uint64_t version;
+} core_error;
+
+const char *core_strerror(int code);
+
+/* ---- Read-only views of state ----------------------------------------- */
+
+typedef struct core_record_view {
+	core_str sku;
+	core_str location;
+	int64_t on_hand;
+	int64_t reserved;
+	int64_t committed;
+	int64_t safety;
+	int64_t available; /* max(0, on_hand - reserved - committed - safety) */
+	int64_t oversold;  /* max(0, reserved + committed - on_hand) */
+	uint64_t version;
+} core_record_view;
+
+typedef enum core_resv_status {
+	CORE_RESV_HELD = 0,
+	CORE_RESV_COMMITTED,
+	CORE_RESV_FULFILLED,
+	CORE_RESV_RELEASED,
+	CORE_RESV_EXPIRED,
+} core_resv_status;
+
+const char *core_resv_status_name(core_resv_status s);
+
+typedef struct core_resv core_resv;
+
+/* A reservation as the wire shows it. */
+typedef struct core_resv_view {
+	char id[CORE_RESERVATION_ID_LEN + 1];
+	core_str order_id;
+	core_resv_status status;
+	int64_t expires_at_ms; /* -1 once committed or finished without a deadline */
+	uint32_t nlines;
+} core_resv_view;
+
+typedef struct core_line_view {
+	core_str sku;
+	int64_t qty;       /* requested */
+	int64_t short_qty; /* requested but not held (allow_partial) */
+	int64_t released;  /* units released since */
+	int64_t fulfilled; /* units fulfilled since */
+	uint32_t nallocs;
+} core_line_view;
+
+typedef struct core_alloc_view {
+	core_str location;
+	int64_t qty; /* still allocated: held, committed, or as at expiry */
+} core_alloc_view;
+
+void core_resv_view_get(const core *c, const core_resv *r, core_resv_view *out);
+void core_resv_line_get(const core *c, const core_resv *r, uint32_t i, core_line_view *out);
+void core_resv_alloc_get(const core *c, const core_resv *r, uint32_t line,
+    uint32_t i, core_alloc_view *out);
+/* The reply reserve gave when the reservation was made (for idempotent
+ * retries): original status held, original deadline and allocations. */
+void core_resv_view_original(const core *c, const core_resv *r, core_resv_view *out);
+int64_t core_resv_alloc_original_qty(const core_resv *r, uint32_t line, uint32_t i);
+
+/* ---- Commands ---------------------------------------------------------- */
+
+typedef enum core_cmd_type {
+	CORE_CMD_STOCK_SET = 1,
+	CORE_CMD_STOCK_ADJUST,
+	CORE_CMD_RESTOCK,
+	CORE_CMD_RESERVE,
+	CORE_CMD_COMMIT,
+	CORE_CMD_RELEASE,
+	CORE_CMD_FULFILL,
+	CORE_CMD_EXTEND,
+} core_cmd_type;
+
+typedef struct core_line_req {
+	core_str sku;
+	int64_t qty;
+} core_line_req;
+
+typedef struct core_stock_cmd {
+	core_str sku;
+	core_str location;
+	int64_t on_hand;    /* stock.set */
+	int64_t safety;     /* stock.set; -1 keeps the current value */
+	int64_t if_version; /* stock.set; -1 when absent, 0 = must not exist */
+	int64_t delta;      /* stock.adjust; restock's qty */
+	core_str reason;
+	core_str idempotency_key; /* stock.adjust */
+} core_stock_cmd;
+
+typedef enum core_strategy {
+	CORE_STRATEGY_PRIORITY = 0,
+} core_strategy;
+
+typedef enum core_split {
+	CORE_SPLIT_UNITS = 0,
+	CORE_SPLIT_LINES,
+	CORE_SPLIT_NONE,
+} core_split;
+
+typedef struct core_reserve_cmd {
+	core_str order_id;
+	const core_line_req *lines;
+	uint32_t nlines;
+	core_str channel;     /* empty: none */
+	core_str customer_id; /* empty: none */
+	int64_t ttl_ms;       /* -1: the default */
+	core_strategy strategy;
+	core_split split;
+	uint32_t max_shipments; /* 0: no cap */
+	bool allow_partial;
+	core_str idempotency_key;
+} core_reserve_cmd;
+
+typedef struct core_resv_cmd {
+	core_str reservation_id;
+	const core_line_req *lines; /* release/fulfill: NULL for the whole */
+	uint32_t nlines;
+	int64_t ttl_ms;             /* extend */
+} core_resv_cmd;
+
+typedef struct core_cmd {
+	core_cmd_type type;
+	union {
+		core_stock_cmd stock;
+		core_reserve_cmd reserve;
+		core_resv_cmd resv;
+	} u;
+} core_cmd;
+
+/* What a successful command produced. */
+typedef struct core_result {
+	core_record_view record; /* stock commands */
+	const core_resv *resv;   /* reservation commands */
+	bool replayed;           /* an idempotent retry: the first reply again */
+} core_result;
+
+/* ---- Life cycle -------------------------------------------------------- */
+
+void core_config_default(core_config *cfg);
+/* NULL on allocation failure. The config is copied. */
+core *core_create(const core_config *cfg);
+void core_destroy(core *c);
+const core_config *core_get_config(const core *c);
+
+/*
+ * Move the core's clock to now_ms (it never goes back) and expire every hold
+ * whose deadline has passed, so that the very next request sees their units
+ * available. Call before every request. Returns the number expired.
+ */
+uint32_t core_advance(core *c, int64_t now_ms);
+
+/*
+ * Bounded background work for a periodic timer: expire due holds and forget
+ * finished reservations past their retention, at most budget items in all.
+ * Allocates nothing. Returns the items done; less than budget means caught up.
+ */
+uint32_t core_sweep(core *c, int64_t now_ms, uint32_t budget);
+
+/* Deadline of the next hold to expire, or INT64_MAX. */
+int64_t core_next_deadline(const core *c);
+
+/*
+ * The one entry point for mutations. On success returns CORE_OK and fills
+ * *res; on failure returns the negative code, fills *err, and the state is
+ * unchanged.
+ */
+int core_exec(core *c, const core_cmd *cmd, int64_t now_ms,
+    core_result *res, core_error *err);
+
+/* ---- Reads (never mutate beyond what core_advance would) --------------- */
+
+/*
+ * Records of one sku: all its locations, or just `location` when its len is
+ * non-zero. Calls emit for each, in location rank order. NOT_FOUND when the
+ * sku or the record does not exist.
+ */
+int core_stock_get(const core *c, core_str sku, core_str location,
+    void (*emit)(void *ctx, const core_record_view *rec), void *ctx,
+    uint32_t *count, core_error *err);
+/* Number of records core_stock_get would emit (0 if none). */
+uint32_t core_stock_count(const core *c, core_str sku, core_str location);
+
+/*
+ * Availability of one sku: total and per location (filtered to `location`
+ * when non-empty). Unknown skus have total 0 and no locations.
+ */
+typedef struct core_avail_loc {
+	core_str location;
+	int64_t available;
+} core_avail_loc;
+int64_t core_avail(const core *c, core_str sku, core_str location,
+    void (*emit)(void *ctx, const core_avail_loc *loc), void *ctx,
+    uint32_t *nlocs);
+
+/* NOT_FOUND when the id is unknown or was forgotten. */
+int core_resv_find(const core *c, core_str reservation_id,
+    const core_resv **out, core_error *err);
+
+typedef struct core_stats {
+	uint64_t skus;
+	uint64_t locations;
+	uint64_t records;
+	uint64_t reservations[5]; /* by core_resv_status */
+	uint64_t idempotency_keys;
+	uint64_t expired_total;
+	uint64_t units_reserved;  /* held, all records */
+	uint64_t units_committed;
+	int64_t now_ms;
+} core_stats;
+void core_stats_get(const core *c, core_stats *out);
+
+/*
+ * A canonical text dump of the whole state, for tests: the same state gives
+ * the same bytes. Writes at most cap bytes and returns the length it needed.
+ */
+size_t core_dump(const core *c, char *buf, size_t cap);
+
+/* Check every invariant; returns NULL or a description of the first broken
+ * one. Costs O(state): for tests and debug builds. */
+const char *core_check(const core *c);
+
+#endif

@@ -1,0 +1,407 @@
+/*
+ * inventory.c - locations, skus and their per-location records, and the
+ * stock commands (stock.set, stock.adjust, restock) and stock reads.
+ */
+#include "core_internal.h"
+#include "idem.h"
+
+#include <stdlib.h>
+
+int inventory_init(core *c)
+{
+	c->locs = calloc(c->cfg.locations_max, sizeof(*c->locs));
+	c->rank_order = calloc(c->cfg.locations_max, sizeof(*c->rank_order));
+	if (c->locs == NULL || c->rank_order == NULL)
+		goto fail;
+	if (table_init(&c->loc_by_name, 64) != 0)
+		goto fail;
+	if (table_init(&c->sku_by_name, 1024) != 0)
+		goto fail_skus;
+	return 0;
+
+fail_skus:
+	table_finish(&c->loc_by_name);
+fail:
+	free(c->locs);
+	free(c->rank_order);
+	return -1;
+}
+
+void inventory_finish(core *c)
+{
+	for (uint32_t i = 0; i <= c->sku_by_name.mask; i++) {
+		core_sku *s = c->sku_by_name.slots[i].item;
+		if (s) {
+			free(s->recs);
+			free(s);
+		}
+	}
+	table_finish(&c->sku_by_name);
+	for (uint32_t i = 0; i < c->nlocs; i++)
+		free(c->locs[i]);
+	table_finish(&c->loc_by_name);
+	free(c->locs);
+	free(c->rank_order);
+}
+
+core_loc *loc_find(const core *c, core_str name)
+{
+	uint64_t h = hash_bytes(c->cfg.hash_seed, name.p, name.len);
+	const table *t = &c->loc_by_name;
+	for (uint32_t i = table_home(t, h); t->slots[i].item; i = table_next(t, i)) {
+		core_loc *l = t->slots[i].item;
+		if (l->hash == h && l->name_len == name.len && memcmp(l->name, name.p, name.len) == 0)
+			return l;
+	}
+	return NULL;
+}
+
+core_sku *sku_find(const core *c, core_str name)
+{
+	uint64_t h = hash_bytes(c->cfg.hash_seed ^ 1, name.p, name.len);
+	const table *t = &c->sku_by_name;
+	for (uint32_t i = table_home(t, h); t->slots[i].item; i = table_next(t, i)) {
+		core_sku *s = t->slots[i].item;
+		if (s->hash == h && s->name_len == name.len && memcmp(s->name, name.p, name.len) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* Locations rank by priority (ascending), then name. */
+static int loc_cmp(const core_loc *a, const core_loc *b)
+{
+	if (a->priority != b->priority)
+		return a->priority < b->priority ? -1 : 1;
+	int n = memcmp(a->name, b->name, a->name_len < b->name_len ? a->name_len : b->name_len);
+	return n ? n : (int)a->name_len - (int)b->name_len;
+}
+
+/* Index of the first record of s whose location ranks at or after rank. */
+static uint32_t rec_lower_bound(const core *c, const core_sku *s, uint32_t rank)
+{
+	uint32_t lo = 0, hi = s->nrecs;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if (c->locs[s->recs[mid].loc]->rank < rank)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+core_rec *sku_rec_at(const core *c, const core_sku *s, uint16_t loc)
+{
+	uint32_t i = rec_lower_bound(c, s, c->locs[loc]->rank);
+	return (i < s->nrecs && s->recs[i].loc == loc) ? &s->recs[i] : NULL;
+}
+
+void rec_view(const core *c, const core_sku *s, const core_rec *rec, core_record_view *out)
+{
+	const core_loc *l = c->locs[rec->loc];
+	out->sku = (core_str){ s->name, s->name_len };
+	out->location = (core_str){ l->name, l->name_len };
+	out->on_hand = rec->on_hand;
+	out->reserved = rec->reserved;
+	out->committed = rec->committed;
+	out->safety = rec->safety;
+	out->available = rec_available(rec);
+	int64_t over = (int64_t)rec->reserved + rec->committed - rec->on_hand;
+	out->oversold = over > 0 ? over : 0;
+	out->version = rec->version;
+}
+
+/*
+ * A record to change, prepared so that making it exist cannot fail half-way:
+ * every allocation happens in target_prepare(), and target_commit() only
+ * links what was prepared.
+ */
+typedef struct target {
+	core_loc *loc, *new_loc;
+	core_sku *sku, *new_sku;
+	core_rec *rec; /* NULL until committed when the record is new */
+} target;
+
+static int target_prepare(core *c, core_str sku, core_str loc, target *t, core_error *err)
+{
+	*t = (target){ 0 };
+	t->loc = loc_find(c, loc);
+	t->sku = sku_find(c, sku);
+	if (t->loc && t->sku && (t->rec = sku_rec_at(c, t->sku, t->loc->id)) != NULL)
+		return 0;
+	if (t->loc == NULL) {
+		if (c->nlocs >= c->cfg.locations_max)
+			return core_fail(err, CORE_E_TOO_LARGE,
+			    "location: the engine holds its maximum of %u locations", c->cfg.locations_max);
+		if (table_reserve(&c->loc_by_name, 1) != 0)
+			goto nomem;
+		t->new_loc = calloc(1, sizeof(*t->new_loc));
+		if (t->new_loc == NULL)
+			goto nomem;
+	}
+	if (t->sku == NULL) {
+		if (c->sku_by_name.count >= c->cfg.skus_max) {
+			free(t->new_loc); /* prepared above for a new location */
+			return core_fail(err, CORE_E_TOO_LARGE,
+			    "sku: the engine holds its maximum of %u skus", c->cfg.skus_max);
+		}
+		if (table_reserve(&c->sku_by_name, 1) != 0)
+			goto nomem;
+		t->new_sku = calloc(1, sizeof(*t->new_sku) + sku.len + 1);
+		if (t->new_sku == NULL)
+			goto nomem;
+	}
+	core_sku *s = t->sku ? t->sku : t->new_sku;
+	if (s->nrecs == s->caprecs) {
+		uint32_t cap = s->caprecs ? s->caprecs * 2u : 1u;
+		if (cap > UINT16_MAX)
+			cap = UINT16_MAX;
+		core_rec *recs = realloc(s->recs, cap * sizeof(*recs));
+		if (recs == NULL)
+			goto nomem;
+		s->recs = recs;
+		s->caprecs = (uint16_t)cap;
+	}
+	return 0;
+
+nomem:
+	free(t->new_loc);
+	if (t->new_sku) {
+		free(t->new_sku->recs);
+		free(t->new_sku);
+	}
+	return core_fail(err, CORE_E_BUSY, "out of memory");
+}
+
+static void loc_link(core *c, core_loc *l, core_str name)
+{
+	memcpy(l->name, name.p, name.len);
+	l->name[name.len] = '\0';
+	l->name_len = (uint8_t)name.len;
+	l->hash = hash_bytes(c->cfg.hash_seed, name.p, name.len);
+	l->priority = 0;
+	l->id = (uint16_t)c->nlocs;
+	c->locs[c->nlocs] = l;
+	/* Insert into rank order; relative order of the others is unchanged,
+	 * so every sku's records stay sorted. */
+	uint32_t pos = c->nlocs;
+	while (pos > 0 && loc_cmp(l, c->locs[c->rank_order[pos - 1]]) < 0) {
+		c->rank_order[pos] = c->rank_order[pos - 1];
+		pos--;
+	}
+	c->rank_order[pos] = l->id;
+	c->nlocs++;
+	for (uint32_t r = pos; r < c->nlocs; r++)
+		c->locs[c->rank_order[r]]->rank = r;
+	int rc = table_insert(&c->loc_by_name, l->hash, l);
+	assert(rc == 0); /* room was reserved */
+	(void)rc;
+}
+
+static core_rec *target_commit(core *c, target *t, core_str sku, core_str loc)
+{
+	if (t->rec)
+		return t->rec;
+	if (t->new_loc) {
+		loc_link(c, t->new_loc, loc);
+		t->loc = t->new_loc;
+	}
+	if (t->new_sku) {
+		core_sku *s = t->new_sku;
+		memcpy(s->name, sku.p, sku.len);
+		s->name[sku.len] = '\0';
+		s->name_len = (uint8_t)sku.len;
+		s->hash = hash_bytes(c->cfg.hash_seed ^ 1, sku.p, sku.len);
+		int rc = table_insert(&c->sku_by_name, s->hash, s);
+		assert(rc == 0);
+		(void)rc;
+		t->sku = s;
+	}
+	core_sku *s = t->sku;
+	uint32_t i = rec_lower_bound(c, s, t->loc->rank);
+	memmove(&s->recs[i + 1], &s->recs[i], (s->nrecs - i) * sizeof(*s->recs));
+	s->recs[i] = (core_rec){ .loc = t->loc->id };
+	s->nrecs++;
+	c->nrecs++;
+	t->rec = &s->recs[i];
+	return t->rec;
+}
+
+static int check_names(core_str sku, core_str loc, core_error *err)
+{
+	if (!name_valid(sku, CORE_NAME_MAX))
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "sku: must be 1 to %d bytes without control characters", CORE_NAME_MAX);
+	if (!name_valid(loc, CORE_NAME_MAX))
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "location: must be 1 to %d bytes without control characters", CORE_NAME_MAX);
+	return 0;
+}
+
+static uint64_t adjust_params_hash(const core *c, const core_stock_cmd *s)
+{
+	uint64_t h = hash_bytes(c->cfg.hash_seed, s->sku.p, s->sku.len);
+	h = hash_mix(h ^ hash_bytes(h, s->location.p, s->location.len));
+	h = hash_mix(h ^ (uint64_t)s->delta);
+	return hash_mix(h ^ hash_bytes(h, s->reason.p, s->reason.len));
+}
+
+/* Validate a stock command against the record as it is (zeroes if absent)
+ * and compute the new on_hand. Changes nothing. */
+static int stock_plan(const core *c, const core_cmd *cmd, const core_rec *cur,
+    int64_t *on_hand, core_error *err)
+{
+	const core_stock_cmd *s = &cmd->u.stock;
+	int64_t have = cur ? cur->on_hand : 0;
+	if (cmd->type == CORE_CMD_STOCK_SET) {
+		if (s->on_hand < 0 || s->on_hand > CORE_QTY_MAX)
+			return core_fail(err, CORE_E_BAD_REQUEST, "on_hand: must be 0 to %lld", CORE_QTY_MAX);
+		if (s->safety < -1 || s->safety > CORE_QTY_MAX)
+			return core_fail(err, CORE_E_BAD_REQUEST, "safety: must be 0 to %lld", CORE_QTY_MAX);
+		uint64_t version = cur ? cur->version : 0;
+		if (s->if_version >= 0 && (uint64_t)s->if_version != version) {
+			core_fail(err, CORE_E_CONFLICT, "if_version: the record is at version %llu, not %lld",
+			    (unsigned long long)version, (long long)s->if_version);
+			err->version = version;
+			return CORE_E_CONFLICT;
+		}
+		*on_hand = s->on_hand;
+		return 0;
+	}
+	const char *field = cmd->type == CORE_CMD_RESTOCK ? "qty" : "delta";
+	int64_t lo = cmd->type == CORE_CMD_RESTOCK ? 1 : -CORE_QTY_MAX;
+	if (s->delta < lo || s->delta > CORE_QTY_MAX)
+		return core_fail(err, CORE_E_BAD_REQUEST, "%s: must be %lld to %lld", field,
+		    (long long)lo, CORE_QTY_MAX);
+	if (s->reason.len > CORE_REASON_MAX)
+		return core_fail(err, CORE_E_BAD_REQUEST, "reason: at most %d bytes", CORE_REASON_MAX);
+	*on_hand = have + s->delta;
+	if (*on_hand < 0)
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "delta: on_hand would go below zero (on_hand %lld, delta %lld)",
+		    (long long)have, (long long)s->delta);
+	if (*on_hand > CORE_QTY_MAX)
+		return core_fail(err, CORE_E_BAD_REQUEST, "%s: on_hand would exceed %lld", field, CORE_QTY_MAX);
+	return 0;
+}
+
+int inventory_exec(core *c, const core_cmd *cmd, core_result *res, core_error *err)
+{
+	const core_stock_cmd *s = &cmd->u.stock;
+	int rc = check_names(s->sku, s->location, err);
+	if (rc)
+		return rc;
+	bool keyed = cmd->type == CORE_CMD_STOCK_ADJUST && s->idempotency_key.len > 0;
+	uint64_t params_hash = 0;
+	if (keyed) {
+		if (!name_valid(s->idempotency_key, CORE_KEY_MAX))
+			return core_fail(err, CORE_E_BAD_REQUEST,
+			    "idempotency_key: must be 1 to %d bytes without control characters", CORE_KEY_MAX);
+		params_hash = adjust_params_hash(c, s);
+		const core_idem *e = idem_find(c, IDEM_ADJUST, s->idempotency_key);
+		if (e) {
+			if (e->params_hash != params_hash)
+				return core_fail(err, CORE_E_CONFLICT,
+				    "idempotency_key: already used with different params");
+			res->record = e->rec;
+			res->replayed = true;
+			return 0;
+		}
+	}
+	const core_sku *sku = sku_find(c, s->sku);
+	const core_loc *loc = loc_find(c, s->location);
+	const core_rec *cur = (sku && loc) ? sku_rec_at(c, sku, loc->id) : NULL;
+	int64_t on_hand = 0;
+	if ((rc = stock_plan(c, cmd, cur, &on_hand, err)) != 0)
+		return rc;
+
+	core_idem *e = NULL;
+	if (keyed && (e = idem_prepare(c, IDEM_ADJUST, s->idempotency_key, params_hash)) == NULL)
+		return core_fail(err, CORE_E_BUSY, "out of memory");
+	target t;
+	if ((rc = target_prepare(c, s->sku, s->location, &t, err)) != 0) {
+		idem_abort(e);
+		return rc;
+	}
+	core_rec *rec = target_commit(c, &t, s->sku, s->location);
+	rec->on_hand = (uint32_t)on_hand;
+	if (cmd->type == CORE_CMD_STOCK_SET && s->safety >= 0)
+		rec->safety = (uint32_t)s->safety;
+	rec->version++;
+	rec_view(c, t.sku, rec, &res->record);
+	if (e) {
+		e->rec = res->record;
+		idem_commit(c, e);
+	}
+	return 0;
+}
+
+/* ---- reads --------------------------------------------------------------- */
+
+uint32_t core_stock_count(const core *c, core_str sku, core_str location)
+{
+	const core_sku *s = sku_find(c, sku);
+	if (s == NULL)
+		return 0;
+	if (location.len == 0)
+		return s->nrecs;
+	const core_loc *l = loc_find(c, location);
+	return (l && sku_rec_at(c, s, l->id)) ? 1 : 0;
+}
+
+int core_stock_get(const core *c, core_str sku, core_str location,
+    void (*emit)(void *ctx, const core_record_view *rec), void *ctx,
+    uint32_t *count, core_error *err)
+{
+	int rc = check_names(sku, location.len ? location : sku, err);
+	if (rc)
+		return rc;
+	const core_sku *s = sku_find(c, sku);
+	if (s == NULL)
+		return core_fail(err, CORE_E_NOT_FOUND, "sku '%.*s' not found", (int)sku.len, sku.p);
+	core_record_view v;
+	if (location.len) {
+		const core_loc *l = loc_find(c, location);
+		const core_rec *rec = l ? sku_rec_at(c, s, l->id) : NULL;
+		if (rec == NULL)
+			return core_fail(err, CORE_E_NOT_FOUND, "sku '%.*s' has no record at location '%.*s'",
+			    (int)sku.len, sku.p, (int)location.len, location.p);
+		rec_view(c, s, rec, &v);
+		emit(ctx, &v);
+		*count = 1;
+		return 0;
+	}
+	for (uint32_t i = 0; i < s->nrecs; i++) {
+		rec_view(c, s, &s->recs[i], &v);
+		emit(ctx, &v);
+	}
+	*count = s->nrecs;
+	return 0;
+}
+
+int64_t core_avail(const core *c, core_str sku, core_str location,
+    void (*emit)(void *ctx, const core_avail_loc *loc), void *ctx,
+    uint32_t *nlocs)
+{
+	*nlocs = 0;
+	const core_sku *s = sku_find(c, sku);
+	if (s == NULL)
+		return 0;
+	const core_loc *only = NULL;
+	if (location.len && (only = loc_find(c, location)) == NULL)
+		return 0;
+	int64_t total = 0;
+	for (uint32_t i = 0; i < s->nrecs; i++) {
+		const core_rec *rec = &s->recs[i];
+		if (only && rec->loc != only->id)
+			continue;
+		const core_loc *l = c->locs[rec->loc];
+		core_avail_loc v = { { l->name, l->name_len }, rec_available(rec) };
+		total += v.available;
+		(*nlocs)++;
+		if (emit)
+			emit(ctx, &v);
+	}
+	return total;
+}

@@ -1,0 +1,678 @@
+/*
+ * resv.c - reservations: reserve, commit, release, fulfill, extend, expiry
+ * and retention, and the reservation views.
+ *
+ * States: held -> committed -> fulfilled; held or committed -> released;
+ * held -> expired. A held reservation's units count in its records'
+ * reserved, a committed one's in committed. Finished reservations stay
+ * readable for retain_ms, in a FIFO, then are forgotten.
+ */
+#include "core_internal.h"
+#include "idem.h"
+#include "plan.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int resv_init(core *c)
+{
+	c->next_seq = 1;
+	c->shorts = calloc(c->cfg.lines_max, sizeof(*c->shorts));
+	c->plan_skus = calloc(c->cfg.lines_max, sizeof(*c->plan_skus));
+	if (c->shorts == NULL || c->plan_skus == NULL)
+		goto fail;
+	if (table_init(&c->resv_by_id, 1024) != 0)
+		goto fail;
+	if (table_init(&c->idem_by_key, 1024) != 0)
+		goto fail_idem;
+	if (heap_reserve(c, 1024) != 0)
+		goto fail_heap;
+	return 0;
+
+fail_heap:
+	table_finish(&c->idem_by_key);
+fail_idem:
+	table_finish(&c->resv_by_id);
+fail:
+	free(c->shorts);
+	free(c->plan_skus);
+	return -1;
+}
+
+void resv_finish(core *c)
+{
+	idem_finish(c);
+	for (uint32_t i = 0; i <= c->resv_by_id.mask; i++)
+		free(c->resv_by_id.slots[i].item);
+	table_finish(&c->resv_by_id);
+	free(c->heap);
+	free(c->plan);
+	free(c->shorts);
+	free(c->plan_skus);
+}
+
+static uint64_t id_hash(const core *c, uint64_t id)
+{
+	return hash_mix(id ^ c->cfg.hash_seed);
+}
+
+static void id_format(uint64_t id, char out[CORE_RESERVATION_ID_LEN + 1])
+{
+	snprintf(out, CORE_RESERVATION_ID_LEN + 1, "r-%016" PRIx64, id);
+}
+
+static bool id_parse(core_str s, uint64_t *id)
+{
+	if (s.len != CORE_RESERVATION_ID_LEN || s.p[0] != 'r' || s.p[1] != '-')
+		return false;
+	uint64_t v = 0;
+	for (uint32_t i = 2; i < s.len; i++) {
+		char ch = s.p[i];
+		int d = (ch >= '0' && ch <= '9') ? ch - '0' : (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
+		if (d < 0)
+			return false;
+		v = v << 4 | (uint64_t)d;
+	}
+	*id = v;
+	return true;
+}
+
+static core_resv *resv_lookup(const core *c, uint64_t id)
+{
+	uint64_t h = id_hash(c, id);
+	const table *t = &c->resv_by_id;
+	for (uint32_t i = table_home(t, h); t->slots[i].item; i = table_next(t, i)) {
+		core_resv *r = t->slots[i].item;
+		if (r->id == id)
+			return r;
+	}
+	return NULL;
+}
+
+int core_resv_find(const core *c, core_str reservation_id, const core_resv **out, core_error *err)
+{
+	uint64_t id;
+	core_resv *r = id_parse(reservation_id, &id) ? resv_lookup(c, id) : NULL;
+	if (r == NULL)
+		return core_fail(err, CORE_E_NOT_FOUND, "reservation '%.*s' not found",
+		    (int)(reservation_id.len > 64 ? 64 : reservation_id.len), reservation_id.p);
+	*out = r;
+	return 0;
+}
+
+/* ---- moving units between a reservation and its records ------------------ */
+
+static void set_status(core *c, core_resv *r, core_resv_status s)
+{
+	c->by_status[r->status]--;
+	c->by_status[s]++;
+	r->status = (uint8_t)s;
+}
+
+/* A reservation leaves held/committed: it is kept readable for retain_ms. */
+static void finish(core *c, core_resv *r, core_resv_status s)
+{
+	assert(r->status == CORE_RESV_HELD || r->status == CORE_RESV_COMMITTED);
+	if (r->heap_idx != HEAP_NONE)
+		heap_remove(c, r);
+	set_status(c, r, s);
+	r->finished_at_ms = c->now_ms;
+	r->fin_next = NULL;
+	if (c->fin_tail)
+		c->fin_tail->fin_next = r;
+	else
+		c->fin_head = r;
+	c->fin_tail = r;
+}
+
+/* Take qty units off one allocation of r (held or committed), back to its
+ * record; fulfilled units also leave on_hand. */
+static void alloc_reduce(core *c, core_resv *r, const core_rline *l, core_ralloc *a,
+    uint32_t qty, bool fulfil)
+{
+	core_rec *rec = sku_rec_at(c, l->sku, a->loc);
+	assert(rec != NULL && qty <= a->qty);
+	if (r->status == CORE_RESV_HELD) {
+		assert(rec->reserved >= qty);
+		rec->reserved -= qty;
+		c->units_reserved -= qty;
+	} else {
+		assert(rec->committed >= qty);
+		rec->committed -= qty;
+		c->units_committed -= qty;
+		if (fulfil)
+			rec->on_hand = rec->on_hand > qty ? rec->on_hand - qty : 0;
+	}
+	rec->version++;
+	a->qty -= qty;
+}
+
+static uint64_t line_remaining(const core_resv *r, const core_rline *l)
+{
+	const core_ralloc *al = resv_allocs(r);
+	uint64_t n = 0;
+	for (uint32_t j = 0; j < l->nallocs; j++)
+		n += al[l->alloc_first + j].qty;
+	return n;
+}
+
+/* Reduce a line by qty, from its worst-ranked allocation back. */
+static void line_reduce(core *c, core_resv *r, core_rline *l, uint32_t qty, bool fulfil)
+{
+	core_ralloc *al = resv_allocs(r);
+	for (uint32_t j = l->nallocs; j-- > 0 && qty > 0;) {
+		core_ralloc *a = &al[l->alloc_first + j];
+		uint32_t take = a->qty < qty ? a->qty : qty;
+		if (take == 0)
+			continue;
+		alloc_reduce(c, r, l, a, take, fulfil);
+		qty -= take;
+		if (fulfil)
+			l->fulfilled += take;
+		else
+			l->released += take;
+	}
+	assert(qty == 0);
+}
+
+static void expire_one(core *c, core_resv *r)
+{
+	const core_ralloc *al = resv_allocs(r);
+	for (uint32_t i = 0; i < r->nlines; i++) {
+		const core_rline *l = &r->lines[i];
+		for (uint32_t j = 0; j < l->nallocs; j++) {
+			const core_ralloc *a = &al[l->alloc_first + j];
+			if (a->qty == 0) /* released already: the record does not change */
+				continue;
+			core_rec *rec = sku_rec_at(c, l->sku, a->loc);
+			assert(rec && rec->reserved >= a->qty);
+			rec->reserved -= a->qty;
+			rec->version++;
+			c->units_reserved -= a->qty;
+		}
+	}
+	finish(c, r, CORE_RESV_EXPIRED);
+	c->expired_total++;
+}
+
+uint32_t resv_expire_due(core *c, uint32_t budget)
+{
+	uint32_t n = 0;
+	core_resv *r;
+	while (n < budget && (r = heap_top(c)) != NULL && r->expires_at_ms <= c->now_ms) {
+		expire_one(c, r);
+		n++;
+	}
+	return n;
+}
+
+static void forget(core *c, core_resv *r)
+{
+	assert(r == c->fin_head);
+	c->fin_head = r->fin_next;
+	if (c->fin_head == NULL)
+		c->fin_tail = NULL;
+	if (r->idem)
+		idem_remove(c, r->idem);
+	table_remove(&c->resv_by_id, id_hash(c, r->id), r);
+	c->by_status[r->status]--;
+	free(r);
+}
+
+uint32_t resv_forget_old(core *c, uint32_t budget)
+{
+	uint32_t n = 0;
+	while (n < budget && c->fin_head &&
+	    c->fin_head->finished_at_ms + c->cfg.retain_ms <= c->now_ms) {
+		forget(c, c->fin_head);
+		n++;
+	}
+	if (n < budget)
+		n += idem_forget_old(c, budget - n);
+	return n;
+}
+
+/* ---- reserve --------------------------------------------------------------- */
+
+static uint64_t reserve_params_hash(const core *c, const core_reserve_cmd *cmd, int64_t ttl_ms)
+{
+	uint64_t h = hash_bytes(c->cfg.hash_seed, cmd->order_id.p, cmd->order_id.len);
+	for (uint32_t i = 0; i < cmd->nlines; i++) {
+		h = hash_mix(h ^ hash_bytes(h, cmd->lines[i].sku.p, cmd->lines[i].sku.len));
+		h = hash_mix(h ^ (uint64_t)cmd->lines[i].qty);
+	}
+	h = hash_mix(h ^ hash_bytes(h, cmd->channel.p, cmd->channel.len));
+	h = hash_mix(h ^ hash_bytes(h, cmd->customer_id.p, cmd->customer_id.len));
+	h = hash_mix(h ^ (uint64_t)ttl_ms);
+	h = hash_mix(h ^ ((uint64_t)cmd->strategy << 40 | (uint64_t)cmd->split << 32 |
+	    (uint64_t)cmd->max_shipments << 1 | cmd->allow_partial));
+	return h;
+}
+
+static int reserve_validate(core *c, const core_reserve_cmd *cmd, int64_t *ttl_ms, core_error *err)
+{
+	if (!name_valid(cmd->order_id, CORE_ORDER_ID_MAX))
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "order_id: must be 1 to %d bytes without control characters", CORE_ORDER_ID_MAX);
+	if (cmd->nlines == 0)
+		return core_fail(err, CORE_E_BAD_REQUEST, "lines: an order needs at least one line");
+	if (cmd->nlines > c->cfg.lines_max)
+		return core_fail(err, CORE_E_TOO_LARGE, "lines: at most %u lines per order", c->cfg.lines_max);
+	*ttl_ms = cmd->ttl_ms < 0 ? c->cfg.ttl_default_ms : cmd->ttl_ms;
+	if (*ttl_ms < 1 || *ttl_ms > c->cfg.ttl_max_ms)
+		return core_fail(err, CORE_E_BAD_REQUEST, "ttl_ms: must be 1 to %lld",
+		    (long long)c->cfg.ttl_max_ms);
+	if (cmd->channel.len && !name_valid(cmd->channel, CORE_CHANNEL_MAX))
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "channel: must be 1 to %d bytes without control characters", CORE_CHANNEL_MAX);
+	if (cmd->customer_id.len && !name_valid(cmd->customer_id, CORE_CUSTOMER_ID_MAX))
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "customer_id: must be 1 to %d bytes without control characters", CORE_CUSTOMER_ID_MAX);
+	if (cmd->idempotency_key.len && !name_valid(cmd->idempotency_key, CORE_KEY_MAX))
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "idempotency_key: must be 1 to %d bytes without control characters", CORE_KEY_MAX);
+	for (uint32_t i = 0; i < cmd->nlines; i++) {
+		const core_line_req *l = &cmd->lines[i];
+		if (!name_valid(l->sku, CORE_NAME_MAX))
+			return core_fail(err, CORE_E_BAD_REQUEST,
+			    "lines[%u].sku: must be 1 to %d bytes without control characters", i, CORE_NAME_MAX);
+		if (l->qty < 1 || l->qty > CORE_QTY_MAX)
+			return core_fail(err, CORE_E_BAD_REQUEST, "lines[%u].qty: must be 1 to %lld", i, CORE_QTY_MAX);
+		c->plan_skus[i] = sku_find(c, l->sku);
+		for (uint32_t j = 0; j < i; j++)
+			if (cmd->lines[j].sku.len == l->sku.len &&
+			    memcmp(cmd->lines[j].sku.p, l->sku.p, l->sku.len) == 0)
+				return core_fail(err, CORE_E_BAD_REQUEST,
+				    "lines[%u].sku: the same sku as lines[%u]; one line per sku", i, j);
+	}
+	return 0;
+}
+
+static int out_of_stock(core *c, const plan_result *p, core_error *err)
+{
+	core_fail(err, CORE_E_OUT_OF_STOCK, "%u of the order's lines cannot be covered", p->nshort);
+	err->nshort = p->nshort;
+	err->short_lines = c->shorts;
+	return CORE_E_OUT_OF_STOCK;
+}
+
+/* Make sure a new reservation fits: forget the oldest finished one when the
+ * table is full. Called only once nothing else can fail. */
+static void make_room(core *c)
+{
+	if (c->resv_by_id.count >= c->cfg.reservations_max && c->fin_head)
+		forget(c, c->fin_head);
+}
+
+core_str rline_sku_name(const core_resv *r, const core_rline *l)
+{
+	if (l->sku)
+		return (core_str){ l->sku->name, l->sku->name_len };
+	const unsigned char *p = (const unsigned char *)resv_order_id(r) + r->order_id_len;
+	for (const core_rline *k = r->lines; k < l; k++)
+		if (k->sku == NULL)
+			p += 1u + p[0];
+	return (core_str){ (const char *)p + 1, p[0] };
+}
+
+static core_resv *resv_build(core *c, const core_reserve_cmd *cmd, const plan_result *p, int64_t ttl_ms)
+{
+	size_t size = sizeof(core_resv) + cmd->nlines * sizeof(core_rline) +
+	    p->nplan * sizeof(core_ralloc) + cmd->order_id.len;
+	for (uint32_t i = 0; i < cmd->nlines; i++)
+		if (c->plan_skus[i] == NULL) /* unknown sku, kept by name */
+			size += 1u + cmd->lines[i].sku.len;
+	core_resv *r = malloc(size);
+	if (r == NULL)
+		return NULL;
+	*r = (core_resv){
+		.id = ((uint64_t)c->cfg.id_epoch << 32) + c->next_seq,
+		.expires_at_ms = c->now_ms + ttl_ms,
+		.orig_expires_at_ms = c->now_ms + ttl_ms,
+		.finished_at_ms = -1,
+		.heap_idx = HEAP_NONE,
+		.nlines = (uint16_t)cmd->nlines,
+		.status = CORE_RESV_HELD,
+		.order_id_len = (uint8_t)cmd->order_id.len,
+	};
+	core_ralloc *al = resv_allocs(r);
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < cmd->nlines; i++) {
+		core_rline *l = &r->lines[i];
+		*l = (core_rline){ .sku = c->plan_skus[i], .qty = (uint32_t)cmd->lines[i].qty,
+			.alloc_first = (uint16_t)k };
+		while (k < p->nplan && c->plan[k].line == i) {
+			al[k] = (core_ralloc){ c->plan[k].qty, c->plan[k].qty, c->plan[k].rec->loc };
+			k++;
+			l->nallocs++;
+		}
+	}
+	char *tail = (char *)(al + p->nplan);
+	memcpy(tail, cmd->order_id.p, cmd->order_id.len);
+	tail += cmd->order_id.len;
+	for (uint32_t i = 0; i < cmd->nlines; i++) {
+		if (c->plan_skus[i] != NULL)
+			continue;
+		*tail++ = (char)(uint8_t)cmd->lines[i].sku.len;
+		memcpy(tail, cmd->lines[i].sku.p, cmd->lines[i].sku.len);
+		tail += cmd->lines[i].sku.len;
+	}
+	return r;
+}
+
+static int reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_error *err)
+{
+	int64_t ttl_ms = 0;
+	int rc = reserve_validate(c, cmd, &ttl_ms, err);
+	if (rc)
+		return rc;
+	uint64_t params_hash = 0;
+	if (cmd->idempotency_key.len) {
+		params_hash = reserve_params_hash(c, cmd, ttl_ms);
+		core_idem *e = idem_find(c, IDEM_RESERVE, cmd->idempotency_key);
+		if (e) {
+			if (e->params_hash != params_hash)
+				return core_fail(err, CORE_E_CONFLICT,
+				    "idempotency_key: already used with different params");
+			res->resv = e->resv;
+			res->replayed = true;
+			return 0;
+		}
+	}
+	plan_result p;
+	if ((rc = plan_make(c, cmd, &p, err)) != 0)
+		return rc;
+	if (p.nshort && (!cmd->allow_partial || p.units == 0))
+		return out_of_stock(c, &p, err);
+	if (p.nplan > UINT16_MAX)
+		return core_fail(err, CORE_E_TOO_LARGE, "lines: the plan would use more than %u allocations", UINT16_MAX);
+	if (c->resv_by_id.count >= c->cfg.reservations_max && c->fin_head == NULL)
+		return core_fail(err, CORE_E_BUSY, "the engine holds its maximum of %u reservations",
+		    c->cfg.reservations_max);
+
+	core_resv *r = resv_build(c, cmd, &p, ttl_ms);
+	core_idem *e = NULL;
+	if (r == NULL || table_reserve(&c->resv_by_id, 1) != 0 || heap_reserve(c, 1) != 0 ||
+	    (cmd->idempotency_key.len &&
+	     (e = idem_prepare(c, IDEM_RESERVE, cmd->idempotency_key, params_hash)) == NULL)) {
+		free(r);
+		return core_fail(err, CORE_E_BUSY, "out of memory");
+	}
+	/* Nothing can fail from here on. */
+	make_room(c);
+	c->next_seq++;
+	for (uint32_t k = 0; k < p.nplan; k++) {
+		core_rec *rec = c->plan[k].rec;
+		rec->reserved += c->plan[k].qty;
+		rec->version++;
+	}
+	c->units_reserved += p.units;
+	int ok = table_insert(&c->resv_by_id, id_hash(c, r->id), r);
+	assert(ok == 0);
+	(void)ok;
+	heap_push(c, r);
+	c->by_status[CORE_RESV_HELD]++;
+	if (e) {
+		e->resv = r;
+		idem_commit(c, e);
+	}
+	res->resv = r;
+	return 0;
+}
+
+/* ---- commit, release, fulfill, extend ------------------------------------ */
+
+static int wrong_state(core *c, const core_resv *r, const char *what, core_error *err)
+{
+	char id[CORE_RESERVATION_ID_LEN + 1];
+	id_format(r->id, id);
+	return core_fail(err, CORE_E_INVALID_STATE, "reservation %s is %s: %s", id,
+	    core_resv_status_name(r->status), what);
+}
+
+static int commit(core *c, core_resv *r, core_error *err)
+{
+	if (r->status == CORE_RESV_COMMITTED)
+		return 0; /* a retried commit is answered, not refused */
+	if (r->status != CORE_RESV_HELD)
+		return wrong_state(c, r, "only a held reservation can be committed", err);
+	const core_ralloc *al = resv_allocs(r);
+	uint64_t units = 0;
+	for (uint32_t i = 0; i < r->nlines; i++) {
+		const core_rline *l = &r->lines[i];
+		for (uint32_t j = 0; j < l->nallocs; j++) {
+			const core_ralloc *a = &al[l->alloc_first + j];
+			if (a->qty == 0) /* released already: the record does not change */
+				continue;
+			core_rec *rec = sku_rec_at(c, l->sku, a->loc);
+			assert(rec && rec->reserved >= a->qty);
+			rec->reserved -= a->qty;
+			rec->committed += a->qty;
+			rec->version++;
+			units += a->qty;
+		}
+	}
+	c->units_reserved -= units;
+	c->units_committed += units;
+	heap_remove(c, r);
+	r->expires_at_ms = -1;
+	set_status(c, r, CORE_RESV_COMMITTED);
+	return 0;
+}
+
+/* Validate release/fulfill lines: each names a line of r, once, with at
+ * most its remaining units. */
+static int lines_validate(const core_resv *r, const core_resv_cmd *cmd, uint32_t *which, core_error *err)
+{
+	if (cmd->nlines == 0)
+		return core_fail(err, CORE_E_BAD_REQUEST, "lines: empty; omit it to act on the whole reservation");
+	if (cmd->nlines > r->nlines)
+		return core_fail(err, CORE_E_BAD_REQUEST, "lines: more lines than the reservation has");
+	for (uint32_t i = 0; i < cmd->nlines; i++) {
+		const core_line_req *q = &cmd->lines[i];
+		uint32_t k = 0;
+		for (; k < r->nlines; k++) {
+			core_str name = rline_sku_name(r, &r->lines[k]);
+			if (name.len == q->sku.len && memcmp(name.p, q->sku.p, q->sku.len) == 0)
+				break;
+		}
+		if (k == r->nlines)
+			return core_fail(err, CORE_E_BAD_REQUEST, "lines[%u].sku: not in the reservation", i);
+		for (uint32_t j = 0; j < i; j++)
+			if (which[j] == k)
+				return core_fail(err, CORE_E_BAD_REQUEST, "lines[%u].sku: named twice", i);
+		uint64_t left = line_remaining(r, &r->lines[k]);
+		if (q->qty < 1 || (uint64_t)q->qty > left)
+			return core_fail(err, CORE_E_BAD_REQUEST, "lines[%u].qty: must be 1 to %llu",
+			    i, (unsigned long long)left);
+		which[i] = k;
+	}
+	return 0;
+}
+
+static int release_or_fulfill(core *c, core_resv *r, const core_resv_cmd *cmd, bool fulfil,
+    core_error *err)
+{
+	if (fulfil && r->status != CORE_RESV_COMMITTED)
+		return wrong_state(c, r, "only committed units can be fulfilled", err);
+	if (!fulfil && r->status != CORE_RESV_HELD && r->status != CORE_RESV_COMMITTED)
+		return wrong_state(c, r, "only a held or committed reservation can be released", err);
+	uint32_t *which = (uint32_t *)(void *)c->shorts; /* scratch: lines_max entries */
+	_Static_assert(sizeof(core_short_line) >= sizeof(uint32_t), "scratch fits");
+	if (cmd->lines) {
+		int rc = lines_validate(r, cmd, which, err);
+		if (rc)
+			return rc;
+		for (uint32_t i = 0; i < cmd->nlines; i++)
+			line_reduce(c, r, &r->lines[which[i]], (uint32_t)cmd->lines[i].qty, fulfil);
+	} else {
+		for (uint32_t i = 0; i < r->nlines; i++)
+			line_reduce(c, r, &r->lines[i], (uint32_t)line_remaining(r, &r->lines[i]), fulfil);
+	}
+	bool any_left = false, any_fulfilled = false;
+	for (uint32_t i = 0; i < r->nlines; i++) {
+		any_left |= line_remaining(r, &r->lines[i]) > 0;
+		any_fulfilled |= r->lines[i].fulfilled > 0;
+	}
+	if (!any_left)
+		finish(c, r, any_fulfilled ? CORE_RESV_FULFILLED : CORE_RESV_RELEASED);
+	return 0;
+}
+
+static int extend(core *c, core_resv *r, int64_t ttl_ms, core_error *err)
+{
+	if (ttl_ms < 1 || ttl_ms > c->cfg.ttl_max_ms)
+		return core_fail(err, CORE_E_BAD_REQUEST, "ttl_ms: must be 1 to %lld",
+		    (long long)c->cfg.ttl_max_ms);
+	if (r->status != CORE_RESV_HELD)
+		return wrong_state(c, r, "only a held reservation can be extended", err);
+	r->expires_at_ms = c->now_ms + ttl_ms;
+	heap_update(c, r);
+	return 0;
+}
+
+int resv_exec(core *c, const core_cmd *cmd, core_result *res, core_error *err)
+{
+	if (cmd->type == CORE_CMD_RESERVE)
+		return reserve(c, &cmd->u.reserve, res, err);
+	const core_resv_cmd *rc = &cmd->u.resv;
+	const core_resv *found;
+	int e = core_resv_find(c, rc->reservation_id, &found, err);
+	if (e)
+		return e;
+	core_resv *r = (core_resv *)(uintptr_t)found;
+	switch (cmd->type) {
+	case CORE_CMD_COMMIT: e = commit(c, r, err); break;
+	case CORE_CMD_RELEASE: e = release_or_fulfill(c, r, rc, false, err); break;
+	case CORE_CMD_FULFILL: e = release_or_fulfill(c, r, rc, true, err); break;
+	case CORE_CMD_EXTEND: e = extend(c, r, rc->ttl_ms, err); break;
+	default: return core_fail(err, CORE_E_BAD_REQUEST, "unknown command");
+	}
+	if (e == 0)
+		res->resv = r;
+	return e;
+}
+
+/* ---- views -------------------------------------------------------------- */
+
+void core_resv_view_get(const core *c, const core_resv *r, core_resv_view *out)
+{
+	id_format(r->id, out->id);
+	out->order_id = (core_str){ resv_order_id(r), r->order_id_len };
+	out->status = (core_resv_status)r->status;
+	bool dated = r->status == CORE_RESV_HELD || r->status == CORE_RESV_EXPIRED;
+	out->expires_at_ms = dated ? r->expires_at_ms : -1;
+	out->nlines = r->nlines;
+}
+
+void core_resv_view_original(const core *c, const core_resv *r, core_resv_view *out)
+{
+	core_resv_view_get(c, r, out);
+	out->status = CORE_RESV_HELD;
+	out->expires_at_ms = r->orig_expires_at_ms;
+}
+
+void core_resv_line_get(const core *c, const core_resv *r, uint32_t i, core_line_view *out)
+{
+	const core_rline *l = &r->lines[i];
+	const core_ralloc *al = resv_allocs(r);
+	uint64_t held = 0;
+	for (uint32_t j = 0; j < l->nallocs; j++)
+		held += al[l->alloc_first + j].orig;
+	out->sku = rline_sku_name(r, l);
+	out->qty = l->qty;
+	out->short_qty = (int64_t)l->qty - (int64_t)held;
+	out->released = l->released;
+	out->fulfilled = l->fulfilled;
+	out->nallocs = l->nallocs;
+}
+
+void core_resv_alloc_get(const core *c, const core_resv *r, uint32_t line, uint32_t i,
+    core_alloc_view *out)
+{
+	const core_ralloc *a = &resv_allocs(r)[r->lines[line].alloc_first + i];
+	const core_loc *l = c->locs[a->loc];
+	out->location = (core_str){ l->name, l->name_len };
+	out->qty = a->qty;
+}
+
+int64_t core_resv_alloc_original_qty(const core_resv *r, uint32_t line, uint32_t i)
+{
+	return resv_allocs(r)[r->lines[line].alloc_first + i].orig;
+}
+
+/* ---- invariants ------------------------------------------------------------ */
+
+typedef struct rec_sum {
+	const core_rec *rec;
+	uint64_t reserved, committed;
+} rec_sum;
+
+static int cmp_rec_sum(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)((const rec_sum *)a)->rec, y = (uintptr_t)((const rec_sum *)b)->rec;
+	return x < y ? -1 : x > y;
+}
+
+static rec_sum *sum_find(rec_sum *sums, uint64_t n, const core_rec *rec)
+{
+	rec_sum key = { rec, 0, 0 };
+	return bsearch(&key, sums, n, sizeof(*sums), cmp_rec_sum);
+}
+
+/* Every record's reserved and committed equal what live reservations hold. */
+const char *resv_check(const core *c)
+{
+	rec_sum *sums = calloc(c->nrecs + 1, sizeof(*sums));
+	if (sums == NULL)
+		return "check: out of memory";
+	uint64_t n = 0, by_status[5] = { 0 };
+	for (uint32_t i = 0; i <= c->sku_by_name.mask; i++) {
+		const core_sku *s = c->sku_by_name.slots[i].item;
+		for (uint32_t j = 0; s && j < s->nrecs; j++) {
+			if (j > 0 && c->locs[s->recs[j - 1].loc]->rank >= c->locs[s->recs[j].loc]->rank)
+				return free(sums), "records are not in location rank order";
+			sums[n++].rec = &s->recs[j];
+		}
+	}
+	qsort(sums, n, sizeof(*sums), cmp_rec_sum);
+	for (uint32_t i = 0; i <= c->resv_by_id.mask; i++) {
+		const core_resv *r = c->resv_by_id.slots[i].item;
+		if (r == NULL)
+			continue;
+		by_status[r->status]++;
+		if ((r->status == CORE_RESV_HELD) != (r->heap_idx != HEAP_NONE))
+			return free(sums), "a held reservation is not scheduled to expire";
+		if (r->status != CORE_RESV_HELD && r->status != CORE_RESV_COMMITTED)
+			continue;
+		const core_ralloc *al = resv_allocs(r);
+		for (uint32_t li = 0; li < r->nlines; li++) {
+			const core_rline *l = &r->lines[li];
+			for (uint32_t j = 0; j < l->nallocs; j++) {
+				const core_ralloc *a = &al[l->alloc_first + j];
+				rec_sum *sum = sum_find(sums, n, sku_rec_at(c, l->sku, a->loc));
+				if (sum == NULL)
+					return free(sums), "an allocation names no record";
+				*(r->status == CORE_RESV_HELD ? &sum->reserved : &sum->committed) += a->qty;
+			}
+		}
+	}
+	const char *why = NULL;
+	uint64_t reserved = 0, committed = 0;
+	for (uint64_t i = 0; i < n && !why; i++) {
+		if (sums[i].reserved != sums[i].rec->reserved)
+			why = "a record's reserved differs from its held reservations";
+		else if (sums[i].committed != sums[i].rec->committed)
+			why = "a record's committed differs from its committed reservations";
+		reserved += sums[i].reserved;
+		committed += sums[i].committed;
+	}
+	free(sums);
+	if (!why && (reserved != c->units_reserved || committed != c->units_committed))
+		why = "the unit counters differ from the records";
+	for (int s = 0; s < 5 && !why; s++)
+		if (by_status[s] != c->by_status[s])
+			why = "the reservation counters differ from the reservations";
+	return why;
+}

@@ -1,0 +1,179 @@
+/*
+ * main.c - allotd: flags, resource limits, the core, and the server.
+ */
+#include "core.h"
+#include "log.h"
+#include "server.h"
+
+#include <allot/protocol.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: allotd [options]\n"
+	    "\n"
+	    "allot's engine: holds inventory and reservations in memory and answers\n"
+	    "MessagePack-RPC over TCP (see proto/PROTOCOL.md).\n"
+	    "\n"
+	    "  --bind ADDR              address to listen on (default %s)\n"
+	    "  --port PORT              TCP port, 0 for any free one (default %d)\n"
+	    "  --log-level LEVEL        error, warn, info or debug (default info)\n"
+	    "  --max-connections N      open connections at once (default %d)\n"
+	    "  --frame-bytes-max N      bytes in one request (default %u)\n"
+	    "  --output-bytes-max N     unread reply bytes per connection before it is\n"
+	    "                           cut off (default %u)\n"
+	    "  --lines-max N            lines per order (default %d)\n"
+	    "  --avail-skus-max N       skus per avail call (default %d)\n"
+	    "  --ttl-default-ms N       hold time when reserve gives no ttl_ms (default %lld)\n"
+	    "  --ttl-max-ms N           longest hold (default %lld)\n"
+	    "  --retain-ms N            how long finished reservations stay readable\n"
+	    "                           (default 3600000)\n"
+	    "  --reservations-max N     reservations kept, live and finished (default 10000000)\n"
+	    "  --skus-max N             distinct skus (default 10000000)\n"
+	    "  --help                   print this and exit\n"
+	    "  --version                print the version and exit\n",
+	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, ALLOT_DEFAULT_MAX_CONNECTIONS,
+	    ALLOT_DEFAULT_FRAME_BYTES_MAX, ALLOT_DEFAULT_OUTPUT_BYTES_MAX,
+	    ALLOT_DEFAULT_LINES_MAX, ALLOT_DEFAULT_AVAIL_SKUS_MAX,
+	    ALLOT_DEFAULT_TTL_MS, ALLOT_DEFAULT_TTL_MAX_MS);
+}
+
+/* A whole decimal number within [lo, hi], or exit 2 naming the flag. */
+static int64_t parse_num(const char *flag, const char *s, int64_t lo, int64_t hi)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v < lo || v > hi) {
+		fprintf(stderr, "allotd: --%s: expected a whole number from %lld to %lld, got '%s'\n",
+		    flag, (long long)lo, (long long)hi, s);
+		exit(2);
+	}
+	return v;
+}
+
+enum {
+	OPT_BIND = 256, OPT_PORT, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS, OPT_FRAME_BYTES_MAX,
+	OPT_OUTPUT_BYTES_MAX, OPT_LINES_MAX, OPT_AVAIL_SKUS_MAX, OPT_TTL_DEFAULT_MS,
+	OPT_TTL_MAX_MS, OPT_RETAIN_MS, OPT_RESERVATIONS_MAX, OPT_SKUS_MAX, OPT_HELP, OPT_VERSION,
+};
+
+static const struct option options[] = {
+	{ "bind", required_argument, NULL, OPT_BIND },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
+	{ "frame-bytes-max", required_argument, NULL, OPT_FRAME_BYTES_MAX },
+	{ "output-bytes-max", required_argument, NULL, OPT_OUTPUT_BYTES_MAX },
+	{ "lines-max", required_argument, NULL, OPT_LINES_MAX },
+	{ "avail-skus-max", required_argument, NULL, OPT_AVAIL_SKUS_MAX },
+	{ "ttl-default-ms", required_argument, NULL, OPT_TTL_DEFAULT_MS },
+	{ "ttl-max-ms", required_argument, NULL, OPT_TTL_MAX_MS },
+	{ "retain-ms", required_argument, NULL, OPT_RETAIN_MS },
+	{ "reservations-max", required_argument, NULL, OPT_RESERVATIONS_MAX },
+	{ "skus-max", required_argument, NULL, OPT_SKUS_MAX },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void parse_flags(int argc, char **argv, server_config *srv, core_config *cc)
+{
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		const char *name = opt >= OPT_BIND && opt <= OPT_VERSION ? options[opt - OPT_BIND].name : "";
+		switch (opt) {
+		case OPT_BIND: srv->bind = optarg; break;
+		case OPT_PORT: srv->port = (int)parse_num(name, optarg, 0, 65535); break;
+		case OPT_LOG_LEVEL: {
+			int level = log_level_parse(optarg);
+			if (level < 0) {
+				fprintf(stderr, "allotd: --log-level: expected error, warn, info or debug, got '%s'\n", optarg);
+				exit(2);
+			}
+			log_set_level((log_level)level);
+			break;
+		}
+		case OPT_MAX_CONNECTIONS: srv->max_connections = (uint32_t)parse_num(name, optarg, 1, 1000000); break;
+		case OPT_FRAME_BYTES_MAX: srv->frame.frame_bytes_max = (size_t)parse_num(name, optarg, 1024, 1 << 30); break;
+		case OPT_OUTPUT_BYTES_MAX: srv->output_bytes_max = (size_t)parse_num(name, optarg, 65536, 1LL << 32); break;
+		case OPT_LINES_MAX: cc->lines_max = (uint32_t)parse_num(name, optarg, 1, 10000); break;
+		case OPT_AVAIL_SKUS_MAX: srv->cmd.avail_skus_max = (uint32_t)parse_num(name, optarg, 1, 100000); break;
+		case OPT_TTL_DEFAULT_MS: cc->ttl_default_ms = parse_num(name, optarg, 1, INT32_MAX); break;
+		case OPT_TTL_MAX_MS: cc->ttl_max_ms = parse_num(name, optarg, 1, 365LL * 86400000); break;
+		case OPT_RETAIN_MS: cc->retain_ms = parse_num(name, optarg, 0, 30LL * 86400000); break;
+		case OPT_RESERVATIONS_MAX: cc->reservations_max = (uint32_t)parse_num(name, optarg, 1, UINT32_MAX / 2); break;
+		case OPT_SKUS_MAX: cc->skus_max = (uint32_t)parse_num(name, optarg, 1, UINT32_MAX / 2); break;
+		case OPT_HELP: usage(stdout); exit(0);
+		case OPT_VERSION: printf("allotd %s\n", ALLOT_VERSION); exit(0);
+		default: usage(stderr); exit(2);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "allotd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		exit(2);
+	}
+	if (cc->ttl_default_ms > cc->ttl_max_ms) {
+		fprintf(stderr, "allotd: --ttl-default-ms must not exceed --ttl-max-ms\n");
+		exit(2);
+	}
+}
+
+/* Each connection needs a descriptor: raise the soft limit, and lower
+ * max_connections (with a warning) if the hard limit is too small. */
+static void fit_descriptors(server_config *srv)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	rlim_t want = (rlim_t)srv->max_connections + 64;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < want) {
+		uint32_t fit = rl.rlim_cur > 128 ? (uint32_t)(rl.rlim_cur - 64) : 64;
+		log_warn("the descriptor limit is %llu: serving at most %u connections instead of %u",
+		    (unsigned long long)rl.rlim_cur, fit, srv->max_connections);
+		srv->max_connections = fit;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	server_config srv;
+	core_config cc;
+	server_config_default(&srv);
+	core_config_default(&cc);
+	cc.lines_max = ALLOT_DEFAULT_LINES_MAX;
+	cc.ttl_default_ms = ALLOT_DEFAULT_TTL_MS;
+	cc.ttl_max_ms = ALLOT_DEFAULT_TTL_MAX_MS;
+	parse_flags(argc, argv, &srv, &cc);
+	if (getrandom(&cc.hash_seed, sizeof(cc.hash_seed), 0) != sizeof(cc.hash_seed))
+		cc.hash_seed ^= (uint64_t)time(NULL);
+	/* Reservation ids carry the start time, so ids from an earlier run
+	 * without durability are never mistaken for new ones. */
+	cc.id_epoch = (uint32_t)time(NULL);
+	fit_descriptors(&srv);
+
+	core *c = core_create(&cc);
+	if (c == NULL) {
+		log_error("out of memory creating the core");
+		return 1;
+	}
+	log_info("allotd %s starting; durability none: state lives in memory only", ALLOT_VERSION);
+	int rc = server_run(&srv, c);
+	core_destroy(c);
+	return rc;
+}

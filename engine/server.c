@@ -1,0 +1,441 @@
+/*
+ * server.c - listener, connections, request path, sweep and shutdown.
+ *
+ * The request path: bytes land in the connection's input buffer (libuv
+ * reads straight into it), mp_scan() cuts complete messages off its front,
+ * proto_handle_frame() runs each against the core and appends its reply to
+ * the connection's output buffer, and after the whole read is handled the
+ * replies go out in one write. Replies on a connection therefore leave in
+ * request order, and a pipelining client gets one write per read.
+ *
+ * Memory per connection is bounded: the input buffer by the frame limit,
+ * the output by output_bytes_max (a client that does not read its replies
+ * is cut off rather than buffered for).
+ */
+#include "server.h"
+
+#include "log.h"
+
+#include <allot/protocol.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jemalloc/jemalloc.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#define READ_CHUNK (64u * 1024u)
+
+typedef struct server server;
+
+typedef struct conn {
+	uv_tcp_t tcp;
+	server *srv;
+	struct conn *prev, *next;
+	uint8_t *in;
+	size_t in_len, in_cap;
+	mp_buf out;      /* replies not yet handed to libuv */
+	mp_buf inflight; /* replies being written */
+	uv_write_t wreq;
+	bool writing;
+	bool closing;         /* uv_close called */
+	bool close_when_sent; /* no more reads; close once the output is out */
+	bool counted;         /* counts against max_connections */
+	uint64_t id;
+} conn;
+
+struct server {
+	const server_config *cfg;
+	core *core;
+	uv_loop_t *loop;
+	uv_tcp_t listener;
+	uv_timer_t sweep;
+	uv_timer_t shutdown_timer;
+	uv_signal_t sigint, sigterm;
+	cmd_ctx ctx;
+	cmd_server_stats stats;
+	conn *conns;
+	uint64_t next_conn_id;
+	bool stopping;
+};
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void server_config_default(server_config *cfg)
+{
+	*cfg = (server_config){
+		.bind = ALLOT_DEFAULT_HOST,
+		.port = ALLOT_DEFAULT_PORT,
+		.max_connections = ALLOT_DEFAULT_MAX_CONNECTIONS,
+		.output_bytes_max = ALLOT_DEFAULT_OUTPUT_BYTES_MAX,
+		.frame = {
+			.frame_bytes_max = ALLOT_DEFAULT_FRAME_BYTES_MAX,
+			.depth_max = 16,
+			.array_max = 100000,
+			.map_max = 10000,
+			.str_max = 65536,
+		},
+		.cmd = { .avail_skus_max = ALLOT_DEFAULT_AVAIL_SKUS_MAX },
+		.sweep_interval_ms = 10,
+		.sweep_budget = 10000,
+		.shutdown_timeout_ms = 5000,
+	};
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static void on_close(uv_handle_t *h)
+{
+	conn *cn = h->data;
+	server *srv = cn->srv;
+	if (cn->prev)
+		cn->prev->next = cn->next;
+	else
+		srv->conns = cn->next;
+	if (cn->next)
+		cn->next->prev = cn->prev;
+	if (cn->counted)
+		srv->stats.connections_current--;
+	log_debug("connection %" PRIu64 " closed", cn->id);
+	free(cn->in);
+	mp_buf_finish(&cn->out);
+	mp_buf_finish(&cn->inflight);
+	free(cn);
+	if (srv->stopping && srv->conns == NULL && !uv_is_closing((uv_handle_t *)&srv->shutdown_timer))
+		uv_close((uv_handle_t *)&srv->shutdown_timer, NULL);
+}
+
+static void conn_close(conn *cn)
+{
+	if (cn->closing)
+		return;
+	cn->closing = true;
+	uv_close((uv_handle_t *)&cn->tcp, on_close);
+}
+
+static void conn_flush(conn *cn);
+
+static void on_write(uv_write_t *req, int status)
+{
+	conn *cn = req->data;
+	cn->writing = false;
+	mp_buf_reset(&cn->inflight);
+	if (status < 0) {
+		if (status != UV_ECANCELED)
+			log_debug("connection %" PRIu64 ": write failed: %s", cn->id, uv_strerror(status));
+		conn_close(cn);
+		return;
+	}
+	conn_flush(cn);
+}
+
+/* Hand queued replies to libuv; close when asked to and all is sent. */
+static void conn_flush(conn *cn)
+{
+	if (cn->closing || cn->writing)
+		return;
+	if (cn->out.len == 0) {
+		if (cn->close_when_sent)
+			conn_close(cn);
+		return;
+	}
+	mp_buf tmp = cn->inflight;
+	cn->inflight = cn->out;
+	cn->out = tmp;
+	mp_buf_reset(&cn->out);
+	uv_buf_t buf = uv_buf_init((char *)cn->inflight.data, (unsigned)cn->inflight.len);
+	cn->wreq.data = cn;
+	int rc = uv_write(&cn->wreq, (uv_stream_t *)&cn->tcp, &buf, 1, on_write);
+	if (rc < 0) {
+		log_debug("connection %" PRIu64 ": write failed: %s", cn->id, uv_strerror(rc));
+		conn_close(cn);
+		return;
+	}
+	cn->writing = true;
+}
+
+/* Stop reading; send what is owed, then close. */
+static void conn_finish(conn *cn)
+{
+	if (cn->closing)
+		return;
+	uv_read_stop((uv_stream_t *)&cn->tcp);
+	cn->close_when_sent = true;
+	conn_flush(cn);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	conn *cn = h->data;
+	size_t limit = cn->srv->cfg->frame.frame_bytes_max + READ_CHUNK;
+	if (cn->in_cap - cn->in_len < READ_CHUNK && cn->in_cap < limit) {
+		size_t cap = cn->in_cap ? cn->in_cap * 2 : READ_CHUNK;
+		while (cap - cn->in_len < READ_CHUNK && cap < limit)
+			cap *= 2;
+		uint8_t *in = realloc(cn->in, cap);
+		if (in) {
+			cn->in = in;
+			cn->in_cap = cap;
+		}
+	}
+	*buf = uv_buf_init((char *)cn->in + cn->in_len, (unsigned)(cn->in_cap - cn->in_len));
+}
+
+static void refuse_stream(conn *cn, int rc, const char *why)
+{
+	const char *code = rc == MP_ERR_TOO_LARGE ? ALLOT_ERR_TOO_LARGE : ALLOT_ERR_BAD_REQUEST;
+	char msg[200];
+	snprintf(msg, sizeof(msg), "cannot decode the request stream: %s; closing the connection", why);
+	proto_write_error_response(&cn->out, 0, code, msg);
+	log_info("connection %" PRIu64 ": %s; closing", cn->id, why);
+	cn->srv->stats.errors_total++;
+	conn_finish(cn);
+}
+
+static void count_request(server *srv, const proto_frame_info *info)
+{
+	if (!info->replied)
+		return;
+	srv->stats.requests_total++;
+	if (info->cmd)
+		srv->stats.requests_by_cmd[info->cmd->id]++;
+	if (info->code != CORE_OK)
+		srv->stats.errors_total++;
+}
+
+/* Handle every complete message in the input buffer, in order. */
+static void conn_process(conn *cn)
+{
+	server *srv = cn->srv;
+	size_t pos = 0;
+	srv->ctx.now_ms = wall_ms();
+	core_advance(srv->core, srv->ctx.now_ms);
+	while (pos < cn->in_len && !cn->close_when_sent) {
+		size_t len;
+		const char *why = NULL;
+		int rc = mp_scan(cn->in + pos, cn->in_len - pos, &srv->cfg->frame, &len, &why);
+		if (rc == MP_INCOMPLETE)
+			break;
+		if (rc != MP_OK) {
+			refuse_stream(cn, rc, why ? why : "malformed MessagePack");
+			break;
+		}
+		proto_frame_info info;
+		proto_handle_frame(&srv->ctx, cn->in + pos, len, &cn->out, &info);
+		count_request(srv, &info);
+		pos += len;
+		if (cn->out.len + cn->inflight.len > srv->cfg->output_bytes_max || mp_buf_failed(&cn->out)) {
+			log_warn("connection %" PRIu64 ": more than %zu bytes of replies unread; cutting it off",
+			    cn->id, srv->cfg->output_bytes_max);
+			conn_close(cn);
+			return;
+		}
+	}
+	if (pos > 0) {
+		memmove(cn->in, cn->in + pos, cn->in_len - pos);
+		cn->in_len -= pos;
+	}
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	conn *cn = s->data;
+	if (nread < 0) {
+		if (nread != UV_EOF)
+			log_debug("connection %" PRIu64 ": read failed: %s", cn->id, uv_strerror((int)nread));
+		conn_finish(cn);
+		return;
+	}
+	if (nread == 0)
+		return;
+	cn->in_len += (size_t)nread;
+	conn_process(cn);
+	if (!cn->closing)
+		conn_flush(cn);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+	server *srv = listener->data;
+	if (status < 0) {
+		log_warn("accept failed: %s", uv_strerror(status));
+		return;
+	}
+	conn *cn = calloc(1, sizeof(*cn));
+	if (cn == NULL || uv_tcp_init(srv->loop, &cn->tcp) != 0) {
+		free(cn);
+		log_error("out of memory accepting a connection");
+		return;
+	}
+	cn->srv = srv;
+	cn->tcp.data = cn;
+	cn->id = ++srv->next_conn_id;
+	mp_buf_init(&cn->out);
+	mp_buf_init(&cn->inflight);
+	cn->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = cn;
+	srv->conns = cn;
+	if (uv_accept(listener, (uv_stream_t *)&cn->tcp) != 0) {
+		conn_close(cn);
+		return;
+	}
+	if (srv->stats.connections_current >= srv->cfg->max_connections) {
+		srv->stats.connections_rejected++;
+		proto_write_error_response(&cn->out, 0, ALLOT_ERR_BUSY,
+		    "too many connections; try again later");
+		cn->close_when_sent = true;
+		conn_flush(cn);
+		return;
+	}
+	cn->counted = true;
+	srv->stats.connections_current++;
+	srv->stats.connections_total++;
+	uv_tcp_nodelay(&cn->tcp, 1);
+	uv_read_start((uv_stream_t *)&cn->tcp, on_alloc, on_read);
+	log_debug("connection %" PRIu64 " accepted", cn->id);
+}
+
+/* ---- timers, signals, shutdown ------------------------------------------- */
+
+static void on_sweep(uv_timer_t *t)
+{
+	server *srv = t->data;
+	uint32_t done = core_sweep(srv->core, wall_ms(), srv->cfg->sweep_budget);
+	/* Behind: come back on the next loop turn rather than a full period. */
+	if (done >= srv->cfg->sweep_budget)
+		uv_timer_start(t, on_sweep, 0, srv->cfg->sweep_interval_ms);
+}
+
+static void on_shutdown_timeout(uv_timer_t *t)
+{
+	server *srv = t->data;
+	log_warn("shutdown: replies still unsent after %u ms; closing the remaining connections",
+	    srv->cfg->shutdown_timeout_ms);
+	for (conn *cn = srv->conns; cn; cn = cn->next)
+		conn_close(cn);
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	server *srv = s->data;
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	log_info("received %s; stopping: no new connections, sending the replies owed",
+	    signum == SIGINT ? "SIGINT" : "SIGTERM");
+	uv_close((uv_handle_t *)&srv->listener, NULL);
+	uv_close((uv_handle_t *)&srv->sweep, NULL);
+	uv_close((uv_handle_t *)&srv->sigint, NULL);
+	uv_close((uv_handle_t *)&srv->sigterm, NULL);
+	uv_timer_start(&srv->shutdown_timer, on_shutdown_timeout, srv->cfg->shutdown_timeout_ms, 0);
+	uv_unref((uv_handle_t *)&srv->shutdown_timer);
+	conn *next;
+	for (conn *cn = srv->conns; cn; cn = next) {
+		next = cn->next;
+		conn_finish(cn);
+	}
+	if (srv->conns == NULL)
+		uv_close((uv_handle_t *)&srv->shutdown_timer, NULL);
+}
+
+static void refresh_stats(cmd_server_stats *s)
+{
+	uint64_t epoch = 1;
+	size_t len = sizeof(epoch);
+	mallctl("epoch", &epoch, &len, &epoch, len);
+	size_t v;
+	len = sizeof(v);
+	if (mallctl("stats.allocated", &v, &len, NULL, 0) == 0)
+		s->memory_allocated = v;
+	len = sizeof(v);
+	if (mallctl("stats.resident", &v, &len, NULL, 0) == 0)
+		s->memory_resident = v;
+}
+
+static int listen_on(server *srv)
+{
+	struct sockaddr_storage addr;
+	int rc = uv_ip4_addr(srv->cfg->bind, srv->cfg->port, (struct sockaddr_in *)&addr);
+	if (rc != 0)
+		rc = uv_ip6_addr(srv->cfg->bind, srv->cfg->port, (struct sockaddr_in6 *)&addr);
+	if (rc != 0) {
+		log_error("--bind %s: not an IPv4 or IPv6 address", srv->cfg->bind);
+		return -1;
+	}
+	uv_tcp_init(srv->loop, &srv->listener);
+	srv->listener.data = srv;
+	rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&srv->listener, 4096, on_connection);
+	if (rc != 0) {
+		log_error("cannot listen on %s:%d: %s", srv->cfg->bind, srv->cfg->port, uv_strerror(rc));
+		return -1;
+	}
+	struct sockaddr_storage bound;
+	int namelen = sizeof(bound);
+	uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &namelen);
+	int port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+	                                             : ((struct sockaddr_in *)&bound)->sin_port);
+	log_info("listening on %s:%d (max %u connections)", srv->cfg->bind, port, srv->cfg->max_connections);
+	return 0;
+}
+
+int server_run(const server_config *cfg, core *c)
+{
+	server srv = { .cfg = cfg, .core = c };
+	srv.loop = uv_default_loop();
+	if (cmd_ctx_init(&srv.ctx, c, &cfg->cmd) != 0) {
+		log_error("out of memory");
+		return 1;
+	}
+	srv.stats.version = ALLOT_VERSION;
+	srv.stats.durability = "none";
+	srv.stats.started_at_ms = wall_ms();
+	srv.ctx.stats = &srv.stats;
+	srv.ctx.refresh_stats = refresh_stats;
+	signal(SIGPIPE, SIG_IGN);
+	if (listen_on(&srv) != 0) {
+		uv_walk(srv.loop, close_handle, NULL);
+		uv_run(srv.loop, UV_RUN_DEFAULT);
+		uv_loop_close(srv.loop);
+		cmd_ctx_finish(&srv.ctx);
+		return 1;
+	}
+	uv_timer_init(srv.loop, &srv.sweep);
+	srv.sweep.data = &srv;
+	uv_timer_start(&srv.sweep, on_sweep, cfg->sweep_interval_ms, cfg->sweep_interval_ms);
+	uv_timer_init(srv.loop, &srv.shutdown_timer);
+	srv.shutdown_timer.data = &srv;
+	uv_signal_init(srv.loop, &srv.sigint);
+	uv_signal_init(srv.loop, &srv.sigterm);
+	srv.sigint.data = srv.sigterm.data = &srv;
+	uv_signal_start(&srv.sigint, on_signal, SIGINT);
+	uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
+
+	uv_run(srv.loop, UV_RUN_DEFAULT);
+
+	uv_walk(srv.loop, close_handle, NULL);
+	uv_run(srv.loop, UV_RUN_DEFAULT);
+	int rc = uv_loop_close(srv.loop);
+	cmd_ctx_finish(&srv.ctx);
+	if (rc != 0) {
+		log_error("the loop did not close cleanly: %s", uv_strerror(rc));
+		return 1;
+	}
+	log_info("stopped");
+	return 0;
+}

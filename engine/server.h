@@ -1,0 +1,36 @@
+/*
+ * server.h - the libuv TCP server: the listener, connections, the sweep
+ * timer and graceful shutdown. One thread, one loop, one core.
+ */
+#ifndef ALLOT_ENGINE_SERVER_H
+#define ALLOT_ENGINE_SERVER_H
+
+#include "command.h"
+#include "core.h"
+#include "mp.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct server_config {
+	const char *bind;
+	int port;                   /* 0: any free port (logged) */
+	uint32_t max_connections;
+	size_t output_bytes_max;    /* replies queued per connection */
+	mp_limits frame;            /* limits on each incoming message */
+	cmd_limits cmd;
+	uint32_t sweep_interval_ms;
+	uint32_t sweep_budget;      /* expiries and forgets per tick */
+	uint32_t shutdown_timeout_ms;
+} server_config;
+
+void server_config_default(server_config *cfg);
+
+/*
+ * Serve until SIGINT or SIGTERM, then stop accepting, send the replies owed,
+ * close every connection and return 0. Returns non-zero when the server
+ * cannot start (the reason is logged). The core is borrowed.
+ */
+int server_run(const server_config *cfg, core *c);
+
+#endif

@@ -1,0 +1,164 @@
+/*
+ * params.c - typed reads of named arguments (see params.h).
+ */
+#include "params.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+void params_init(params *p, mp_cursor *c, uint32_t pairs)
+{
+	if (c)
+		p->cur = *c;
+	else
+		mp_cursor_init(&p->cur, "", 0);
+	p->left = c ? pairs : 0;
+	p->code = 0;
+	p->message[0] = '\0';
+}
+
+int params_fail(params *p, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p->message, sizeof(p->message), fmt, ap);
+	va_end(ap);
+	p->code = code;
+	return -1;
+}
+
+int params_missing(params *p, const char *field)
+{
+	return params_fail(p, CORE_E_BAD_REQUEST, "%s: required", field);
+}
+
+bool params_next(params *p, core_str *key)
+{
+	while (p->left > 0) {
+		p->left--;
+		const char *s;
+		uint32_t n;
+		if (mp_read_str(&p->cur, &s, &n)) {
+			*key = (core_str){ s, n };
+			return true;
+		}
+		/* A key that is not a string: skip the pair. */
+		if (!mp_skip(&p->cur) || !mp_skip(&p->cur))
+			return false;
+	}
+	return false;
+}
+
+void params_skip(params *p)
+{
+	mp_skip(&p->cur);
+}
+
+int params_str(params *p, const char *field, core_str *out)
+{
+	if (mp_read_nil(&p->cur))
+		return 0;
+	const char *s;
+	uint32_t n;
+	if (!mp_read_str(&p->cur, &s, &n)) {
+		params_skip(p);
+		return params_fail(p, CORE_E_BAD_REQUEST, "%s: must be a string", field);
+	}
+	*out = (core_str){ s, n };
+	return 0;
+}
+
+int params_int(params *p, const char *field, int64_t *out)
+{
+	if (mp_read_nil(&p->cur))
+		return 0;
+	mp_type t = mp_peek(&p->cur);
+	if ((t == MP_T_UINT || t == MP_T_INT) && mp_read_int(&p->cur, out))
+		return 0;
+	params_skip(p);
+	return params_fail(p, CORE_E_BAD_REQUEST, "%s: must be an integer%s", field,
+	    t == MP_T_UINT ? " within range" : "");
+}
+
+int params_bool(params *p, const char *field, bool *out)
+{
+	if (mp_read_nil(&p->cur))
+		return 0;
+	if (mp_read_bool(&p->cur, out))
+		return 0;
+	params_skip(p);
+	return params_fail(p, CORE_E_BAD_REQUEST, "%s: must be true or false", field);
+}
+
+int params_double(params *p, const char *field, double *out)
+{
+	if (mp_read_nil(&p->cur))
+		return 0;
+	if (mp_read_double(&p->cur, out))
+		return 0;
+	params_skip(p);
+	return params_fail(p, CORE_E_BAD_REQUEST, "%s: must be a number", field);
+}
+
+int params_array(params *p, const char *field, uint32_t max, const char *what, uint32_t *n)
+{
+	if (!mp_read_array(&p->cur, n)) {
+		params_skip(p);
+		return params_fail(p, CORE_E_BAD_REQUEST, "%s: must be an array", field);
+	}
+	if (*n > max)
+		return params_fail(p, CORE_E_TOO_LARGE, "%s: at most %u %s", field, max, what);
+	return 0;
+}
+
+static int read_line(params *p, const char *field, uint32_t i, core_line_req *line)
+{
+	uint32_t pairs;
+	if (!mp_read_map(&p->cur, &pairs))
+		return params_fail(p, CORE_E_BAD_REQUEST, "%s[%u]: must be a map {sku, qty}", field, i);
+	params sub;
+	params_init(&sub, &p->cur, pairs);
+	char name[48];
+	core_str key;
+	bool has_sku = false, has_qty = false;
+	*line = (core_line_req){ { NULL, 0 }, 0 };
+	while (params_next(&sub, &key)) {
+		if (key_is(key, "sku")) {
+			snprintf(name, sizeof(name), "%s[%u].sku", field, i);
+			if (params_str(&sub, name, &line->sku))
+				break;
+			has_sku = line->sku.p != NULL;
+		} else if (key_is(key, "qty")) {
+			snprintf(name, sizeof(name), "%s[%u].qty", field, i);
+			if (params_int(&sub, name, &line->qty))
+				break;
+			has_qty = true;
+		} else {
+			params_skip(&sub);
+		}
+	}
+	p->cur = sub.cur;
+	if (sub.code) {
+		p->code = sub.code;
+		memcpy(p->message, sub.message, sizeof(p->message));
+		return -1;
+	}
+	if (!has_sku || !has_qty)
+		return params_fail(p, CORE_E_BAD_REQUEST, "%s[%u].%s: required", field, i,
+		    has_sku ? "qty" : "sku");
+	return 0;
+}
+
+int params_lines(params *p, const char *field, core_line_req *lines, uint32_t max, uint32_t *n)
+{
+	if (mp_read_nil(&p->cur)) {
+		*n = 0;
+		return 0;
+	}
+	if (params_array(p, field, max, "lines", n))
+		return -1;
+	for (uint32_t i = 0; i < *n; i++)
+		if (read_line(p, field, i, &lines[i]))
+			return -1;
+	return 0;
+}

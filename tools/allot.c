@@ -1,0 +1,219 @@
+/*
+ * allot - call one method of a running allotd and print the reply as JSON.
+ *
+ *   allot [--host H] [--port P] [--timeout-ms T] METHOD [JSON-PARAMS]
+ *
+ * Exit status: 0 with the result on stdout; 1 with the error object on
+ * stdout when the server answered with an error; 2 with a message on stderr
+ * for a usage error, params that are not a JSON object, or a failure to
+ * connect or to get a reply.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "allot/client.h"
+#include "allot/protocol.h"
+
+#ifndef ALLOT_VERSION
+#define ALLOT_VERSION "0.1.0"
+#endif
+
+enum {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_REPLY_ERROR = 1,
+	CLI_EXIT_FAILURE = 2,
+};
+
+/* Long enough that a durable snapshot can finish; 0 waits forever. */
+#define CLI_DEFAULT_TIMEOUT_MS 30000
+
+/* What the command line asks for. */
+typedef enum cli_action {
+	CLI_ACTION_RUN,
+	CLI_ACTION_HELP,
+	CLI_ACTION_VERSION,
+} cli_action;
+
+typedef struct cli_opts {
+	cli_action action;
+	const char *host;
+	int port;
+	int timeout_ms;
+	/* The words after the options: METHOD [JSON-PARAMS] for a call; later
+	 * sub-commands (e.g. "snapshot dump FILE") will dispatch on them. */
+	int argc;
+	char **argv;
+} cli_opts;
+
+static void cli_usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: allot [--host H] [--port P] [--timeout-ms T] METHOD [JSON-PARAMS]\n"
+	    "       allot --help | --version\n"
+	    "\n"
+	    "Call METHOD on allotd with JSON-PARAMS (a JSON object of named\n"
+	    "arguments, default none) and print the reply as JSON.\n"
+	    "\n"
+	    "  --host H        server host, or a Unix socket path containing '/'\n"
+	    "                  (env ALLOT_HOST, default %s)\n"
+	    "  --port P        server TCP port (env ALLOT_PORT, default %d)\n"
+	    "  --timeout-ms T  give up after T ms, 0 for never (default %d)\n"
+	    "  -h, --help      show this help\n"
+	    "  -V, --version   show the version\n"
+	    "\n"
+	    "Options go before METHOD. Example:\n"
+	    "  allot stock.get '{\"sku\": \"A-1\"}'\n"
+	    "\n"
+	    "Exit status: 0 result printed; 1 the server answered with an error\n"
+	    "(printed on stdout); 2 usage, params or connection failure.\n",
+	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, CLI_DEFAULT_TIMEOUT_MS);
+}
+
+/* Parse a whole decimal number in [min, max] from text, naming it on error. */
+static int cli_parse_int(const char *what, const char *text, long min,
+    long max, int *out)
+{
+	char *end = NULL;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || v < min || v > max) {
+		fprintf(stderr, "allot: %s must be a number from %ld to %ld, not '%s'\n",
+		    what, min, max, text);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+/*
+ * Fill o from the command line and the environment; flags win over
+ * ALLOT_HOST and ALLOT_PORT. Returns 0, or -1 after printing why.
+ */
+static int cli_parse_args(int argc, char **argv, cli_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "host", required_argument, NULL, 'H' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *port_text = NULL, *port_what = "port", *timeout_text = NULL;
+	*o = (cli_opts){ .action = CLI_ACTION_RUN, .port = ALLOT_DEFAULT_PORT,
+		.timeout_ms = CLI_DEFAULT_TIMEOUT_MS };
+
+	/* A leading '+' stops at METHOD, so its arguments stay its own. */
+	int ch;
+	while ((ch = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'H': o->host = optarg; break;
+		case 'p': port_text = optarg; break;
+		case 't': timeout_text = optarg; break;
+		case 'h': o->action = CLI_ACTION_HELP; return 0;
+		case 'V': o->action = CLI_ACTION_VERSION; return 0;
+		default: return -1; /* getopt_long already said why */
+		}
+	}
+	if (o->host == NULL)
+		o->host = getenv("ALLOT_HOST");
+	if (o->host == NULL || o->host[0] == '\0')
+		o->host = ALLOT_DEFAULT_HOST;
+	if (port_text == NULL) {
+		port_text = getenv("ALLOT_PORT");
+		port_what = "ALLOT_PORT";
+	}
+	if (port_text != NULL && port_text[0] != '\0' &&
+	    cli_parse_int(port_what, port_text, 1, 65535, &o->port) < 0)
+		return -1;
+	if (timeout_text != NULL &&
+	    cli_parse_int("timeout", timeout_text, 0, INT_MAX, &o->timeout_ms) < 0)
+		return -1;
+
+	o->argc = argc - optind;
+	o->argv = argv + optind;
+	if (o->argc < 1 || o->argc > 2) {
+		fprintf(stderr, "allot: %s\n", o->argc < 1
+		    ? "no METHOD given" : "too many arguments (quote JSON-PARAMS)");
+		return -1;
+	}
+	return 0;
+}
+
+/* Print v as indented JSON and a newline on stdout. */
+static int cli_print_json(json_t *v)
+{
+	if (json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY) != 0 ||
+	    fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+		fprintf(stderr, "allot: cannot write the reply: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Run METHOD [JSON-PARAMS]: one request, one reply. */
+static int cli_run_call(const cli_opts *o)
+{
+	char err[512];
+	const char *method = o->argv[0];
+	json_t *params = NULL, *error = NULL, *result = NULL;
+	allot_client *c = NULL;
+	int status = CLI_EXIT_FAILURE;
+
+	/* Check the params first: a typo should not need a server to report. */
+	if (allot_json_parse_params(o->argc > 1 ? o->argv[1] : NULL, &params,
+	        err, sizeof(err)) < 0) {
+		fprintf(stderr, "allot: %s\n", err);
+		goto fail_params;
+	}
+	c = allot_client_connect(o->host, o->port, o->timeout_ms,
+	    err, sizeof(err));
+	if (c == NULL) {
+		fprintf(stderr, "allot: %s\n", err);
+		goto fail_connect;
+	}
+	if (allot_client_call_params(c, method, params, &error, &result, err,
+	        sizeof(err)) < 0) {
+		fprintf(stderr, "allot: %s: %s\n", method, err);
+		goto fail_call;
+	}
+	if (error != NULL)
+		status = cli_print_json(error) == 0 ? CLI_EXIT_REPLY_ERROR
+		                                    : CLI_EXIT_FAILURE;
+	else
+		status = cli_print_json(result) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+
+	json_decref(error);
+	json_decref(result);
+fail_call:
+	allot_client_destroy(c);
+fail_connect:
+	json_decref(params);
+fail_params:
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	cli_opts o;
+	if (cli_parse_args(argc, argv, &o) < 0) {
+		fprintf(stderr, "Try 'allot --help'.\n");
+		return CLI_EXIT_FAILURE;
+	}
+	switch (o.action) {
+	case CLI_ACTION_HELP:
+		cli_usage(stdout);
+		return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+	case CLI_ACTION_VERSION:
+		printf("allot %s (wire protocol %d)\n", ALLOT_VERSION,
+		    ALLOT_PROTOCOL_VERSION);
+		return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+	case CLI_ACTION_RUN:
+		break;
+	}
+	return cli_run_call(&o);
+}
