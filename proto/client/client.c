@@ -534,13 +534,13 @@ static int message_take(allot_client *c, size_t frame_len, allot_message *m,
 	msgpack_unpack_return ur =
 	    msgpack_unpack_next(&m->unpacked_, m->frame_, frame_len, &used);
 	if (ur != MSGPACK_UNPACK_SUCCESS || used != frame_len) {
-		/* frame_scan() accepted it, so msgpack-c ran out of memory or
-		 * of nesting depth (32 levels). */
+		/* frame_scan() accepted it, so msgpack-c ran out of nesting depth
+		 * (32 levels) or of memory; it reports both as NOMEM_ERROR. The
+		 * frame is consumed, so the stream stays usable. */
 		allot_message_clear(m);
-		return fail(err, err_len, ur == MSGPACK_UNPACK_NOMEM_ERROR
-		    ? ALLOT_CLIENT_ERR_NOMEM : ALLOT_CLIENT_ERR_PROTOCOL,
-		    "cannot decode a %zu-byte message (too deeply nested?)",
-		    frame_len);
+		return fail(err, err_len, ALLOT_CLIENT_ERR_PROTOCOL,
+		    "cannot decode a %zu-byte message: nested deeper than 32 "
+		    "levels, or out of memory", frame_len);
 	}
 	m->root = m->unpacked_.data;
 	int rc = message_interpret(m, err, err_len);

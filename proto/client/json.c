@@ -340,7 +340,8 @@ int allot_json_parse_params(const char *text, json_t **params_out,
 	if (text == NULL || text[strspn(text, " \t\r\n")] == '\0')
 		return ALLOT_CLIENT_OK;
 	json_error_t jerr;
-	json_t *params = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+	json_t *params = json_loads(text,
+	    JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
 	    &jerr);
 	if (params == NULL)
 		return fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
