@@ -108,8 +108,6 @@ static void on_close(uv_handle_t *h)
 	mp_buf_finish(&cn->out);
 	mp_buf_finish(&cn->inflight);
 	free(cn);
-	if (srv->stopping && srv->conns == NULL && !uv_is_closing((uv_handle_t *)&srv->shutdown_timer))
-		uv_close((uv_handle_t *)&srv->shutdown_timer, NULL);
 }
 
 static void conn_close(conn *cn)
@@ -332,15 +330,21 @@ static void close_handle(uv_handle_t *h, void *arg)
 static void on_signal(uv_signal_t *s, int signum)
 {
 	server *srv = s->data;
-	if (srv->stopping)
+	const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+	if (srv->stopping) {
+		log_warn("received %s again; closing the remaining connections now", name);
+		for (conn *cn = srv->conns; cn; cn = cn->next)
+			conn_close(cn);
 		return;
+	}
 	srv->stopping = true;
-	log_info("received %s; stopping: no new connections, sending the replies owed",
-	    signum == SIGINT ? "SIGINT" : "SIGTERM");
+	log_info("received %s; stopping: no new connections, sending the replies owed", name);
 	uv_close((uv_handle_t *)&srv->listener, NULL);
 	uv_close((uv_handle_t *)&srv->sweep, NULL);
-	uv_close((uv_handle_t *)&srv->sigint, NULL);
-	uv_close((uv_handle_t *)&srv->sigterm, NULL);
+	/* The signal handlers stay, so a repeated signal is handled rather
+	 * than killing the process, but they no longer keep the loop alive. */
+	uv_unref((uv_handle_t *)&srv->sigint);
+	uv_unref((uv_handle_t *)&srv->sigterm);
 	uv_timer_start(&srv->shutdown_timer, on_shutdown_timeout, srv->cfg->shutdown_timeout_ms, 0);
 	uv_unref((uv_handle_t *)&srv->shutdown_timer);
 	conn *next;
@@ -348,8 +352,6 @@ static void on_signal(uv_signal_t *s, int signum)
 		next = cn->next;
 		conn_finish(cn);
 	}
-	if (srv->conns == NULL)
-		uv_close((uv_handle_t *)&srv->shutdown_timer, NULL);
 }
 
 static void refresh_stats(cmd_server_stats *s)
