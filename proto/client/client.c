@@ -215,9 +215,11 @@ static int connect_tcp(const char *host, int port, int64_t deadline,
 		}
 	}
 	freeaddrinfo(list);
-	if (fd < 0)
-		return fail(err, err_len, rc, "cannot connect to %s:%d: %s", host,
-		    port, strerror(saved));
+	if (fd < 0) {
+		bool v6 = strchr(host, ':') != NULL;
+		return fail(err, err_len, rc, "cannot connect to %s%s%s:%d: %s",
+		    v6 ? "[" : "", host, v6 ? "]" : "", port, strerror(saved));
+	}
 
 	/* Requests are small and a caller waits on each: send them at once. */
 	int one = 1;

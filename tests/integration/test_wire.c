@@ -335,7 +335,7 @@ Test(wire, client_notification_gets_no_reply)
 Test(wire, undecodable_bytes_get_one_error_with_msgid_0_and_close)
 {
 	static const unsigned char garbage[] = { 0xc1 };
-	expect_stream_refused(garbage, sizeof(garbage), NULL);
+	expect_stream_refused(garbage, sizeof(garbage), ALLOT_ERR_BAD_REQUEST);
 
 	allot_client *c = connect_to(srv);
 	expect_ping(c);
@@ -415,6 +415,44 @@ Test(wire, params_of_wrong_shape_get_bad_request_and_connection_stays)
 		expect_error(&m, ALLOT_ERR_BAD_REQUEST);
 	}
 	recv_response(c, &m, 105);
+	expect_pong_message(&m);
+
+	allot_message_clear(&m);
+	msgpack_sbuffer_destroy(&sb);
+	allot_client_destroy(c);
+	wire_finish();
+}
+
+Test(wire, well_formed_non_requests_get_bad_request_and_connection_stays)
+{
+	allot_client *c = connect_to(srv);
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+
+	msgpack_pack_map(&pk, 0); /* not an array: no msgid to echo */
+	msgpack_pack_array(&pk, 4); /* method not a string */
+	msgpack_pack_uint8(&pk, ALLOT_MSG_REQUEST);
+	msgpack_pack_uint32(&pk, 9);
+	msgpack_pack_int(&pk, 5);
+	msgpack_pack_array(&pk, 0);
+	msgpack_pack_array(&pk, 4); /* a response from the client: ignored */
+	msgpack_pack_uint8(&pk, ALLOT_MSG_RESPONSE);
+	msgpack_pack_uint32(&pk, 3);
+	msgpack_pack_nil(&pk);
+	msgpack_pack_nil(&pk);
+	pack_head(&pk, 10, "ping", false);
+	msgpack_pack_array(&pk, 0);
+	send_buffer(c, &sb);
+
+	allot_message m;
+	allot_message_init(&m);
+	recv_response(c, &m, 0);
+	expect_error(&m, ALLOT_ERR_BAD_REQUEST);
+	recv_response(c, &m, 9);
+	expect_error(&m, ALLOT_ERR_BAD_REQUEST);
+	recv_response(c, &m, 10);
 	expect_pong_message(&m);
 
 	allot_message_clear(&m);
