@@ -224,8 +224,8 @@ static void **sorted_items(const table *t, int (*cmp)(const void *, const void *
 		return NULL;
 	uint32_t n = 0;
 	for (uint32_t i = 0; i <= t->mask; i++)
-		if (t->slots[i].item)
-			items[n++] = t->slots[i].item;
+		if (table_at(t, i))
+			items[n++] = table_at(t, i);
 	qsort(items, n, sizeof(*items), cmp);
 	return items;
 }

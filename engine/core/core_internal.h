@@ -43,8 +43,8 @@ typedef struct core_rec {
 } core_rec;
 
 typedef struct core_sku {
-	uint64_t hash;
 	core_rec *recs; /* sorted by location rank */
+	uint32_t hash32;
 	uint16_t nrecs;
 	uint16_t caprecs;
 	uint8_t name_len;

@@ -10,12 +10,19 @@ static uint64_t idem_hash(const core *c, int method, core_str key)
 	return hash_bytes(c->cfg.hash_seed ^ (uint64_t)method << 8, key.p, key.len);
 }
 
+uint32_t idem_hash_of(const void *item)
+{
+	return (uint32_t)((const core_idem *)item)->hash;
+}
+
 core_idem *idem_find(const core *c, int method, core_str key)
 {
 	uint64_t h = idem_hash(c, method, key);
 	const table *t = &c->idem_by_key;
-	for (uint32_t i = table_home(t, h); t->slots[i].item; i = table_next(t, i)) {
-		core_idem *e = t->slots[i].item;
+	for (uint32_t i = table_home(t, h); t->slots[i]; i = table_next(t, i)) {
+		if (!table_tag_matches(t->slots[i], h))
+			continue;
+		core_idem *e = table_item(t->slots[i]);
 		if (e->hash == h && e->method == method && e->key_len == key.len &&
 		    memcmp(e->key, key.p, key.len) == 0)
 			return e;
@@ -88,7 +95,7 @@ void idem_remove(core *c, core_idem *e)
 		c->idem_tail[e->method - 1] = e->prev;
 	if (e->resv)
 		e->resv->idem = NULL;
-	table_remove(&c->idem_by_key, e->hash, e);
+	table_remove(&c->idem_by_key, e);
 	free(e);
 }
 

@@ -13,6 +13,7 @@
 #include "core_internal.h"
 
 core_idem *idem_find(const core *c, int method, core_str key);
+uint32_t idem_hash_of(const void *item); /* for the key table */
 /* Allocate an entry and make room to insert it; NULL without memory. */
 core_idem *idem_prepare(core *c, int method, core_str key, uint64_t params_hash);
 void idem_abort(core_idem *e); /* free a prepared entry; NULL is fine */

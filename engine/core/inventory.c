@@ -7,15 +7,25 @@
 
 #include <stdlib.h>
 
+static uint32_t loc_hash_of(const void *item)
+{
+	return (uint32_t)((const core_loc *)item)->hash;
+}
+
+static uint32_t sku_hash_of(const void *item)
+{
+	return ((const core_sku *)item)->hash32;
+}
+
 int inventory_init(core *c)
 {
 	c->locs = calloc(c->cfg.locations_max, sizeof(*c->locs));
 	c->rank_order = calloc(c->cfg.locations_max, sizeof(*c->rank_order));
 	if (c->locs == NULL || c->rank_order == NULL)
 		goto fail;
-	if (table_init(&c->loc_by_name, 64) != 0)
+	if (table_init(&c->loc_by_name, 64, loc_hash_of) != 0)
 		goto fail;
-	if (table_init(&c->sku_by_name, 1024) != 0)
+	if (table_init(&c->sku_by_name, 1024, sku_hash_of) != 0)
 		goto fail_skus;
 	return 0;
 
@@ -30,7 +40,7 @@ fail:
 void inventory_finish(core *c)
 {
 	for (uint32_t i = 0; i <= c->sku_by_name.mask; i++) {
-		core_sku *s = c->sku_by_name.slots[i].item;
+		core_sku *s = table_at(&c->sku_by_name, i);
 		if (s) {
 			free(s->recs);
 			free(s);
@@ -48,8 +58,10 @@ core_loc *loc_find(const core *c, core_str name)
 {
 	uint64_t h = hash_bytes(c->cfg.hash_seed, name.p, name.len);
 	const table *t = &c->loc_by_name;
-	for (uint32_t i = table_home(t, h); t->slots[i].item; i = table_next(t, i)) {
-		core_loc *l = t->slots[i].item;
+	for (uint32_t i = table_home(t, h); t->slots[i]; i = table_next(t, i)) {
+		if (!table_tag_matches(t->slots[i], h))
+			continue;
+		core_loc *l = table_item(t->slots[i]);
 		if (l->hash == h && l->name_len == name.len && memcmp(l->name, name.p, name.len) == 0)
 			return l;
 	}
@@ -60,9 +72,11 @@ core_sku *sku_find(const core *c, core_str name)
 {
 	uint64_t h = hash_bytes(c->cfg.hash_seed ^ 1, name.p, name.len);
 	const table *t = &c->sku_by_name;
-	for (uint32_t i = table_home(t, h); t->slots[i].item; i = table_next(t, i)) {
-		core_sku *s = t->slots[i].item;
-		if (s->hash == h && s->name_len == name.len && memcmp(s->name, name.p, name.len) == 0)
+	for (uint32_t i = table_home(t, h); t->slots[i]; i = table_next(t, i)) {
+		if (!table_tag_matches(t->slots[i], h))
+			continue;
+		core_sku *s = table_item(t->slots[i]);
+		if (s->hash32 == (uint32_t)h && s->name_len == name.len && memcmp(s->name, name.p, name.len) == 0)
 			return s;
 	}
 	return NULL;
@@ -212,8 +226,9 @@ static core_rec *target_commit(core *c, target *t, core_str sku, core_str loc)
 		memcpy(s->name, sku.p, sku.len);
 		s->name[sku.len] = '\0';
 		s->name_len = (uint8_t)sku.len;
-		s->hash = hash_bytes(c->cfg.hash_seed ^ 1, sku.p, sku.len);
-		int rc = table_insert(&c->sku_by_name, s->hash, s);
+		uint64_t h = hash_bytes(c->cfg.hash_seed ^ 1, sku.p, sku.len);
+		s->hash32 = (uint32_t)h;
+		int rc = table_insert(&c->sku_by_name, h, s);
 		assert(rc == 0);
 		(void)rc;
 		t->sku = s;

@@ -15,6 +15,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* Ids are made by the engine, not by clients, so an unseeded hash cannot
+ * be steered into collisions. */
+static uint64_t id_hash(uint64_t id)
+{
+	return hash_mix(id);
+}
+
+static uint32_t resv_hash_of(const void *item)
+{
+	return (uint32_t)id_hash(((const core_resv *)item)->id);
+}
+
 int resv_init(core *c)
 {
 	c->next_seq = 1;
@@ -22,9 +34,9 @@ int resv_init(core *c)
 	c->plan_skus = calloc(c->cfg.lines_max, sizeof(*c->plan_skus));
 	if (c->shorts == NULL || c->plan_skus == NULL)
 		goto fail;
-	if (table_init(&c->resv_by_id, 1024) != 0)
+	if (table_init(&c->resv_by_id, 1024, resv_hash_of) != 0)
 		goto fail;
-	if (table_init(&c->idem_by_key, 1024) != 0)
+	if (table_init(&c->idem_by_key, 1024, idem_hash_of) != 0)
 		goto fail_idem;
 	if (heap_reserve(c, 1024) != 0)
 		goto fail_heap;
@@ -44,17 +56,12 @@ void resv_finish(core *c)
 {
 	idem_finish(c);
 	for (uint32_t i = 0; i <= c->resv_by_id.mask; i++)
-		free(c->resv_by_id.slots[i].item);
+		free(table_at(&c->resv_by_id, i));
 	table_finish(&c->resv_by_id);
 	free(c->heap);
 	free(c->plan);
 	free(c->shorts);
 	free(c->plan_skus);
-}
-
-static uint64_t id_hash(const core *c, uint64_t id)
-{
-	return hash_mix(id ^ c->cfg.hash_seed);
 }
 
 static void id_format(uint64_t id, char out[CORE_RESERVATION_ID_LEN + 1])
@@ -80,10 +87,12 @@ static bool id_parse(core_str s, uint64_t *id)
 
 static core_resv *resv_lookup(const core *c, uint64_t id)
 {
-	uint64_t h = id_hash(c, id);
+	uint64_t h = id_hash(id);
 	const table *t = &c->resv_by_id;
-	for (uint32_t i = table_home(t, h); t->slots[i].item; i = table_next(t, i)) {
-		core_resv *r = t->slots[i].item;
+	for (uint32_t i = table_home(t, h); t->slots[i]; i = table_next(t, i)) {
+		if (!table_tag_matches(t->slots[i], h))
+			continue;
+		core_resv *r = table_item(t->slots[i]);
 		if (r->id == id)
 			return r;
 	}
@@ -215,7 +224,7 @@ static void forget(core *c, core_resv *r)
 		c->fin_tail = NULL;
 	if (r->idem)
 		idem_remove(c, r->idem);
-	table_remove(&c->resv_by_id, id_hash(c, r->id), r);
+	table_remove(&c->resv_by_id, r);
 	c->by_status[r->status]--;
 	free(r);
 }
@@ -408,7 +417,7 @@ static int reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_
 		rec->version++;
 	}
 	c->units_reserved += p.units;
-	int ok = table_insert(&c->resv_by_id, id_hash(c, r->id), r);
+	int ok = table_insert(&c->resv_by_id, id_hash(r->id), r);
 	assert(ok == 0);
 	(void)ok;
 	heap_push(c, r);
@@ -629,7 +638,7 @@ const char *resv_check(const core *c)
 		return "check: out of memory";
 	uint64_t n = 0, by_status[5] = { 0 };
 	for (uint32_t i = 0; i <= c->sku_by_name.mask; i++) {
-		const core_sku *s = c->sku_by_name.slots[i].item;
+		const core_sku *s = table_at(&c->sku_by_name, i);
 		for (uint32_t j = 0; s && j < s->nrecs; j++) {
 			if (j > 0 && c->locs[s->recs[j - 1].loc]->rank >= c->locs[s->recs[j].loc]->rank)
 				return free(sums), "records are not in location rank order";
@@ -638,7 +647,7 @@ const char *resv_check(const core *c)
 	}
 	qsort(sums, n, sizeof(*sums), cmp_rec_sum);
 	for (uint32_t i = 0; i <= c->resv_by_id.mask; i++) {
-		const core_resv *r = c->resv_by_id.slots[i].item;
+		const core_resv *r = table_at(&c->resv_by_id, i);
 		if (r == NULL)
 			continue;
 		by_status[r->status]++;
