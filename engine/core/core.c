@@ -65,11 +65,29 @@ int core_fail(core_error *err, int code, const char *fmt, ...)
 	return code;
 }
 
+/* True when any byte of x is below 0x20 or is 0x7f (8 bytes at a time:
+ * the classic "has a byte less than n" and "has a zero byte" tricks). */
+static bool word_has_control(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t below_space = (x - ones * 0x20) & ~x & highs;
+	uint64_t y = x ^ (ones * 0x7f);
+	uint64_t is_del = (y - ones) & ~y & highs;
+	return (below_space | is_del) != 0;
+}
+
 bool name_valid(core_str s, uint32_t max)
 {
 	if (s.len == 0 || s.len > max || s.p == NULL)
 		return false;
-	for (uint32_t i = 0; i < s.len; i++) {
+	uint32_t i = 0;
+	for (; i + 8 <= s.len; i += 8) {
+		uint64_t x;
+		memcpy(&x, s.p + i, 8);
+		if (word_has_control(x))
+			return false;
+	}
+	for (; i < s.len; i++) {
 		unsigned char ch = (unsigned char)s.p[i];
 		if (ch < 0x20 || ch == 0x7f)
 			return false;

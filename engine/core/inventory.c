@@ -259,7 +259,9 @@ static uint64_t adjust_params_hash(const core *c, const core_stock_cmd *s)
 	uint64_t h = hash_bytes(c->cfg.hash_seed, s->sku.p, s->sku.len);
 	h = hash_mix(h ^ hash_bytes(h, s->location.p, s->location.len));
 	h = hash_mix(h ^ (uint64_t)s->delta);
-	return hash_mix(h ^ hash_bytes(h, s->reason.p, s->reason.len));
+	/* An empty reason may be { NULL, 0 }: memcpy from NULL is undefined
+	 * even for 0 bytes, and the hash of 0 bytes does not read p. */
+	return hash_mix(h ^ hash_bytes(h, s->reason.len ? s->reason.p : "", s->reason.len));
 }
 
 /* Validate a stock command against the record as it is (zeroes if absent)

@@ -12,7 +12,6 @@
 #include "plan.h"
 
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 /* Ids are made by the engine, not by clients, so an unseeded hash cannot
@@ -64,9 +63,25 @@ void resv_finish(core *c)
 	free(c->plan_skus);
 }
 
+static const char hex_digits[16] = "0123456789abcdef";
+
 static void id_format(uint64_t id, char out[CORE_RESERVATION_ID_LEN + 1])
 {
-	snprintf(out, CORE_RESERVATION_ID_LEN + 1, "r-%016" PRIx64, id);
+	out[0] = 'r';
+	out[1] = '-';
+	for (int i = 17; i >= 2; i--, id >>= 4)
+		out[i] = hex_digits[id & 15];
+	out[CORE_RESERVATION_ID_LEN] = '\0';
+}
+
+/* Value of a lowercase hex digit, or 16 for anything else. */
+static uint8_t hex_value(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return (uint8_t)(ch - '0');
+	if (ch >= 'a' && ch <= 'f')
+		return (uint8_t)(ch - 'a' + 10);
+	return 16;
 }
 
 static bool id_parse(core_str s, uint64_t *id)
@@ -74,15 +89,14 @@ static bool id_parse(core_str s, uint64_t *id)
 	if (s.len != CORE_RESERVATION_ID_LEN || s.p[0] != 'r' || s.p[1] != '-')
 		return false;
 	uint64_t v = 0;
-	for (uint32_t i = 2; i < s.len; i++) {
-		char ch = s.p[i];
-		int d = (ch >= '0' && ch <= '9') ? ch - '0' : (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
-		if (d < 0)
-			return false;
-		v = v << 4 | (uint64_t)d;
+	uint8_t bad = 0;
+	for (uint32_t i = 2; i < CORE_RESERVATION_ID_LEN; i++) {
+		uint8_t d = hex_value(s.p[i]);
+		bad |= d;
+		v = v << 4 | (d & 15);
 	}
 	*id = v;
-	return true;
+	return (bad & 16) == 0;
 }
 
 static core_resv *resv_lookup(const core *c, uint64_t id)
@@ -251,8 +265,10 @@ static uint64_t reserve_params_hash(const core *c, const core_reserve_cmd *cmd, 
 		h = hash_mix(h ^ hash_bytes(h, cmd->lines[i].sku.p, cmd->lines[i].sku.len));
 		h = hash_mix(h ^ (uint64_t)cmd->lines[i].qty);
 	}
-	h = hash_mix(h ^ hash_bytes(h, cmd->channel.p, cmd->channel.len));
-	h = hash_mix(h ^ hash_bytes(h, cmd->customer_id.p, cmd->customer_id.len));
+	/* Empty channel / customer_id may be { NULL, 0 }: see adjust_params_hash. */
+	h = hash_mix(h ^ hash_bytes(h, cmd->channel.len ? cmd->channel.p : "", cmd->channel.len));
+	h = hash_mix(h ^ hash_bytes(h, cmd->customer_id.len ? cmd->customer_id.p : "",
+	    cmd->customer_id.len));
 	h = hash_mix(h ^ (uint64_t)ttl_ms);
 	h = hash_mix(h ^ ((uint64_t)cmd->strategy << 40 | (uint64_t)cmd->split << 32 |
 	    (uint64_t)cmd->max_shipments << 1 | cmd->allow_partial));
