@@ -15,6 +15,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -162,9 +163,11 @@ int main(int argc, char **argv)
 	parse_flags(argc, argv, &srv, &cc);
 	if (getrandom(&cc.hash_seed, sizeof(cc.hash_seed), 0) != sizeof(cc.hash_seed))
 		cc.hash_seed ^= (uint64_t)time(NULL);
-	/* Reservation ids carry the start time, so ids from an earlier run
-	 * without durability are never mistaken for new ones. */
-	cc.id_epoch = (uint32_t)time(NULL);
+	/* Reservation ids carry a random prefix per run, so an id from an
+	 * earlier run (state lives in memory only) is not mistaken for a new
+	 * one: two runs share a prefix with probability 2^-32. */
+	if (getrandom(&cc.id_epoch, sizeof(cc.id_epoch), 0) != sizeof(cc.id_epoch))
+		cc.id_epoch = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 16;
 	fit_descriptors(&srv);
 
 	core *c = core_create(&cc);

@@ -80,9 +80,9 @@ static int parse_stock(params *p, core_stock_cmd *s, const char *num_field, int6
 			rc = params_int(p, num_field, num);
 			has_num = rc == 0;
 		} else if (key_is(key, "safety"))
-			rc = params_int(p, "safety", &s->safety);
+			rc = params_count(p, "safety", CORE_QTY_MAX, &s->safety);
 		else if (key_is(key, "if_version"))
-			rc = params_int(p, "if_version", &s->if_version);
+			rc = params_count(p, "if_version", INT64_MAX, &s->if_version);
 		else if (key_is(key, "reason"))
 			rc = params_str(p, "reason", &s->reason);
 		else if (key_is(key, "idempotency_key"))
@@ -98,9 +98,6 @@ static int parse_stock(params *p, core_stock_cmd *s, const char *num_field, int6
 		return params_missing(p, "location");
 	if (!has_num)
 		return params_missing(p, num_field);
-	if (s->if_version < -1 || s->safety < -1)
-		return params_fail(p, CORE_E_BAD_REQUEST, "%s: must not be negative",
-		    s->if_version < -1 ? "if_version" : "safety");
 	return 0;
 }
 
@@ -218,9 +215,9 @@ static int parse_avail(cmd_ctx *ctx, params *p, uint32_t *nskus, core_str *loc, 
 				ctx->skus[i] = (core_str){ NULL, 0 };
 				if (params_str(p, name, &ctx->skus[i]))
 					return -1;
-				if (ctx->skus[i].p == NULL || ctx->skus[i].len == 0 || ctx->skus[i].len > CORE_NAME_MAX)
-					return params_fail(p, CORE_E_BAD_REQUEST, "%s: must be 1 to %d bytes",
-					    name, CORE_NAME_MAX);
+				if (!core_name_valid(ctx->skus[i], CORE_NAME_MAX))
+					return params_fail(p, CORE_E_BAD_REQUEST,
+					    "%s: must be 1 to %d bytes without control characters", name, CORE_NAME_MAX);
 			}
 			has_skus = true;
 		} else if (key_is(key, "location")) {
@@ -235,8 +232,12 @@ static int parse_avail(cmd_ctx *ctx, params *p, uint32_t *nskus, core_str *loc, 
 	}
 	if (!has_skus)
 		return params_missing(p, "skus");
-	if (channel->p && (channel->len == 0 || channel->len > CORE_CHANNEL_MAX))
-		return params_fail(p, CORE_E_BAD_REQUEST, "channel: must be 1 to %d bytes", CORE_CHANNEL_MAX);
+	if (loc->p && !core_name_valid(*loc, CORE_NAME_MAX))
+		return params_fail(p, CORE_E_BAD_REQUEST,
+		    "location: must be 1 to %d bytes without control characters", CORE_NAME_MAX);
+	if (channel->p && !core_name_valid(*channel, CORE_CHANNEL_MAX))
+		return params_fail(p, CORE_E_BAD_REQUEST,
+		    "channel: must be 1 to %d bytes without control characters", CORE_CHANNEL_MAX);
 	return 0;
 }
 
@@ -347,7 +348,8 @@ static int parse_routing_option(params *p, core_str key, core_reserve_cmd *r)
 static int parse_reserve(cmd_ctx *ctx, params *p, core_reserve_cmd *r)
 {
 	core_str key;
-	bool has_lines = false;
+	bool has_lines = false, has_ttl = false;
+	int64_t ttl_ms = 0;
 	*r = (core_reserve_cmd){ .ttl_ms = -1, .lines = ctx->lines };
 	while (params_next(p, &key)) {
 		int rc = 0;
@@ -356,9 +358,10 @@ static int parse_reserve(cmd_ctx *ctx, params *p, core_reserve_cmd *r)
 		else if (key_is(key, "lines")) {
 			rc = params_lines(p, "lines", ctx->lines, ctx->lines_cap, &r->nlines);
 			has_lines = true;
-		} else if (key_is(key, "ttl_ms"))
-			rc = params_int(p, "ttl_ms", &r->ttl_ms);
-		else if (key_is(key, "allow_partial"))
+		} else if (key_is(key, "ttl_ms")) {
+			has_ttl = mp_peek(&p->cur) != MP_T_NIL;
+			rc = params_int(p, "ttl_ms", &ttl_ms);
+		} else if (key_is(key, "allow_partial"))
 			rc = params_bool(p, "allow_partial", &r->allow_partial);
 		else if (key_is(key, "idempotency_key"))
 			rc = params_str(p, "idempotency_key", &r->idempotency_key);
@@ -375,11 +378,12 @@ static int parse_reserve(cmd_ctx *ctx, params *p, core_reserve_cmd *r)
 		return params_missing(p, "order_id");
 	if (!has_lines)
 		return params_missing(p, "lines");
-	if (r->ttl_ms < -1 || r->ttl_ms == 0)
-		return params_fail(p, CORE_E_BAD_REQUEST, "ttl_ms: must be 1 to %lld",
-		    (long long)core_get_config(ctx->core)->ttl_max_ms);
-	if (r->channel.p && r->channel.len == 0)
-		return params_fail(p, CORE_E_BAD_REQUEST, "channel: must be 1 to %d bytes", CORE_CHANNEL_MAX);
+	if (has_ttl) {
+		if (ttl_ms < 1)
+			return params_fail(p, CORE_E_BAD_REQUEST, "ttl_ms: must be 1 to %lld",
+			    (long long)core_get_config(ctx->core)->ttl_max_ms);
+		r->ttl_ms = ttl_ms;
+	}
 	return 0;
 }
 

@@ -80,6 +80,19 @@ int params_int(params *p, const char *field, int64_t *out)
 	    t == MP_T_UINT ? " within range" : "");
 }
 
+int params_count(params *p, const char *field, int64_t max, int64_t *out)
+{
+	int64_t v = -1;
+	if (mp_read_nil(&p->cur))
+		return 0;
+	if (params_int(p, field, &v))
+		return -1;
+	if (v < 0 || v > max)
+		return params_fail(p, CORE_E_BAD_REQUEST, "%s: must be 0 to %lld", field, (long long)max);
+	*out = v;
+	return 0;
+}
+
 int params_bool(params *p, const char *field, bool *out)
 {
 	if (mp_read_nil(&p->cur))

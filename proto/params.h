@@ -39,6 +39,8 @@ void params_skip(params *p);
 /* Readers: 0 on success or nil (out untouched), -1 with p->message set. */
 int params_str(params *p, const char *field, core_str *out);
 int params_int(params *p, const char *field, int64_t *out);
+/* An integer from 0 to max (BAD_REQUEST otherwise). */
+int params_count(params *p, const char *field, int64_t max, int64_t *out);
 int params_bool(params *p, const char *field, bool *out);
 int params_double(params *p, const char *field, double *out);
 /* An array header, at most max elements (TOO_LARGE beyond). */

@@ -76,6 +76,16 @@ static bool word_has_control(uint64_t x)
 	return (below_space | is_del) != 0;
 }
 
+bool core_name_valid(core_str s, uint32_t max)
+{
+	return name_valid(s, max);
+}
+
+bool core_text_valid(core_str s, uint32_t max)
+{
+	return s.len == 0 || name_valid(s, max);
+}
+
 bool name_valid(core_str s, uint32_t max)
 {
 	if (s.len == 0 || s.len > max || s.p == NULL)

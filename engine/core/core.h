@@ -6,6 +6,9 @@
  * mutation goes through core_exec(), and a failed command leaves the state
  * exactly as it was. One thread owns a core; nothing here locks.
  *
+ * An optional string that was not given has p == NULL; a given one, even
+ * empty, has p != NULL and is checked.
+ *
  * Strings given to the core (core_str) are borrowed for the duration of the
  * call; the core copies what it keeps. Pointers the core hands back (records,
  * reservations, names) stay valid until the next call that mutates the core
@@ -84,6 +87,11 @@ typedef struct core_error {
 } core_error;
 
 const char *core_strerror(int code);
+
+/* The contract's rule for names: 1..max bytes, no control characters. */
+bool core_name_valid(core_str s, uint32_t max);
+/* Free text (reasons): 0..max bytes, no control characters. */
+bool core_text_valid(core_str s, uint32_t max);
 
 /* ---- Read-only views of state ----------------------------------------- */
 
@@ -186,8 +194,8 @@ typedef struct core_reserve_cmd {
 	core_str order_id;
 	const core_line_req *lines;
 	uint32_t nlines;
-	core_str channel;     /* empty: none */
-	core_str customer_id; /* empty: none */
+	core_str channel;     /* p == NULL: none */
+	core_str customer_id; /* p == NULL: none */
 	int64_t ttl_ms;       /* -1: the default */
 	core_strategy strategy;
 	core_split split;

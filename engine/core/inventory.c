@@ -291,8 +291,9 @@ static int stock_plan(const core *c, const core_cmd *cmd, const core_rec *cur,
 	if (s->delta < lo || s->delta > CORE_QTY_MAX)
 		return core_fail(err, CORE_E_BAD_REQUEST, "%s: must be %lld to %lld", field,
 		    (long long)lo, CORE_QTY_MAX);
-	if (s->reason.len > CORE_REASON_MAX)
-		return core_fail(err, CORE_E_BAD_REQUEST, "reason: at most %d bytes", CORE_REASON_MAX);
+	if (!core_text_valid(s->reason, CORE_REASON_MAX))
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "reason: at most %d bytes without control characters", CORE_REASON_MAX);
 	*on_hand = have + s->delta;
 	if (*on_hand < 0)
 		return core_fail(err, CORE_E_BAD_REQUEST,
@@ -309,7 +310,7 @@ int inventory_exec(core *c, const core_cmd *cmd, core_result *res, core_error *e
 	int rc = check_names(s->sku, s->location, err);
 	if (rc)
 		return rc;
-	bool keyed = cmd->type == CORE_CMD_STOCK_ADJUST && s->idempotency_key.len > 0;
+	bool keyed = cmd->type == CORE_CMD_STOCK_ADJUST && s->idempotency_key.p != NULL;
 	uint64_t params_hash = 0;
 	if (keyed) {
 		if (!name_valid(s->idempotency_key, CORE_KEY_MAX))
@@ -361,7 +362,7 @@ uint32_t core_stock_count(const core *c, core_str sku, core_str location)
 	const core_sku *s = sku_find(c, sku);
 	if (s == NULL)
 		return 0;
-	if (location.len == 0)
+	if (location.p == NULL)
 		return s->nrecs;
 	const core_loc *l = loc_find(c, location);
 	return (l && sku_rec_at(c, s, l->id)) ? 1 : 0;
@@ -371,14 +372,14 @@ int core_stock_get(const core *c, core_str sku, core_str location,
     void (*emit)(void *ctx, const core_record_view *rec), void *ctx,
     uint32_t *count, core_error *err)
 {
-	int rc = check_names(sku, location.len ? location : sku, err);
+	int rc = check_names(sku, location.p ? location : sku, err);
 	if (rc)
 		return rc;
 	const core_sku *s = sku_find(c, sku);
 	if (s == NULL)
 		return core_fail(err, CORE_E_NOT_FOUND, "sku '%.*s' not found", (int)sku.len, sku.p);
 	core_record_view v;
-	if (location.len) {
+	if (location.p) {
 		const core_loc *l = loc_find(c, location);
 		const core_rec *rec = l ? sku_rec_at(c, s, l->id) : NULL;
 		if (rec == NULL)
@@ -406,7 +407,7 @@ int64_t core_avail(const core *c, core_str sku, core_str location,
 	if (s == NULL)
 		return 0;
 	const core_loc *only = NULL;
-	if (location.len && (only = loc_find(c, location)) == NULL)
+	if (location.p && (only = loc_find(c, location)) == NULL)
 		return 0;
 	int64_t total = 0;
 	for (uint32_t i = 0; i < s->nrecs; i++) {

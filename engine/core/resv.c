@@ -284,17 +284,17 @@ static int reserve_validate(core *c, const core_reserve_cmd *cmd, int64_t *ttl_m
 		return core_fail(err, CORE_E_BAD_REQUEST, "lines: an order needs at least one line");
 	if (cmd->nlines > c->cfg.lines_max)
 		return core_fail(err, CORE_E_TOO_LARGE, "lines: at most %u lines per order", c->cfg.lines_max);
-	*ttl_ms = cmd->ttl_ms < 0 ? c->cfg.ttl_default_ms : cmd->ttl_ms;
+	*ttl_ms = cmd->ttl_ms == -1 ? c->cfg.ttl_default_ms : cmd->ttl_ms; /* only -1 is "not given" */
 	if (*ttl_ms < 1 || *ttl_ms > c->cfg.ttl_max_ms)
 		return core_fail(err, CORE_E_BAD_REQUEST, "ttl_ms: must be 1 to %lld",
 		    (long long)c->cfg.ttl_max_ms);
-	if (cmd->channel.len && !name_valid(cmd->channel, CORE_CHANNEL_MAX))
+	if (cmd->channel.p && !name_valid(cmd->channel, CORE_CHANNEL_MAX))
 		return core_fail(err, CORE_E_BAD_REQUEST,
 		    "channel: must be 1 to %d bytes without control characters", CORE_CHANNEL_MAX);
-	if (cmd->customer_id.len && !name_valid(cmd->customer_id, CORE_CUSTOMER_ID_MAX))
+	if (cmd->customer_id.p && !name_valid(cmd->customer_id, CORE_CUSTOMER_ID_MAX))
 		return core_fail(err, CORE_E_BAD_REQUEST,
 		    "customer_id: must be 1 to %d bytes without control characters", CORE_CUSTOMER_ID_MAX);
-	if (cmd->idempotency_key.len && !name_valid(cmd->idempotency_key, CORE_KEY_MAX))
+	if (cmd->idempotency_key.p && !name_valid(cmd->idempotency_key, CORE_KEY_MAX))
 		return core_fail(err, CORE_E_BAD_REQUEST,
 		    "idempotency_key: must be 1 to %d bytes without control characters", CORE_KEY_MAX);
 	for (uint32_t i = 0; i < cmd->nlines; i++) {
@@ -393,7 +393,7 @@ static int reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_
 	if (rc)
 		return rc;
 	uint64_t params_hash = 0;
-	if (cmd->idempotency_key.len) {
+	if (cmd->idempotency_key.p) {
 		params_hash = reserve_params_hash(c, cmd, ttl_ms);
 		core_idem *e = idem_find(c, IDEM_RESERVE, cmd->idempotency_key);
 		if (e) {
@@ -419,7 +419,7 @@ static int reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_
 	core_resv *r = resv_build(c, cmd, &p, ttl_ms);
 	core_idem *e = NULL;
 	if (r == NULL || table_reserve(&c->resv_by_id, 1) != 0 || heap_reserve(c, 1) != 0 ||
-	    (cmd->idempotency_key.len &&
+	    (cmd->idempotency_key.p &&
 	     (e = idem_prepare(c, IDEM_RESERVE, cmd->idempotency_key, params_hash)) == NULL)) {
 		free(r);
 		return core_fail(err, CORE_E_BUSY, "out of memory");
