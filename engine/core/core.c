@@ -189,12 +189,12 @@ int core_exec(core *c, const core_cmd *cmd, int64_t now_ms,
 
 void core_stats_get(const core *c, core_stats *out)
 {
-	out->skus = c->sku_by_name.count;
+	out->skus = table_count(&c->sku_by_name);
 	out->locations = c->nlocs;
 	out->records = c->nrecs;
 	for (int i = 0; i < 5; i++)
 		out->reservations[i] = c->by_status[i];
-	out->idempotency_keys = c->idem_by_key.count;
+	out->idempotency_keys = table_count(&c->idem_by_key);
 	out->expired_total = c->expired_total;
 	out->units_reserved = c->units_reserved;
 	out->units_committed = c->units_committed;
@@ -245,13 +245,14 @@ static int cmp_idem(const void *a, const void *b)
 /* Collect a table's items into a sorted array; NULL when empty or no memory. */
 static void **sorted_items(const table *t, int (*cmp)(const void *, const void *))
 {
-	if (t->count == 0)
+	uint32_t count = table_count(t);
+	if (count == 0)
 		return NULL;
-	void **items = malloc(t->count * sizeof(*items));
+	void **items = malloc(count * sizeof(*items));
 	if (items == NULL)
 		return NULL;
 	uint32_t n = 0;
-	for (uint32_t i = 0; i <= t->mask; i++)
+	for (uint32_t i = 0; i < table_slots(t); i++)
 		if (table_at(t, i))
 			items[n++] = table_at(t, i);
 	qsort(items, n, sizeof(*items), cmp);
@@ -286,7 +287,7 @@ size_t core_dump(const core *c, char *buf, size_t cap)
 		put(&o, "loc %s id=%u prio=%d rank=%u\n", l->name, l->id, l->priority, l->rank);
 	}
 	core_sku **skus = (core_sku **)sorted_items(&c->sku_by_name, cmp_sku);
-	for (uint32_t i = 0; skus && i < c->sku_by_name.count; i++) {
+	for (uint32_t i = 0; skus && i < table_count(&c->sku_by_name); i++) {
 		const core_sku *s = skus[i];
 		put(&o, "sku %s\n", s->name);
 		for (uint32_t j = 0; j < s->nrecs; j++) {
@@ -298,11 +299,11 @@ size_t core_dump(const core *c, char *buf, size_t cap)
 	}
 	free(skus);
 	core_resv **rs = (core_resv **)sorted_items(&c->resv_by_id, cmp_resv);
-	for (uint32_t i = 0; rs && i < c->resv_by_id.count; i++)
+	for (uint32_t i = 0; rs && i < table_count(&c->resv_by_id); i++)
 		dump_resv(c, &o, rs[i]);
 	free(rs);
 	core_idem **ks = (core_idem **)sorted_items(&c->idem_by_key, cmp_idem);
-	for (uint32_t i = 0; ks && i < c->idem_by_key.count; i++)
+	for (uint32_t i = 0; ks && i < table_count(&c->idem_by_key); i++)
 		put(&o, "idem %u %.*s params=%016" PRIx64 " at=%" PRId64 "\n", ks[i]->method,
 		    ks[i]->key_len, ks[i]->key, ks[i]->params_hash, ks[i]->created_ms);
 	free(ks);

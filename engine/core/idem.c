@@ -15,19 +15,24 @@ uint32_t idem_hash_of(const void *item)
 	return (uint32_t)((const core_idem *)item)->hash;
 }
 
+typedef struct idem_key {
+	uint64_t hash;
+	int method;
+	core_str key;
+} idem_key;
+
+static bool idem_eq(const void *item, const void *key)
+{
+	const core_idem *e = item;
+	const idem_key *k = key;
+	return e->hash == k->hash && e->method == k->method && e->key_len == k->key.len &&
+	    memcmp(e->key, k->key.p, k->key.len) == 0;
+}
+
 core_idem *idem_find(const core *c, int method, core_str key)
 {
-	uint64_t h = idem_hash(c, method, key);
-	const table *t = &c->idem_by_key;
-	for (uint32_t i = table_home(t, h); t->slots[i]; i = table_next(t, i)) {
-		if (!table_tag_matches(t->slots[i], h))
-			continue;
-		core_idem *e = table_item(t->slots[i]);
-		if (e->hash == h && e->method == method && e->key_len == key.len &&
-		    memcmp(e->key, key.p, key.len) == 0)
-			return e;
-	}
-	return NULL;
+	idem_key k = { idem_hash(c, method, key), method, key };
+	return table_find(&c->idem_by_key, k.hash, idem_eq, &k);
 }
 
 core_idem *idem_prepare(core *c, int method, core_str key, uint64_t params_hash)
@@ -57,7 +62,7 @@ static core_idem **list_head(core *c, int method)
 
 void idem_commit(core *c, core_idem *e)
 {
-	if (c->idem_by_key.count >= c->cfg.idempotency_max) {
+	if (table_count(&c->idem_by_key) >= c->cfg.idempotency_max) {
 		/* Forget the oldest key, adjust keys first: they are only a
 		 * retry guard, while a reserve key also names a live hold. */
 		core_idem *old = c->idem_head[IDEM_ADJUST - 1];

@@ -39,7 +39,7 @@ fail:
 
 void inventory_finish(core *c)
 {
-	for (uint32_t i = 0; i <= c->sku_by_name.mask; i++) {
+	for (uint32_t i = 0; i < table_slots(&c->sku_by_name); i++) {
 		core_sku *s = table_at(&c->sku_by_name, i);
 		if (s) {
 			free(s->recs);
@@ -54,32 +54,30 @@ void inventory_finish(core *c)
 	free(c->rank_order);
 }
 
+static bool loc_eq(const void *item, const void *key)
+{
+	const core_loc *l = item;
+	const core_str *name = key;
+	return l->name_len == name->len && memcmp(l->name, name->p, name->len) == 0;
+}
+
 core_loc *loc_find(const core *c, core_str name)
 {
 	uint64_t h = hash_bytes(c->cfg.hash_seed, name.p, name.len);
-	const table *t = &c->loc_by_name;
-	for (uint32_t i = table_home(t, h); t->slots[i]; i = table_next(t, i)) {
-		if (!table_tag_matches(t->slots[i], h))
-			continue;
-		core_loc *l = table_item(t->slots[i]);
-		if (l->hash == h && l->name_len == name.len && memcmp(l->name, name.p, name.len) == 0)
-			return l;
-	}
-	return NULL;
+	return table_find(&c->loc_by_name, h, loc_eq, &name);
+}
+
+static bool sku_eq(const void *item, const void *key)
+{
+	const core_sku *s = item;
+	const core_str *name = key;
+	return s->name_len == name->len && memcmp(s->name, name->p, name->len) == 0;
 }
 
 core_sku *sku_find(const core *c, core_str name)
 {
 	uint64_t h = hash_bytes(c->cfg.hash_seed ^ 1, name.p, name.len);
-	const table *t = &c->sku_by_name;
-	for (uint32_t i = table_home(t, h); t->slots[i]; i = table_next(t, i)) {
-		if (!table_tag_matches(t->slots[i], h))
-			continue;
-		core_sku *s = table_item(t->slots[i]);
-		if (s->hash32 == (uint32_t)h && s->name_len == name.len && memcmp(s->name, name.p, name.len) == 0)
-			return s;
-	}
-	return NULL;
+	return table_find(&c->sku_by_name, h, sku_eq, &name);
 }
 
 /* Locations rank by priority (ascending), then name. */
@@ -155,7 +153,7 @@ static int target_prepare(core *c, core_str sku, core_str loc, target *t, core_e
 			goto nomem;
 	}
 	if (t->sku == NULL) {
-		if (c->sku_by_name.count >= c->cfg.skus_max) {
+		if (table_count(&c->sku_by_name) >= c->cfg.skus_max) {
 			free(t->new_loc); /* prepared above for a new location */
 			return core_fail(err, CORE_E_TOO_LARGE,
 			    "sku: the engine holds its maximum of %u skus", c->cfg.skus_max);

@@ -54,7 +54,7 @@ fail:
 void resv_finish(core *c)
 {
 	idem_finish(c);
-	for (uint32_t i = 0; i <= c->resv_by_id.mask; i++)
+	for (uint32_t i = 0; i < table_slots(&c->resv_by_id); i++)
 		free(table_at(&c->resv_by_id, i));
 	table_finish(&c->resv_by_id);
 	free(c->heap);
@@ -99,18 +99,14 @@ static bool id_parse(core_str s, uint64_t *id)
 	return (bad & 16) == 0;
 }
 
+static bool resv_eq(const void *item, const void *key)
+{
+	return ((const core_resv *)item)->id == *(const uint64_t *)key;
+}
+
 static core_resv *resv_lookup(const core *c, uint64_t id)
 {
-	uint64_t h = id_hash(id);
-	const table *t = &c->resv_by_id;
-	for (uint32_t i = table_home(t, h); t->slots[i]; i = table_next(t, i)) {
-		if (!table_tag_matches(t->slots[i], h))
-			continue;
-		core_resv *r = table_item(t->slots[i]);
-		if (r->id == id)
-			return r;
-	}
-	return NULL;
+	return table_find(&c->resv_by_id, id_hash(id), resv_eq, &id);
 }
 
 int core_resv_find(const core *c, core_str reservation_id, const core_resv **out, core_error *err)
@@ -326,7 +322,7 @@ static int out_of_stock(core *c, const plan_result *p, core_error *err)
  * table is full. Called only once nothing else can fail. */
 static void make_room(core *c)
 {
-	if (c->resv_by_id.count >= c->cfg.reservations_max && c->fin_head)
+	if (table_count(&c->resv_by_id) >= c->cfg.reservations_max && c->fin_head)
 		forget(c, c->fin_head);
 }
 
@@ -412,7 +408,7 @@ static int reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_
 		return out_of_stock(c, &p, err);
 	if (p.nplan > UINT16_MAX)
 		return core_fail(err, CORE_E_TOO_LARGE, "lines: the plan would use more than %u allocations", UINT16_MAX);
-	if (c->resv_by_id.count >= c->cfg.reservations_max && c->fin_head == NULL)
+	if (table_count(&c->resv_by_id) >= c->cfg.reservations_max && c->fin_head == NULL)
 		return core_fail(err, CORE_E_BUSY, "the engine holds its maximum of %u reservations",
 		    c->cfg.reservations_max);
 
@@ -653,7 +649,7 @@ const char *resv_check(const core *c)
 	if (sums == NULL)
 		return "check: out of memory";
 	uint64_t n = 0, by_status[5] = { 0 };
-	for (uint32_t i = 0; i <= c->sku_by_name.mask; i++) {
+	for (uint32_t i = 0; i < table_slots(&c->sku_by_name); i++) {
 		const core_sku *s = table_at(&c->sku_by_name, i);
 		for (uint32_t j = 0; s && j < s->nrecs; j++) {
 			if (j > 0 && c->locs[s->recs[j - 1].loc]->rank >= c->locs[s->recs[j].loc]->rank)
@@ -662,7 +658,7 @@ const char *resv_check(const core *c)
 		}
 	}
 	qsort(sums, n, sizeof(*sums), cmp_rec_sum);
-	for (uint32_t i = 0; i <= c->resv_by_id.mask; i++) {
+	for (uint32_t i = 0; i < table_slots(&c->resv_by_id); i++) {
 		const core_resv *r = table_at(&c->resv_by_id, i);
 		if (r == NULL)
 			continue;

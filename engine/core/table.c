@@ -1,65 +1,132 @@
+/*
+ * table.c - the core's hash table (see table.h).
+ *
+ * Draining the old array: its slots are visited in order and each item
+ * found is removed from it (with the usual backward shift, so the old
+ * array stays a valid table that lookups can trust) and placed in the new
+ * one. A backward shift can pull an item past the wrap-around into a slot
+ * already visited, so the walk starts over until the old array is empty;
+ * every step removes an item, so it ends.
+ */
 #include "table.h"
 
 #include <assert.h>
 #include <stdlib.h>
+
+/* Slots of the old array drained per insert or removal: at least two per
+ * insert empties it before the new array reaches 3/4 load. */
+#define DRAIN_STEP 16u
+
+static int array_init(table_array *a, uint32_t cap)
+{
+	a->slots = calloc(cap, sizeof(*a->slots));
+	if (a->slots == NULL)
+		return -1;
+	a->mask = cap - 1;
+	a->count = 0;
+	return 0;
+}
+
+static void array_finish(table_array *a)
+{
+	free(a->slots);
+	*a = (table_array){ NULL, 0, 0 };
+}
+
+static void array_place(table_array *a, uint32_t home, uint64_t slot)
+{
+	uint32_t i = home & a->mask;
+	while (a->slots[i] != 0)
+		i = (i + 1) & a->mask;
+	a->slots[i] = slot;
+	a->count++;
+}
+
+/* Empty slot i of a, keeping every probe sequence intact. */
+static void array_delete_at(table_array *a, uint32_t i, table_hash_fn hash_of)
+{
+	uint32_t hole = i;
+	for (uint32_t j = (i + 1) & a->mask; a->slots[j] != 0; j = (j + 1) & a->mask) {
+		uint32_t home = hash_of(table_item(a->slots[j])) & a->mask;
+		bool movable = (hole <= j) ? (home <= hole || home > j)
+		                           : (home <= hole && home > j);
+		if (movable) {
+			a->slots[hole] = a->slots[j];
+			hole = j;
+		}
+	}
+	a->slots[hole] = 0;
+	a->count--;
+}
+
+static bool array_remove(table_array *a, const void *item, table_hash_fn hash_of)
+{
+	if (a->slots == NULL || a->count == 0)
+		return false;
+	uint32_t i = hash_of(item) & a->mask;
+	while (table_item(a->slots[i]) != item) {
+		if (a->slots[i] == 0)
+			return false;
+		i = (i + 1) & a->mask;
+	}
+	array_delete_at(a, i, hash_of);
+	return true;
+}
+
+/* Move up to budget slots' worth of the old array into the current one. */
+static void drain(table *t, uint32_t budget)
+{
+	table_array *old = &t->old;
+	while (old->slots && budget-- > 0) {
+		if (old->count == 0) {
+			array_finish(old);
+			break;
+		}
+		uint64_t slot = old->slots[t->drain_at];
+		if (slot == 0) {
+			t->drain_at = (t->drain_at + 1) & old->mask;
+			continue;
+		}
+		array_delete_at(old, t->drain_at, t->hash_of);
+		array_place(&t->cur, t->hash_of(table_item(slot)), slot);
+	}
+}
 
 int table_init(table *t, uint32_t capacity, table_hash_fn hash_of)
 {
 	uint32_t cap = 16;
 	while (cap < capacity)
 		cap <<= 1;
-	t->slots = calloc(cap, sizeof(*t->slots));
-	if (t->slots == NULL)
-		return -1;
-	t->mask = cap - 1;
-	t->count = 0;
-	t->hash_of = hash_of;
-	return 0;
+	*t = (table){ .hash_of = hash_of };
+	return array_init(&t->cur, cap);
 }
 
 void table_finish(table *t)
 {
-	free(t->slots);
-	t->slots = NULL;
-	t->mask = 0;
-	t->count = 0;
-}
-
-static void place(table *t, uint32_t home, uint64_t slot)
-{
-	uint32_t i = home & t->mask;
-	while (t->slots[i] != 0)
-		i = table_next(t, i);
-	t->slots[i] = slot;
-}
-
-static int grow(table *t, uint32_t cap)
-{
-	uint64_t *old = t->slots;
-	uint32_t old_cap = t->mask + 1;
-	uint64_t *slots = calloc(cap, sizeof(*slots));
-	if (slots == NULL)
-		return -1;
-	t->slots = slots;
-	t->mask = cap - 1;
-	for (uint32_t i = 0; i < old_cap; i++)
-		if (old[i] != 0)
-			place(t, t->hash_of(table_item(old[i])), old[i]);
-	free(old);
-	return 0;
+	array_finish(&t->cur);
+	array_finish(&t->old);
 }
 
 int table_reserve(table *t, uint32_t n)
 {
-	uint64_t need = (uint64_t)t->count + n;
-	uint64_t cap = (uint64_t)t->mask + 1;
+	uint64_t need = (uint64_t)table_count(t) + n;
+	uint64_t cap = (uint64_t)t->cur.mask + 1;
 	if (need * 4 <= cap * 3)
 		return 0;
+	/* Still draining from the last growth: finish it first. Draining is
+	 * paced to end before this happens, so this is the rare path. */
+	drain(t, UINT32_MAX);
 	while (need * 4 > cap * 3)
 		cap <<= 1;
 	if (cap > (1ULL << 31))
 		return -1;
-	return grow(t, (uint32_t)cap);
+	table_array fresh;
+	if (array_init(&fresh, (uint32_t)cap) != 0)
+		return -1;
+	t->old = t->cur;
+	t->cur = fresh;
+	t->drain_at = 0;
+	return 0;
 }
 
 int table_insert(table *t, uint64_t hash, void *item)
@@ -69,31 +136,14 @@ int table_insert(table *t, uint64_t hash, void *item)
 	assert(t->hash_of(item) == (uint32_t)hash);
 	if (table_reserve(t, 1) != 0)
 		return -1;
-	place(t, (uint32_t)hash, (hash & ~TABLE_PTR_MASK) | ptr);
-	t->count++;
+	array_place(&t->cur, (uint32_t)hash, (hash & ~TABLE_PTR_MASK) | ptr);
+	drain(t, DRAIN_STEP);
 	return 0;
 }
 
 void table_remove(table *t, const void *item)
 {
-	uint32_t i = t->hash_of(item) & t->mask;
-	while (table_item(t->slots[i]) != item) {
-		if (t->slots[i] == 0)
-			return;
-		i = table_next(t, i);
-	}
-	/* Backward-shift: pull later members of the cluster into the hole when
-	 * their home slot is at or before it, so no probe sequence breaks. */
-	uint32_t hole = i;
-	for (uint32_t j = table_next(t, i); t->slots[j] != 0; j = table_next(t, j)) {
-		uint32_t home = t->hash_of(table_item(t->slots[j])) & t->mask;
-		bool movable = (hole <= j) ? (home <= hole || home > j)
-		                           : (home <= hole && home > j);
-		if (movable) {
-			t->slots[hole] = t->slots[j];
-			hole = j;
-		}
-	}
-	t->slots[hole] = 0;
-	t->count--;
+	if (!array_remove(&t->cur, item, t->hash_of))
+		array_remove(&t->old, item, t->hash_of);
+	drain(t, DRAIN_STEP);
 }
