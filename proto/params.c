@@ -131,30 +131,28 @@ static int read_line(params *p, const char *field, uint32_t i, core_line_req *li
 		return params_fail(p, CORE_E_BAD_REQUEST, "%s[%u]: must be a map {sku, qty}", field, i);
 	params sub;
 	params_init(&sub, &p->cur, pairs);
-	char name[48];
 	core_str key;
 	bool has_sku = false, has_qty = false;
+	const char *bad = NULL;
 	*line = (core_line_req){ { NULL, 0 }, 0 };
-	while (params_next(&sub, &key)) {
+	while (bad == NULL && params_next(&sub, &key)) {
 		if (key_is(key, "sku")) {
-			snprintf(name, sizeof(name), "%s[%u].sku", field, i);
-			if (params_str(&sub, name, &line->sku))
-				break;
+			if (params_str(&sub, "sku", &line->sku))
+				bad = "sku";
 			has_sku = line->sku.p != NULL;
 		} else if (key_is(key, "qty")) {
-			snprintf(name, sizeof(name), "%s[%u].qty", field, i);
-			if (params_int(&sub, name, &line->qty))
-				break;
+			if (params_int(&sub, "qty", &line->qty))
+				bad = "qty";
 			has_qty = true;
 		} else {
 			params_skip(&sub);
 		}
 	}
 	p->cur = sub.cur;
-	if (sub.code) {
-		p->code = sub.code;
-		memcpy(p->message, sub.message, sizeof(p->message));
-		return -1;
+	if (bad) {
+		/* sub.message starts with the bare field name: name it in full. */
+		const char *why = sub.message + strlen(bad);
+		return params_fail(p, sub.code, "%s[%u].%s%s", field, i, bad, why);
 	}
 	if (!has_sku || !has_qty)
 		return params_fail(p, CORE_E_BAD_REQUEST, "%s[%u].%s: required", field, i,
