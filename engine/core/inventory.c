@@ -160,7 +160,7 @@ static int target_prepare(core *c, core_str sku, core_str loc, target *t, core_e
 		}
 		if (table_reserve(&c->sku_by_name, 1) != 0)
 			goto nomem;
-		t->new_sku = calloc(1, sizeof(*t->new_sku) + sku.len + 1);
+		t->new_sku = calloc(1, offsetof(core_sku, name) + sku.len + 1);
 		if (t->new_sku == NULL)
 			goto nomem;
 	}
