@@ -115,7 +115,7 @@ static int start_params(params *p, mp_cursor *c)
 static int h_ping(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
 {
 	mp_write_nil(out);
-	mp_write_cstr(out, "pong");
+	mp_write_lit(out, "pong");
 	return CORE_OK;
 }
 
@@ -261,12 +261,12 @@ static int h_avail(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
 		int64_t total = core_avail(ctx->core, ctx->skus[i], loc, NULL, NULL, &nlocs);
 		encode_str(out, ctx->skus[i]);
 		mp_write_map(out, 3);
-		mp_write_cstr(out, "total");
+		mp_write_lit(out, "total");
 		mp_write_int(out, total);
-		mp_write_cstr(out, "locations");
+		mp_write_lit(out, "locations");
 		mp_write_map(out, nlocs);
 		core_avail(ctx->core, ctx->skus[i], loc, emit_avail, out, &nlocs);
-		mp_write_cstr(out, "incoming");
+		mp_write_lit(out, "incoming");
 		mp_write_array(out, 0); /* no inbound stock is recorded yet */
 	}
 	return CORE_OK;
@@ -475,27 +475,24 @@ static int h_reservation_get(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
 
 /* ---- operations ------------------------------------------------------------ */
 
-static void kv_uint(mp_buf *out, const char *key, uint64_t v)
-{
-	mp_write_cstr(out, key);
-	mp_write_uint(out, v);
-}
+/* A literal key and an unsigned value. */
+#define kv_uint(out, key, v) (mp_write_lit(out, key), mp_write_uint(out, v))
 
 static void stats_server(cmd_ctx *ctx, mp_buf *out)
 {
 	cmd_server_stats *s = ctx->stats;
 	if (ctx->refresh_stats)
 		ctx->refresh_stats(s);
-	mp_write_cstr(out, "version");
+	mp_write_lit(out, "version");
 	mp_write_cstr(out, s->version);
-	mp_write_cstr(out, "uptime_ms");
+	mp_write_lit(out, "uptime_ms");
 	mp_write_int(out, ctx->now_ms - s->started_at_ms);
-	mp_write_cstr(out, "connections");
+	mp_write_lit(out, "connections");
 	mp_write_map(out, 3);
 	kv_uint(out, "current", s->connections_current);
 	kv_uint(out, "total", s->connections_total);
 	kv_uint(out, "rejected", s->connections_rejected);
-	mp_write_cstr(out, "requests");
+	mp_write_lit(out, "requests");
 	uint32_t used = 0;
 	for (int i = 0; i < CMD_COUNT; i++)
 		used += s->requests_by_cmd[i] > 0;
@@ -504,14 +501,17 @@ static void stats_server(cmd_ctx *ctx, mp_buf *out)
 	kv_uint(out, "errors", s->errors_total);
 	for (int i = 0; i < CMD_COUNT; i++)
 		if (s->requests_by_cmd[i] > 0)
-			kv_uint(out, cmd_table[i].name, s->requests_by_cmd[i]);
-	mp_write_cstr(out, "memory");
+		{
+			mp_write_str(out, cmd_table[i].name, cmd_table[i].name_len);
+			mp_write_uint(out, s->requests_by_cmd[i]);
+		}
+	mp_write_lit(out, "memory");
 	mp_write_map(out, 2);
 	kv_uint(out, "allocated", s->memory_allocated);
 	kv_uint(out, "resident", s->memory_resident);
-	mp_write_cstr(out, "durability");
+	mp_write_lit(out, "durability");
 	mp_write_map(out, 1);
-	mp_write_cstr(out, "mode");
+	mp_write_lit(out, "mode");
 	mp_write_cstr(out, s->durability);
 }
 
@@ -524,10 +524,12 @@ static int h_stats(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
 	kv_uint(out, "skus", cs.skus);
 	kv_uint(out, "locations", cs.locations);
 	kv_uint(out, "records", cs.records);
-	mp_write_cstr(out, "reservations");
+	mp_write_lit(out, "reservations");
 	mp_write_map(out, 5);
-	for (int s = 0; s < 5; s++)
-		kv_uint(out, core_resv_status_name((core_resv_status)s), cs.reservations[s]);
+	for (int s = 0; s < 5; s++) {
+		mp_write_cstr(out, core_resv_status_name((core_resv_status)s));
+		mp_write_uint(out, cs.reservations[s]);
+	}
 	kv_uint(out, "expired_total", cs.expired_total);
 	kv_uint(out, "units_reserved", cs.units_reserved);
 	kv_uint(out, "units_committed", cs.units_committed);

@@ -607,9 +607,12 @@ bool mp_buf_reserve(mp_buf *b, size_t n)
 	return buf_grow(b, n);
 }
 
-/* Room for n bytes at the end of b, or NULL (b->failed is then set). */
+/* Room for n bytes at the end of b, or NULL (b->failed is then set). The
+ * common case, room already there, stays inline in every writer. */
 static inline uint8_t *wr(mp_buf *b, size_t n)
 {
+	if (__builtin_expect(b->data != NULL && !b->failed && b->cap - b->len >= n, 1))
+		return b->data + b->len;
 	if (!mp_buf_reserve(b, n))
 		return NULL;
 	return b->data + b->len;

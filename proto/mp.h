@@ -129,6 +129,8 @@ void mp_write_uint(mp_buf *b, uint64_t v);
 void mp_write_double(mp_buf *b, double v); /* float 64 */
 void mp_write_str(mp_buf *b, const char *s, size_t len);
 void mp_write_cstr(mp_buf *b, const char *s);
+/* A string literal, its length known at compile time. */
+#define mp_write_lit(b, lit) mp_write_str((b), "" lit "", sizeof(lit) - 1)
 void mp_write_array(mp_buf *b, uint32_t n);
 void mp_write_map(mp_buf *b, uint32_t n);
 void mp_write_raw(mp_buf *b, const void *p, size_t len);
