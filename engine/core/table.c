@@ -13,9 +13,16 @@
 #include <assert.h>
 #include <stdlib.h>
 
-/* Slots of the old array drained per insert or removal: at least two per
- * insert empties it before the new array reaches 3/4 load. */
-#define DRAIN_STEP 16u
+/*
+ * Pace of draining, per insert or removal. Growth happens at 3/4 load, so
+ * the old array holds 3/8 of the new one's capacity, and the new one
+ * reaches 3/4 after as many inserts again: moving one item per insert
+ * would just finish in time, two leave a margin. Each move reads the item
+ * (a cache miss) to recompute its home, so no more than that; empty slots
+ * are cheap, so up to 32 of them are skipped per step.
+ */
+#define DRAIN_ITEMS 2u
+#define DRAIN_SLOTS 32u
 
 static int array_init(table_array *a, uint32_t cap)
 {
@@ -73,11 +80,12 @@ static bool array_remove(table_array *a, const void *item, table_hash_fn hash_of
 	return true;
 }
 
-/* Move up to budget slots' worth of the old array into the current one. */
-static void drain(table *t, uint32_t budget)
+/* Move up to items items of the old array into the current one, looking
+ * at no more than slots empty slots. */
+static void drain(table *t, uint32_t items, uint32_t slots)
 {
 	table_array *old = &t->old;
-	while (old->slots && budget-- > 0) {
+	while (old->slots && items > 0 && slots > 0) {
 		if (old->count == 0) {
 			array_finish(old);
 			break;
@@ -85,10 +93,12 @@ static void drain(table *t, uint32_t budget)
 		uint64_t slot = old->slots[t->drain_at];
 		if (slot == 0) {
 			t->drain_at = (t->drain_at + 1) & old->mask;
+			slots--;
 			continue;
 		}
 		array_delete_at(old, t->drain_at, t->hash_of);
 		array_place(&t->cur, t->hash_of(table_item(slot)), slot);
+		items--;
 	}
 }
 
@@ -115,7 +125,7 @@ int table_reserve(table *t, uint32_t n)
 		return 0;
 	/* Still draining from the last growth: finish it first. Draining is
 	 * paced to end before this happens, so this is the rare path. */
-	drain(t, UINT32_MAX);
+	drain(t, UINT32_MAX, UINT32_MAX);
 	while (need * 4 > cap * 3)
 		cap <<= 1;
 	if (cap > (1ULL << 31))
@@ -136,7 +146,7 @@ int table_insert(table *t, uint64_t hash, void *item)
 	if (table_reserve(t, 1) != 0)
 		return -1;
 	array_place(&t->cur, (uint32_t)hash, (hash & ~TABLE_PTR_MASK) | ptr);
-	drain(t, DRAIN_STEP);
+	drain(t, DRAIN_ITEMS, DRAIN_SLOTS);
 	return 0;
 }
 
@@ -144,5 +154,5 @@ void table_remove(table *t, const void *item)
 {
 	if (!array_remove(&t->cur, item, t->hash_of))
 		array_remove(&t->old, item, t->hash_of);
-	drain(t, DRAIN_STEP);
+	drain(t, DRAIN_ITEMS, DRAIN_SLOTS);
 }
