@@ -227,12 +227,6 @@ static int cmp_sku(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static int cmp_resv(const void *a, const void *b)
-{
-	const core_resv *x = *(const core_resv *const *)a, *y = *(const core_resv *const *)b;
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
 static int cmp_idem(const void *a, const void *b)
 {
 	const core_idem *x = *(const core_idem *const *)a, *y = *(const core_idem *const *)b;
@@ -298,10 +292,12 @@ size_t core_dump(const core *c, char *buf, size_t cap)
 		}
 	}
 	free(skus);
-	core_resv **rs = (core_resv **)sorted_items(&c->resv_by_id, cmp_resv);
-	for (uint32_t i = 0; rs && i < table_count(&c->resv_by_id); i++)
-		dump_resv(c, &o, rs[i]);
-	free(rs);
+	/* Sequence order is id order. */
+	for (uint64_t seq = 0; seq < c->next_seq; seq++) {
+		const core_resv *r = seqmap_get(&c->resv_by_seq, seq);
+		if (r)
+			dump_resv(c, &o, r);
+	}
 	core_idem **ks = (core_idem **)sorted_items(&c->idem_by_key, cmp_idem);
 	for (uint32_t i = 0; ks && i < table_count(&c->idem_by_key); i++)
 		put(&o, "idem %u %.*s params=%016" PRIx64 " at=%" PRId64 "\n", ks[i]->method,

@@ -14,6 +14,7 @@
 #define ALLOT_CORE_INTERNAL_H
 
 #include "core.h"
+#include "seqmap.h"
 #include "table.h"
 
 #include <assert.h>
@@ -111,7 +112,8 @@ struct core {
 	uint64_t nrecs;
 
 	/* Reservations by id; expiry heap; finished FIFO. */
-	table resv_by_id;
+	seqmap resv_by_seq;   /* reservation id = id_base + sequence number */
+	uint64_t id_base;
 	core_resv **heap;
 	uint32_t heap_len, heap_cap;
 	core_resv *fin_head, *fin_tail;
@@ -132,6 +134,10 @@ struct core {
 };
 
 /* Helpers shared across the core's files. */
+static inline uint64_t resv_count(const core *c)
+{
+	return c->resv_by_seq.count;
+}
 static inline core_ralloc *resv_allocs(const core_resv *r)
 {
 	return (core_ralloc *)(void *)((char *)(uintptr_t)r + sizeof(*r) + r->nlines * sizeof(core_rline));

@@ -14,18 +14,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
-/* Ids are made by the engine, not by clients, so an unseeded hash cannot
- * be steered into collisions. */
-static uint64_t id_hash(uint64_t id)
-{
-	return hash_mix(id);
-}
-
-static uint32_t resv_hash_of(const void *item)
-{
-	return (uint32_t)id_hash(((const core_resv *)item)->id);
-}
-
 int resv_init(core *c)
 {
 	c->next_seq = 1;
@@ -33,8 +21,8 @@ int resv_init(core *c)
 	c->plan_skus = calloc(c->cfg.lines_max, sizeof(*c->plan_skus));
 	if (c->shorts == NULL || c->plan_skus == NULL)
 		goto fail;
-	if (table_init(&c->resv_by_id, 1024, resv_hash_of) != 0)
-		goto fail;
+	seqmap_init(&c->resv_by_seq);
+	c->id_base = (uint64_t)c->cfg.id_epoch << 32;
 	if (table_init(&c->idem_by_key, 1024, idem_hash_of) != 0)
 		goto fail_idem;
 	if (heap_reserve(c, 1024) != 0)
@@ -44,7 +32,6 @@ int resv_init(core *c)
 fail_heap:
 	table_finish(&c->idem_by_key);
 fail_idem:
-	table_finish(&c->resv_by_id);
 fail:
 	free(c->shorts);
 	free(c->plan_skus);
@@ -54,9 +41,10 @@ fail:
 void resv_finish(core *c)
 {
 	idem_finish(c);
-	for (uint32_t i = 0; i < table_slots(&c->resv_by_id); i++)
-		free(table_at(&c->resv_by_id, i));
-	table_finish(&c->resv_by_id);
+	for (uint64_t p = 0; p < c->resv_by_seq.npages; p++)
+		for (uint32_t i = 0; c->resv_by_seq.pages[p] && i < SEQMAP_PAGE_ITEMS; i++)
+			free(c->resv_by_seq.pages[p]->items[i]);
+	seqmap_finish(&c->resv_by_seq);
 	free(c->heap);
 	free(c->plan);
 	free(c->shorts);
@@ -99,14 +87,12 @@ static bool id_parse(core_str s, uint64_t *id)
 	return (bad & 16) == 0;
 }
 
-static bool resv_eq(const void *item, const void *key)
-{
-	return ((const core_resv *)item)->id == *(const uint64_t *)key;
-}
-
 static core_resv *resv_lookup(const core *c, uint64_t id)
 {
-	return table_find(&c->resv_by_id, id_hash(id), resv_eq, &id);
+	if (id < c->id_base)
+		return NULL;
+	core_resv *r = seqmap_get(&c->resv_by_seq, id - c->id_base);
+	return (r && r->id == id) ? r : NULL;
 }
 
 int core_resv_find(const core *c, core_str reservation_id, const core_resv **out, core_error *err)
@@ -234,7 +220,7 @@ static void forget(core *c, core_resv *r)
 		c->fin_tail = NULL;
 	if (r->idem)
 		idem_remove(c, r->idem);
-	table_remove(&c->resv_by_id, r);
+	seqmap_del(&c->resv_by_seq, r->id - c->id_base);
 	c->by_status[r->status]--;
 	free(r);
 }
@@ -322,7 +308,7 @@ static int out_of_stock(core *c, const plan_result *p, core_error *err)
  * table is full. Called only once nothing else can fail. */
 static void make_room(core *c)
 {
-	if (table_count(&c->resv_by_id) >= c->cfg.reservations_max && c->fin_head)
+	if (resv_count(c) >= c->cfg.reservations_max && c->fin_head)
 		forget(c, c->fin_head);
 }
 
@@ -348,7 +334,7 @@ static core_resv *resv_build(core *c, const core_reserve_cmd *cmd, const plan_re
 	if (r == NULL)
 		return NULL;
 	*r = (core_resv){
-		.id = ((uint64_t)c->cfg.id_epoch << 32) + c->next_seq,
+		.id = c->id_base + c->next_seq,
 		.expires_at_ms = c->now_ms + ttl_ms,
 		.orig_expires_at_ms = c->now_ms + ttl_ms,
 		.finished_at_ms = -1,
@@ -408,13 +394,13 @@ static int reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_
 		return out_of_stock(c, &p, err);
 	if (p.nplan > UINT16_MAX)
 		return core_fail(err, CORE_E_TOO_LARGE, "lines: the plan would use more than %u allocations", UINT16_MAX);
-	if (table_count(&c->resv_by_id) >= c->cfg.reservations_max && c->fin_head == NULL)
+	if (resv_count(c) >= c->cfg.reservations_max && c->fin_head == NULL)
 		return core_fail(err, CORE_E_BUSY, "the engine holds its maximum of %u reservations",
 		    c->cfg.reservations_max);
 
 	core_resv *r = resv_build(c, cmd, &p, ttl_ms);
 	core_idem *e = NULL;
-	if (r == NULL || table_reserve(&c->resv_by_id, 1) != 0 || heap_reserve(c, 1) != 0 ||
+	if (r == NULL || seqmap_reserve(&c->resv_by_seq, c->next_seq) != 0 || heap_reserve(c, 1) != 0 ||
 	    (cmd->idempotency_key.p &&
 	     (e = idem_prepare(c, IDEM_RESERVE, cmd->idempotency_key, params_hash)) == NULL)) {
 		free(r);
@@ -429,9 +415,7 @@ static int reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_
 		rec->version++;
 	}
 	c->units_reserved += p.units;
-	int ok = table_insert(&c->resv_by_id, id_hash(r->id), r);
-	assert(ok == 0);
-	(void)ok;
+	seqmap_put(&c->resv_by_seq, r->id - c->id_base, r);
 	heap_push(c, r);
 	c->by_status[CORE_RESV_HELD]++;
 	if (e) {
@@ -658,8 +642,8 @@ const char *resv_check(const core *c)
 		}
 	}
 	qsort(sums, n, sizeof(*sums), cmp_rec_sum);
-	for (uint32_t i = 0; i < table_slots(&c->resv_by_id); i++) {
-		const core_resv *r = table_at(&c->resv_by_id, i);
+	for (uint64_t seq = 0; seq < c->next_seq; seq++) {
+		const core_resv *r = seqmap_get(&c->resv_by_seq, seq);
 		if (r == NULL)
 			continue;
 		by_status[r->status]++;
