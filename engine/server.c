@@ -26,7 +26,7 @@
 #include <time.h>
 #include <uv.h>
 
-#define READ_CHUNK (64u * 1024u)
+#define READ_CHUNK (16u * 1024u)
 
 typedef struct server server;
 
