@@ -181,9 +181,13 @@ static void line_reduce(core *c, core_resv *r, core_rline *l, uint32_t qty, bool
 	assert(qty == 0);
 }
 
-static void expire_one(core *c, core_resv *r)
+/* Take a held reservation's units out of its records' reserved: back to
+ * available (expiry), or on into committed (commit). */
+static void unhold(core *c, const core_resv *r, bool to_committed)
 {
+	assert(r->status == CORE_RESV_HELD);
 	const core_ralloc *al = resv_allocs(r);
+	uint64_t units = 0;
 	for (uint32_t i = 0; i < r->nlines; i++) {
 		const core_rline *l = &r->lines[i];
 		for (uint32_t j = 0; j < l->nallocs; j++) {
@@ -193,10 +197,20 @@ static void expire_one(core *c, core_resv *r)
 			core_rec *rec = sku_rec_at(c, l->sku, a->loc);
 			assert(rec && rec->reserved >= a->qty);
 			rec->reserved -= a->qty;
+			if (to_committed)
+				rec->committed += a->qty;
 			rec->version++;
-			c->units_reserved -= a->qty;
+			units += a->qty;
 		}
 	}
+	c->units_reserved -= units;
+	if (to_committed)
+		c->units_committed += units;
+}
+
+static void expire_one(core *c, core_resv *r)
+{
+	unhold(c, r, false);
 	finish(c, r, CORE_RESV_EXPIRED);
 	c->expired_total++;
 }
@@ -442,24 +456,7 @@ static int commit(core *c, core_resv *r, core_error *err)
 		return 0; /* a retried commit is answered, not refused */
 	if (r->status != CORE_RESV_HELD)
 		return wrong_state(c, r, "only a held reservation can be committed", err);
-	const core_ralloc *al = resv_allocs(r);
-	uint64_t units = 0;
-	for (uint32_t i = 0; i < r->nlines; i++) {
-		const core_rline *l = &r->lines[i];
-		for (uint32_t j = 0; j < l->nallocs; j++) {
-			const core_ralloc *a = &al[l->alloc_first + j];
-			if (a->qty == 0) /* released already: the record does not change */
-				continue;
-			core_rec *rec = sku_rec_at(c, l->sku, a->loc);
-			assert(rec && rec->reserved >= a->qty);
-			rec->reserved -= a->qty;
-			rec->committed += a->qty;
-			rec->version++;
-			units += a->qty;
-		}
-	}
-	c->units_reserved -= units;
-	c->units_committed += units;
+	unhold(c, r, true);
 	heap_remove(c, r);
 	r->expires_at_ms = -1;
 	set_status(c, r, CORE_RESV_COMMITTED);

@@ -11,6 +11,7 @@
  * soon as it read the header, so only whole, checked frames are decoded.
  */
 #include "allot/client.h"
+#include "fail.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,10 +62,7 @@ struct allot_client {
 	msgpack_sbuffer out; /* reused to encode requests */
 };
 
-static int fail(char *err, size_t err_len, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t err_len, int status, const char *fmt, ...)
+int client_fail(char *err, size_t err_len, int status, const char *fmt, ...)
 {
 	if (err != NULL && err_len > 0) {
 		va_list ap;
@@ -159,19 +157,19 @@ static int connect_unix(const char *path, int64_t deadline, char *err,
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sun.sun_path))
-		return fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
 		    "socket path too long: %s", path);
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return fail(err, err_len, ALLOT_CLIENT_ERR_CONNECT,
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_CONNECT,
 		    "socket: %s", strerror(errno));
 	int rc = connect_fd(fd, (struct sockaddr *)&sun, sizeof(sun), deadline);
 	if (rc < 0) {
 		int saved = errno;
 		close(fd);
-		return fail(err, err_len, rc, "cannot connect to %s: %s", path,
+		return client_fail(err, err_len, rc, "cannot connect to %s: %s", path,
 		    strerror(saved));
 	}
 	return fd;
@@ -182,7 +180,7 @@ static int connect_tcp(const char *host, int port, int64_t deadline,
     char *err, size_t err_len)
 {
 	if (port <= 0 || port > 65535)
-		return fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
 		    "port out of range: %d", port);
 	char service[8];
 	snprintf(service, sizeof(service), "%d", port);
@@ -194,7 +192,7 @@ static int connect_tcp(const char *host, int port, int64_t deadline,
 	struct addrinfo *list = NULL;
 	int gai = getaddrinfo(host, service, &hints, &list);
 	if (gai != 0)
-		return fail(err, err_len, ALLOT_CLIENT_ERR_CONNECT,
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_CONNECT,
 		    "cannot resolve %s: %s", host, gai_strerror(gai));
 
 	int fd = -1, rc = ALLOT_CLIENT_ERR_CONNECT, saved = EHOSTUNREACH;
@@ -217,7 +215,7 @@ static int connect_tcp(const char *host, int port, int64_t deadline,
 	freeaddrinfo(list);
 	if (fd < 0) {
 		bool v6 = strchr(host, ':') != NULL;
-		return fail(err, err_len, rc, "cannot connect to %s%s%s:%d: %s",
+		return client_fail(err, err_len, rc, "cannot connect to %s%s%s:%d: %s",
 		    v6 ? "[" : "", host, v6 ? "]" : "", port, strerror(saved));
 	}
 
@@ -234,7 +232,7 @@ allot_client *allot_client_connect(const char *host, int port, int timeout_ms,
 		host = ALLOT_DEFAULT_HOST;
 	allot_client *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
+		client_fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
 		goto fail_alloc;
 	}
 	c->fd = -1;
@@ -294,7 +292,7 @@ void allot_client_set_notify_handler(allot_client *c, allot_notify_fn *fn,
 
 static int broken_status(const allot_client *c, char *err, size_t err_len)
 {
-	return fail(err, err_len, c->broken,
+	return client_fail(err, err_len, c->broken,
 	    "connection unusable after an earlier error");
 }
 
@@ -325,8 +323,8 @@ static int send_until(allot_client *c, const void *buf, size_t len,
 		if (sent > 0 || rc != ALLOT_CLIENT_ERR_TIMEOUT)
 			c->broken = rc;
 		if (rc == ALLOT_CLIENT_ERR_TIMEOUT)
-			return fail(err, err_len, rc, "send timed out");
-		return fail(err, err_len, rc, "send: %s", strerror(saved));
+			return client_fail(err, err_len, rc, "send timed out");
+		return client_fail(err, err_len, rc, "send: %s", strerror(saved));
 	}
 	return ALLOT_CLIENT_OK;
 }
@@ -411,7 +409,7 @@ static int frame_scan(const uint8_t *p, size_t avail, size_t max,
 			return 0;
 		frame_head h = frame_head_of(p[pos]);
 		if (h.kind == FK_BAD)
-			return fail(err, err_len, ALLOT_CLIENT_ERR_PROTOCOL,
+			return client_fail(err, err_len, ALLOT_CLIENT_ERR_PROTOCOL,
 			    "not MessagePack: byte 0x%02x at offset %zu", p[pos], pos);
 		if (avail - pos < h.hdr)
 			return 0;
@@ -423,7 +421,7 @@ static int frame_scan(const uint8_t *p, size_t avail, size_t max,
 		uint64_t least = (uint64_t)pos + h.hdr + payload + st->pending - 1 +
 		    children;
 		if (least > max)
-			return fail(err, err_len, ALLOT_CLIENT_ERR_PROTOCOL,
+			return client_fail(err, err_len, ALLOT_CLIENT_ERR_PROTOCOL,
 			    "message over the %zu-byte limit", max);
 		if (avail - pos - h.hdr < payload)
 			return 0;
@@ -448,7 +446,7 @@ static int fill(allot_client *c, int64_t deadline, char *err, size_t err_len)
 			cap = c->len + CLIENT_READ_CHUNK;
 		uint8_t *buf = realloc(c->buf, cap);
 		if (buf == NULL)
-			return fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
+			return client_fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
 		c->buf = buf;
 		c->cap = cap;
 	}
@@ -461,7 +459,7 @@ static int fill(allot_client *c, int64_t deadline, char *err, size_t err_len)
 		if (n == 0) {
 			c->broken = c->len > c->off ? ALLOT_CLIENT_ERR_PROTOCOL
 			                            : ALLOT_CLIENT_ERR_CLOSED;
-			return fail(err, err_len, c->broken, c->len > c->off
+			return client_fail(err, err_len, c->broken, c->len > c->off
 			    ? "connection closed in the middle of a message"
 			    : "connection closed by the server");
 		}
@@ -470,13 +468,13 @@ static int fill(allot_client *c, int64_t deadline, char *err, size_t err_len)
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			int saved = errno;
 			c->broken = ALLOT_CLIENT_ERR_IO;
-			return fail(err, err_len, c->broken, "recv: %s", strerror(saved));
+			return client_fail(err, err_len, c->broken, "recv: %s", strerror(saved));
 		}
 		int rc = wait_fd(c->fd, POLLIN, deadline);
 		if (rc == ALLOT_CLIENT_ERR_TIMEOUT)
-			return fail(err, err_len, rc, "timed out waiting for the server");
+			return client_fail(err, err_len, rc, "timed out waiting for the server");
 		if (rc < 0)
-			return fail(err, err_len, rc, "poll: %s", strerror(errno));
+			return client_fail(err, err_len, rc, "poll: %s", strerror(errno));
 	}
 }
 
@@ -511,7 +509,7 @@ static int message_interpret(allot_message *m, char *err, size_t err_len)
 		return ALLOT_CLIENT_OK;
 	}
 fail_shape:
-	return fail(err, err_len, ALLOT_CLIENT_ERR_PROTOCOL,
+	return client_fail(err, err_len, ALLOT_CLIENT_ERR_PROTOCOL,
 	    "not a msgpack-rpc response or notification");
 }
 
@@ -526,7 +524,7 @@ static int message_take(allot_client *c, size_t frame_len, allot_message *m,
 	allot_message_clear(m);
 	m->frame_ = malloc(frame_len);
 	if (m->frame_ == NULL)
-		return fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
 	memcpy(m->frame_, c->buf + c->off, frame_len);
 	c->off += frame_len;
 	c->scan = (frame_state){ 0, 0 };
@@ -540,7 +538,7 @@ static int message_take(allot_client *c, size_t frame_len, allot_message *m,
 		 * (32 levels) or of memory; it reports both as NOMEM_ERROR. The
 		 * frame is consumed, so the stream stays usable. */
 		allot_message_clear(m);
-		return fail(err, err_len, ALLOT_CLIENT_ERR_PROTOCOL,
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_PROTOCOL,
 		    "cannot decode a %zu-byte message: nested deeper than 32 "
 		    "levels, or out of memory", frame_len);
 	}
@@ -585,13 +583,13 @@ static int send_request_until(allot_client *c, const char *method,
     int64_t deadline, char *err, size_t err_len)
 {
 	if (method == NULL)
-		return fail(err, err_len, ALLOT_CLIENT_ERR_ARG, "no method name");
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_ARG, "no method name");
 	if (params != NULL) {
 		frame_state st = { 0, 0 };
 		size_t value_len = 0;
 		if (frame_scan(params, params_len, params_len, &st, &value_len,
 		        NULL, 0) != 1 || value_len != params_len)
-			return fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
+			return client_fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
 			    "params are not exactly one MessagePack value");
 	}
 	uint32_t msgid = c->next_msgid++;
@@ -612,7 +610,7 @@ static int send_request_until(allot_client *c, const char *method,
 	else
 		prc |= msgpack_pack_array(&pk, 0);
 	if (prc != 0)
-		return fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
 
 	int rc = send_until(c, c->out.data, c->out.size, deadline, err, err_len);
 	if (rc == 0 && msgid_out != NULL)

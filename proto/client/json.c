@@ -7,6 +7,7 @@
  * more than 32 levels of nesting.
  */
 #include "allot/client.h"
+#include "fail.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -16,19 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t err_len, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t err_len, int status, const char *fmt, ...)
-{
-	if (err != NULL && err_len > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return status;
-}
 
 /* ---- JSON to MessagePack ---- */
 
@@ -42,11 +30,11 @@ static int pack_object(msgpack_packer *pk, json_t *v, int depth, char *err,
 	size_t key_len;
 	json_t *val;
 	if (msgpack_pack_map(pk, json_object_size(v)) != 0)
-		return fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
 	json_object_keylen_foreach(v, key, key_len, val) {
 		if (msgpack_pack_str(pk, key_len) != 0 ||
 		    msgpack_pack_str_body(pk, key, key_len) != 0)
-			return fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
+			return client_fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
 		int rc = pack_value(pk, val, depth + 1, err, err_len);
 		if (rc < 0)
 			return rc;
@@ -60,7 +48,7 @@ static int pack_array(msgpack_packer *pk, json_t *v, int depth, char *err,
 	size_t i;
 	json_t *val;
 	if (msgpack_pack_array(pk, json_array_size(v)) != 0)
-		return fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
 	json_array_foreach(v, i, val) {
 		int rc = pack_value(pk, val, depth + 1, err, err_len);
 		if (rc < 0)
@@ -73,7 +61,7 @@ static int pack_value(msgpack_packer *pk, json_t *v, int depth, char *err,
     size_t err_len)
 {
 	if (depth > ALLOT_JSON_DEPTH_MAX)
-		return fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
 		    "JSON nested deeper than %d levels", ALLOT_JSON_DEPTH_MAX);
 	int rc;
 	switch (json_typeof(v)) {
@@ -105,14 +93,14 @@ static int pack_value(msgpack_packer *pk, json_t *v, int depth, char *err,
 		break;
 	}
 	return rc == 0 ? ALLOT_CLIENT_OK
-	               : fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
+	               : client_fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
 }
 
 int allot_json_pack(msgpack_packer *pk, json_t *value, char *err,
     size_t err_len)
 {
 	if (value == NULL)
-		return fail(err, err_len, ALLOT_CLIENT_ERR_ARG, "no JSON value");
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_ARG, "no JSON value");
 	return pack_value(pk, value, 1, err, err_len);
 }
 
@@ -344,12 +332,12 @@ int allot_json_parse_params(const char *text, json_t **params_out,
 	    JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
 	    &jerr);
 	if (params == NULL)
-		return fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
 		    "invalid JSON params at line %d, column %d: %s", jerr.line,
 		    jerr.column, jerr.text);
 	if (!json_is_object(params)) {
 		json_decref(params);
-		return fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
 		    "params must be a JSON object of named arguments");
 	}
 	*params_out = params;
@@ -379,7 +367,7 @@ static int reply_to_json(const allot_message *reply, json_t **error_out,
 
 fail_nomem:
 	json_decref(error);
-	return fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
+	return client_fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
 }
 
 int allot_client_call_params(allot_client *c, const char *method,
@@ -391,7 +379,7 @@ int allot_client_call_params(allot_client *c, const char *method,
 	if (result_out != NULL)
 		*result_out = NULL;
 	if (params != NULL && !json_is_object(params))
-		return fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
 		    "params must be a JSON object of named arguments");
 
 	msgpack_sbuffer sbuf;
@@ -403,7 +391,7 @@ int allot_client_call_params(allot_client *c, const char *method,
 
 	int rc = msgpack_pack_array(&pk, params != NULL ? 1 : 0) == 0
 	    ? ALLOT_CLIENT_OK
-	    : fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
+	    : client_fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
 	if (rc == 0 && params != NULL)
 		rc = allot_json_pack(&pk, params, err, err_len);
 	if (rc == 0)
