@@ -115,14 +115,19 @@ static void set_status(core *c, core_resv *r, core_resv_status s)
 	r->status = (uint8_t)s;
 }
 
-/* A reservation leaves held/committed: it is kept readable for retain_ms. */
+/*
+ * A reservation leaves held/committed: it is kept readable for retain_ms.
+ * An expired hold finishes at its deadline, not at the moment its expiry
+ * was processed: reads expire due holds too, and a replay of the commands
+ * alone must rebuild the same state.
+ */
 static void finish(core *c, core_resv *r, core_resv_status s)
 {
 	assert(r->status == CORE_RESV_HELD || r->status == CORE_RESV_COMMITTED);
 	if (r->heap_idx != HEAP_NONE)
 		heap_remove(c, r);
+	r->finished_at_ms = s == CORE_RESV_EXPIRED ? r->expires_at_ms : c->now_ms;
 	set_status(c, r, s);
-	r->finished_at_ms = c->now_ms;
 	r->fin_next = NULL;
 	if (c->fin_tail)
 		c->fin_tail->fin_next = r;
