@@ -3,6 +3,7 @@
  * whole-state views (stats, canonical dump, invariant check).
  */
 #include "core_internal.h"
+#include "idem.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -155,9 +156,31 @@ uint32_t core_sweep(core *c, int64_t now_ms, uint32_t budget)
 	if (now_ms > c->now_ms)
 		c->now_ms = now_ms;
 	uint32_t done = resv_expire_due(c, budget);
-	if (done < budget)
-		done += resv_forget_old(c, budget - done);
-	return done;
+	c->swept_reservations = resv_forget_old(c, budget - done, true);
+	done += c->swept_reservations;
+	c->swept_keys = idem_forget_old(c, budget - done, true);
+	return done + c->swept_keys;
+}
+
+void core_sweep_forgot(const core *c, uint32_t *reservations, uint32_t *keys)
+{
+	*reservations = c->swept_reservations;
+	*keys = c->swept_keys;
+}
+
+void core_forget(core *c, int64_t now_ms, uint32_t reservations, uint32_t keys)
+{
+	core_advance(c, now_ms);
+	uint32_t r = resv_forget_old(c, reservations, false);
+	uint32_t k = idem_forget_old(c, keys, false);
+	assert(r == reservations && k == keys);
+	(void)r;
+	(void)k;
+}
+
+int64_t core_now(const core *c)
+{
+	return c->now_ms;
 }
 
 int64_t core_next_deadline(const core *c)

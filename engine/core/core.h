@@ -249,6 +249,21 @@ uint32_t core_advance(core *c, int64_t now_ms);
  */
 uint32_t core_sweep(core *c, int64_t now_ms, uint32_t budget);
 
+/* The core's clock: the latest time it was given. A command runs at
+ * max(this, the time passed to it); a journal records that. */
+int64_t core_now(const core *c);
+
+/*
+ * What the last core_sweep() forgot: finished reservations and adjust
+ * idempotency keys, oldest first. Expiries need no record (the clock
+ * implies them) but forgetting does, since how much a budget covers
+ * depends on what reads expired before it.
+ */
+void core_sweep_forgot(const core *c, uint32_t *reservations, uint32_t *keys);
+/* Replay a sweep: advance to now_ms, then forget the given numbers of the
+ * oldest finished reservations and adjust keys. */
+void core_forget(core *c, int64_t now_ms, uint32_t reservations, uint32_t keys);
+
 /* Deadline of the next hold to expire, or INT64_MAX. */
 int64_t core_next_deadline(const core *c);
 

@@ -121,6 +121,7 @@ struct core {
 	uint64_t by_status[5];
 	uint64_t expired_total;
 	uint64_t units_reserved, units_committed;
+	uint32_t swept_reservations, swept_keys; /* forgotten by the last sweep */
 
 	table idem_by_key;
 	core_idem *idem_head[2], *idem_tail[2]; /* by method - 1, oldest first */
@@ -175,7 +176,9 @@ int resv_init(core *c);
 void resv_finish(core *c);
 int resv_exec(core *c, const core_cmd *cmd, core_result *res, core_error *err);
 uint32_t resv_expire_due(core *c, uint32_t budget);
-uint32_t resv_forget_old(core *c, uint32_t budget);
+/* Forget the oldest finished reservations, at most budget: only those past
+ * retain_ms when due_only. */
+uint32_t resv_forget_old(core *c, uint32_t budget, bool due_only);
 const char *resv_check(const core *c);
 
 void heap_push(core *c, core_resv *r);

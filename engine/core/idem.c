@@ -104,12 +104,12 @@ void idem_remove(core *c, core_idem *e)
 	free(e);
 }
 
-uint32_t idem_forget_old(core *c, uint32_t budget)
+uint32_t idem_forget_old(core *c, uint32_t budget, bool due_only)
 {
 	uint32_t n = 0;
 	core_idem *e;
 	while (n < budget && (e = c->idem_head[IDEM_ADJUST - 1]) != NULL &&
-	    e->created_ms + c->cfg.retain_ms <= c->now_ms) {
+	    (!due_only || e->created_ms + c->cfg.retain_ms <= c->now_ms)) {
 		idem_remove(c, e);
 		n++;
 	}

@@ -20,8 +20,9 @@ void idem_abort(core_idem *e); /* free a prepared entry; NULL is fine */
 /* Link a prepared entry; evicts the oldest key when at the limit. */
 void idem_commit(core *c, core_idem *e);
 void idem_remove(core *c, core_idem *e);
-/* Forget adjust keys older than retain_ms, at most budget. */
-uint32_t idem_forget_old(core *c, uint32_t budget);
+/* Forget the oldest adjust keys, at most budget: only those older than
+ * retain_ms when due_only. */
+uint32_t idem_forget_old(core *c, uint32_t budget, bool due_only);
 void idem_finish(core *c);
 
 #endif

@@ -244,16 +244,14 @@ static void forget(core *c, core_resv *r)
 	free(r);
 }
 
-uint32_t resv_forget_old(core *c, uint32_t budget)
+uint32_t resv_forget_old(core *c, uint32_t budget, bool due_only)
 {
 	uint32_t n = 0;
 	while (n < budget && c->fin_head &&
-	    c->fin_head->finished_at_ms + c->cfg.retain_ms <= c->now_ms) {
+	    (!due_only || c->fin_head->finished_at_ms + c->cfg.retain_ms <= c->now_ms)) {
 		forget(c, c->fin_head);
 		n++;
 	}
-	if (n < budget)
-		n += idem_forget_old(c, budget - n);
 	return n;
 }
 
