@@ -175,7 +175,8 @@ int main(int argc, char **argv)
 		log_error("out of memory creating the core");
 		return 1;
 	}
-	log_info("allotd %s starting; durability none: state lives in memory only", ALLOT_VERSION);
+	log_info("allotd %s starting", ALLOT_VERSION);
+	log_warn("durability none: state lives in memory only and a restart starts empty");
 	int rc = server_run(&srv, c);
 	core_destroy(c);
 	return rc;
