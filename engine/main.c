@@ -3,6 +3,7 @@
  */
 #include "core.h"
 #include "log.h"
+#include "persist.h"
 #include "server.h"
 
 #include <allot/protocol.h>
@@ -16,6 +17,14 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+/*
+ * jemalloc backs the heap with transparent huge pages where the kernel
+ * allows them (Debian: "madvise"): a snapshot's fork() then copies a page
+ * table entry per 2 MiB rather than per 4 KiB, which keeps its stall of
+ * the loop short with millions of holds in memory.
+ */
+const char *malloc_conf = "thp:always";
 
 static void usage(FILE *f)
 {
@@ -40,6 +49,18 @@ static void usage(FILE *f)
 	    "                           (default 3600000)\n"
 	    "  --reservations-max N     reservations kept, live and finished (default 10000000)\n"
 	    "  --skus-max N             distinct skus (default 10000000)\n"
+	    "\n"
+	    "Durability (see README.md):\n"
+	    "  --redis URL              redis://[:password@]host:port[/db] holding the\n"
+	    "                           journal and snapshots\n"
+	    "  --namespace NS           keys under allot:{NS}: (default \"default\")\n"
+	    "  --durability MODE        sync (default with --redis): replies wait for\n"
+	    "                           Redis; async: replies at once; none (default\n"
+	    "                           without --redis): memory only\n"
+	    "  --snapshot-interval-s N  snapshot every N seconds, 0 for never (default 300)\n"
+	    "  --snapshot-every-records N\n"
+	    "                           snapshot after N journal records, 0 for never\n"
+	    "                           (default 1000000)\n"
 	    "  --help                   print this and exit\n"
 	    "  --version                print the version and exit\n",
 	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, ALLOT_DEFAULT_MAX_CONNECTIONS,
@@ -65,7 +86,8 @@ static int64_t parse_num(const char *flag, const char *s, int64_t lo, int64_t hi
 enum {
 	OPT_BIND = 256, OPT_PORT, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS, OPT_FRAME_BYTES_MAX,
 	OPT_OUTPUT_BYTES_MAX, OPT_LINES_MAX, OPT_AVAIL_SKUS_MAX, OPT_TTL_DEFAULT_MS,
-	OPT_TTL_MAX_MS, OPT_RETAIN_MS, OPT_RESERVATIONS_MAX, OPT_SKUS_MAX, OPT_HELP, OPT_VERSION,
+	OPT_TTL_MAX_MS, OPT_RETAIN_MS, OPT_RESERVATIONS_MAX, OPT_SKUS_MAX, OPT_REDIS, OPT_NAMESPACE,
+	OPT_DURABILITY, OPT_SNAPSHOT_INTERVAL_S, OPT_SNAPSHOT_EVERY_RECORDS, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option options[] = {
@@ -82,14 +104,21 @@ static const struct option options[] = {
 	{ "retain-ms", required_argument, NULL, OPT_RETAIN_MS },
 	{ "reservations-max", required_argument, NULL, OPT_RESERVATIONS_MAX },
 	{ "skus-max", required_argument, NULL, OPT_SKUS_MAX },
+	{ "redis", required_argument, NULL, OPT_REDIS },
+	{ "namespace", required_argument, NULL, OPT_NAMESPACE },
+	{ "durability", required_argument, NULL, OPT_DURABILITY },
+	{ "snapshot-interval-s", required_argument, NULL, OPT_SNAPSHOT_INTERVAL_S },
+	{ "snapshot-every-records", required_argument, NULL, OPT_SNAPSHOT_EVERY_RECORDS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
-static void parse_flags(int argc, char **argv, server_config *srv, core_config *cc)
+static void parse_flags(int argc, char **argv, server_config *srv, core_config *cc,
+    persist_config *pc)
 {
 	int opt;
+	const char *redis = NULL, *durability = NULL;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		const char *name = opt >= OPT_BIND && opt <= OPT_VERSION ? options[opt - OPT_BIND].name : "";
 		switch (opt) {
@@ -114,6 +143,18 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 		case OPT_RETAIN_MS: cc->retain_ms = parse_num(name, optarg, 0, 30LL * 86400000); break;
 		case OPT_RESERVATIONS_MAX: cc->reservations_max = (uint32_t)parse_num(name, optarg, 1, UINT32_MAX / 2); break;
 		case OPT_SKUS_MAX: cc->skus_max = (uint32_t)parse_num(name, optarg, 1, UINT32_MAX / 2); break;
+		case OPT_REDIS: redis = optarg; break;
+		case OPT_NAMESPACE:
+			if (!durable_namespace_valid(optarg)) {
+				fprintf(stderr, "allotd: --namespace: 1 to %d of A-Z a-z 0-9 _ . -, got '%s'\n",
+				    DURABLE_NAMESPACE_MAX, optarg);
+				exit(2);
+			}
+			pc->ns = optarg;
+			break;
+		case OPT_DURABILITY: durability = optarg; break;
+		case OPT_SNAPSHOT_INTERVAL_S: pc->snapshot_interval_s = (uint32_t)parse_num(name, optarg, 0, 86400 * 365); break;
+		case OPT_SNAPSHOT_EVERY_RECORDS: pc->snapshot_every_records = (uint64_t)parse_num(name, optarg, 0, INT64_MAX); break;
 		case OPT_HELP: usage(stdout); exit(0);
 		case OPT_VERSION: printf("allotd %s\n", ALLOT_VERSION); exit(0);
 		default: usage(stderr); exit(2);
@@ -122,6 +163,29 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 	if (optind < argc) {
 		fprintf(stderr, "allotd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
+		exit(2);
+	}
+	if (redis) {
+		const char *why;
+		if (durable_url_parse(redis, &pc->url, &why) != 0) {
+			fprintf(stderr, "allotd: --redis: %s\n", why);
+			exit(2);
+		}
+	}
+	if (durability == NULL)
+		pc->mode = redis ? PERSIST_SYNC : PERSIST_NONE;
+	else if (strcmp(durability, "sync") == 0)
+		pc->mode = PERSIST_SYNC;
+	else if (strcmp(durability, "async") == 0)
+		pc->mode = PERSIST_ASYNC;
+	else if (strcmp(durability, "none") == 0)
+		pc->mode = PERSIST_NONE;
+	else {
+		fprintf(stderr, "allotd: --durability: expected sync, async or none, got '%s'\n", durability);
+		exit(2);
+	}
+	if (pc->mode != PERSIST_NONE && redis == NULL) {
+		fprintf(stderr, "allotd: --durability %s needs --redis URL\n", durability);
 		exit(2);
 	}
 	if (cc->ttl_default_ms > cc->ttl_max_ms) {
@@ -155,12 +219,15 @@ int main(int argc, char **argv)
 {
 	server_config srv;
 	core_config cc;
+	persist_config pc;
+	persist_state st = { 0 };
 	server_config_default(&srv);
+	persist_config_default(&pc);
 	core_config_default(&cc);
 	cc.lines_max = ALLOT_DEFAULT_LINES_MAX;
 	cc.ttl_default_ms = ALLOT_DEFAULT_TTL_MS;
 	cc.ttl_max_ms = ALLOT_DEFAULT_TTL_MAX_MS;
-	parse_flags(argc, argv, &srv, &cc);
+	parse_flags(argc, argv, &srv, &cc, &pc);
 	if (getrandom(&cc.hash_seed, sizeof(cc.hash_seed), 0) != sizeof(cc.hash_seed))
 		cc.hash_seed ^= (uint64_t)time(NULL);
 	/* Reservation ids carry a random prefix per run, so an id from an
@@ -170,14 +237,23 @@ int main(int argc, char **argv)
 		cc.id_epoch = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 16;
 	fit_descriptors(&srv);
 
-	core *c = core_create(&cc);
-	if (c == NULL) {
-		log_error("out of memory creating the core");
-		return 1;
-	}
 	log_info("allotd %s starting", ALLOT_VERSION);
-	log_warn("durability none: state lives in memory only and a restart starts empty");
-	int rc = server_run(&srv, c);
+	core *c = NULL;
+	if (pc.mode == PERSIST_NONE) {
+		c = core_create(&cc);
+		if (c == NULL) {
+			log_error("out of memory creating the core");
+			return 1;
+		}
+		log_warn("durability none: state lives in memory only and a restart starts empty");
+	} else {
+		log_info("durability %s: journal and snapshots in Redis at %s:%d, namespace %s",
+		    persist_mode_name(pc.mode), pc.url.host, pc.url.port, pc.ns);
+		if (persist_recover(&pc, &cc, &c, &st) != 0)
+			return 1;
+	}
+	int rc = server_run(&srv, c, pc.mode == PERSIST_NONE ? NULL : &pc, &st);
+	persist_state_finish(&st);
 	core_destroy(c);
 	return rc;
 }

@@ -14,7 +14,9 @@
  */
 #include "server.h"
 
+#include "journal.h"
 #include "log.h"
+#include "persist.h"
 
 #include <allot/protocol.h>
 #include <errno.h>
@@ -30,6 +32,23 @@
 
 typedef struct server server;
 
+/*
+ * A point in a connection's reply stream that output must not pass yet:
+ * the start of a change's reply whose journal record Redis has not
+ * acknowledged (sync mode), or the place of a reply the engine owes later
+ * (snapshot). pos counts bytes since the connection opened.
+ */
+typedef struct gate {
+	uint64_t pos;
+	uint64_t lsn;   /* journal gate: released once acked_lsn >= lsn */
+	uint64_t run;   /* deferred: the snapshot run that answers it */
+	uint32_t msgid;
+	bool deferred;
+	bool resolved;  /* deferred: its reply is in place */
+} gate;
+
+#define CONN_DEFERRED_MAX 16
+
 typedef struct conn {
 	uv_tcp_t tcp;
 	server *srv;
@@ -44,6 +63,12 @@ typedef struct conn {
 	bool close_when_sent; /* no more reads; close once the output is out */
 	bool counted;         /* counts against max_connections */
 	uint64_t id;
+	uint64_t out_base;    /* bytes of replies taken off out's front so far */
+	gate *gates;          /* gates[gate_head..ngates) are pending, in order */
+	uint32_t gate_head, ngates, gates_cap;
+	uint32_t deferred;    /* pending deferred replies */
+	struct conn *wprev, *wnext; /* in the server's list of gated conns */
+	bool waiting;
 } conn;
 
 struct server {
@@ -57,8 +82,16 @@ struct server {
 	cmd_ctx ctx;
 	cmd_server_stats stats;
 	conn *conns;
+	conn *waiting;        /* connections with gates */
+	conn *current;        /* the connection being processed */
 	uint64_t next_conn_id;
 	bool stopping;
+	persist *persist;
+	persist_mode mode;
+	uint64_t acked_lsn;
+	uint64_t deferred_run; /* set by the snapshot hook for the current request */
+	uv_prepare_t busy_meter;
+	uint64_t turn_hr, turn_idle;
 };
 
 static int64_t wall_ms(void)
@@ -103,7 +136,16 @@ static void on_close(uv_handle_t *h)
 		cn->next->prev = cn->prev;
 	if (cn->counted)
 		srv->stats.connections_current--;
+	if (cn->waiting) {
+		if (cn->wprev)
+			cn->wprev->wnext = cn->wnext;
+		else
+			srv->waiting = cn->wnext;
+		if (cn->wnext)
+			cn->wnext->wprev = cn->wprev;
+	}
 	log_debug("connection %" PRIu64 " closed", cn->id);
+	free(cn->gates);
 	free(cn->in);
 	mp_buf_finish(&cn->out);
 	mp_buf_finish(&cn->inflight);
@@ -134,27 +176,119 @@ static void on_write(uv_write_t *req, int status)
 	conn_flush(cn);
 }
 
+static void conn_wait(conn *cn, bool on)
+{
+	server *srv = cn->srv;
+	if (on == cn->waiting)
+		return;
+	cn->waiting = on;
+	if (on) {
+		cn->wprev = NULL;
+		cn->wnext = srv->waiting;
+		if (srv->waiting)
+			srv->waiting->wprev = cn;
+		srv->waiting = cn;
+	} else {
+		if (cn->wprev)
+			cn->wprev->wnext = cn->wnext;
+		else
+			srv->waiting = cn->wnext;
+		if (cn->wnext)
+			cn->wnext->wprev = cn->wprev;
+		cn->wprev = cn->wnext = NULL;
+	}
+}
+
+/* Queue a gate at the end of the output; false without memory. */
+static bool conn_gate(conn *cn, const gate *g)
+{
+	if (cn->gate_head == cn->ngates)
+		cn->gate_head = cn->ngates = 0;
+	if (cn->ngates == cn->gates_cap) {
+		if (cn->gate_head > 0) {
+			memmove(cn->gates, cn->gates + cn->gate_head, (cn->ngates - cn->gate_head) * sizeof(gate));
+			cn->ngates -= cn->gate_head;
+			cn->gate_head = 0;
+		} else {
+			uint32_t cap = cn->gates_cap ? cn->gates_cap * 2 : 8;
+			gate *gs = realloc(cn->gates, cap * sizeof(gate));
+			if (gs == NULL)
+				return false;
+			cn->gates = gs;
+			cn->gates_cap = cap;
+		}
+	}
+	cn->gates[cn->ngates++] = *g;
+	conn_wait(cn, true);
+	return true;
+}
+
+/* A journal gate for a change whose reply starts at pos. Gates within one
+ * unsent batch are one: they are acknowledged together. */
+static bool conn_gate_lsn(conn *cn, uint64_t pos, uint64_t lsn, uint64_t batch_first)
+{
+	if (cn->ngates > cn->gate_head) {
+		gate *last = &cn->gates[cn->ngates - 1];
+		if (!last->deferred && last->lsn >= batch_first) {
+			last->lsn = lsn;
+			return true;
+		}
+	}
+	return conn_gate(cn, &(gate){ .pos = pos, .lsn = lsn });
+}
+
+/* Bytes at out's front that may go now; drops gates that have opened. */
+static size_t conn_sendable(conn *cn)
+{
+	uint64_t acked = cn->srv->acked_lsn;
+	while (cn->gate_head < cn->ngates) {
+		gate *g = &cn->gates[cn->gate_head];
+		bool open = g->deferred ? g->resolved : g->lsn <= acked;
+		if (!open)
+			return (size_t)(g->pos - cn->out_base);
+		if (g->deferred)
+			cn->deferred--;
+		cn->gate_head++;
+	}
+	if (cn->waiting)
+		conn_wait(cn, false);
+	return cn->out.len;
+}
+
+/* Take n sent bytes off out's front. */
+static void conn_consume(conn *cn, size_t n)
+{
+	if (n == cn->out.len) {
+		mp_buf_reset(&cn->out);
+	} else {
+		memmove(cn->out.data, cn->out.data + n, cn->out.len - n);
+		cn->out.len -= n;
+	}
+	cn->out_base += n;
+}
+
 /*
- * Send queued replies; close when asked to and all is sent. The common case
- * is one write() that takes everything: uv_try_write() does just that. Only
- * a remainder goes through uv_write(), because libuv 1.44 re-arms the
- * socket's epoll registration after every completed uv_write(), which costs
- * an extra system call per reply.
+ * Send the replies that may go; close when asked to and all is sent. The
+ * common case is one write() that takes everything: uv_try_write() does
+ * just that. Only a remainder goes through uv_write(), because libuv 1.44
+ * re-arms the socket's epoll registration after every completed uv_write(),
+ * which costs an extra system call per reply.
  */
 static void conn_flush(conn *cn)
 {
 	if (cn->closing || cn->writing)
 		return;
-	if (cn->out.len == 0) {
-		if (cn->close_when_sent)
+	size_t n = conn_sendable(cn);
+	if (n == 0) {
+		if (cn->close_when_sent && cn->out.len == 0 && !cn->waiting)
 			conn_close(cn);
 		return;
 	}
-	uv_buf_t buf = uv_buf_init((char *)cn->out.data, (unsigned)cn->out.len);
+	uv_buf_t buf = uv_buf_init((char *)cn->out.data, (unsigned)n);
 	int sent = uv_try_write((uv_stream_t *)&cn->tcp, &buf, 1);
-	if (sent == (int)cn->out.len) {
-		mp_buf_reset(&cn->out);
-		if (cn->close_when_sent)
+	if (sent == (int)n) {
+		conn_consume(cn, n);
+		if (cn->close_when_sent && cn->out.len == 0 && !cn->waiting)
 			conn_close(cn);
 		return;
 	}
@@ -164,11 +298,15 @@ static void conn_flush(conn *cn)
 		return;
 	}
 	size_t done = sent > 0 ? (size_t)sent : 0;
-	mp_buf tmp = cn->inflight;
-	cn->inflight = cn->out;
-	cn->out = tmp;
-	mp_buf_reset(&cn->out);
-	buf = uv_buf_init((char *)cn->inflight.data + done, (unsigned)(cn->inflight.len - done));
+	mp_buf_reset(&cn->inflight);
+	mp_write_raw(&cn->inflight, cn->out.data + done, n - done);
+	if (mp_buf_failed(&cn->inflight)) {
+		log_error("connection %" PRIu64 ": out of memory for its replies", cn->id);
+		conn_close(cn);
+		return;
+	}
+	conn_consume(cn, n);
+	buf = uv_buf_init((char *)cn->inflight.data, (unsigned)cn->inflight.len);
 	cn->wreq.data = cn;
 	int rc = uv_write(&cn->wreq, (uv_stream_t *)&cn->tcp, &buf, 1, on_write);
 	if (rc < 0) {
@@ -235,6 +373,9 @@ static void conn_process(conn *cn)
 	size_t pos = 0;
 	srv->ctx.now_ms = wall_ms();
 	core_advance(srv->core, srv->ctx.now_ms);
+	if (srv->persist)
+		srv->ctx.unavailable = persist_unavailable(srv->persist);
+	srv->current = cn;
 	while (pos < cn->in_len && !cn->close_when_sent) {
 		size_t len;
 		const char *why = NULL;
@@ -246,16 +387,33 @@ static void conn_process(conn *cn)
 			break;
 		}
 		proto_frame_info info;
+		size_t reply_at = cn->out.len;
 		proto_handle_frame(&srv->ctx, cn->in + pos, len, &cn->out, &info);
 		count_request(srv, &info);
 		pos += len;
+		bool gated = true;
+		if (info.deferred) {
+			gated = conn_gate(cn, &(gate){ .pos = cn->out_base + reply_at, .run = srv->deferred_run,
+			    .msgid = info.msgid, .deferred = true });
+			cn->deferred += gated;
+		} else if (info.changed && srv->mode == PERSIST_SYNC) {
+			uint64_t lsn = cmd_ctx_lsn(&srv->ctx);
+			if (lsn > srv->acked_lsn)
+				gated = conn_gate_lsn(cn, cn->out_base + reply_at, lsn, srv->ctx.journal->first_lsn);
+		}
+		if (!gated) {
+			log_error("connection %" PRIu64 ": out of memory holding replies; closing it", cn->id);
+			conn_close(cn);
+			break;
+		}
 		if (cn->out.len + cn->inflight.len > srv->cfg->output_bytes_max || mp_buf_failed(&cn->out)) {
 			log_warn("connection %" PRIu64 ": more than %zu bytes of replies unread; cutting it off",
 			    cn->id, srv->cfg->output_bytes_max);
 			conn_close(cn);
-			return;
+			break;
 		}
 	}
+	srv->current = NULL;
 	if (pos > 0) {
 		memmove(cn->in, cn->in + pos, cn->in_len - pos);
 		cn->in_len -= pos;
@@ -327,6 +485,12 @@ static void on_sweep(uv_timer_t *t)
 {
 	server *srv = t->data;
 	uint32_t done = core_sweep(srv->core, wall_ms(), srv->cfg->sweep_budget);
+	uint32_t forgot_resv, forgot_keys;
+	core_sweep_forgot(srv->core, &forgot_resv, &forgot_keys);
+	if (srv->ctx.journal && (forgot_resv || forgot_keys)) {
+		journal_encode_sweep(&srv->ctx.journal->buf, core_now(srv->core), forgot_resv, forgot_keys);
+		srv->ctx.journal->count++;
+	}
 	/* Behind: come back on the next loop turn rather than a full period. */
 	if (done >= srv->cfg->sweep_budget)
 		uv_timer_start(t, on_sweep, 0, srv->cfg->sweep_interval_ms);
@@ -339,6 +503,100 @@ static void on_shutdown_timeout(uv_timer_t *t)
 	    srv->cfg->shutdown_timeout_ms);
 	for (conn *cn = srv->conns; cn; cn = cn->next)
 		conn_close(cn);
+	persist_close(srv->persist);
+}
+
+/* ---- durability hooks ------------------------------------------------------ */
+
+static void on_acked(void *ud, uint64_t lsn)
+{
+	server *srv = ud;
+	srv->acked_lsn = lsn;
+	conn *next;
+	for (conn *cn = srv->waiting; cn; cn = next) {
+		next = cn->wnext;
+		conn_flush(cn);
+	}
+}
+
+static int on_snapshot_request(void *ud, char *message, size_t message_len)
+{
+	server *srv = ud;
+	if (srv->current && srv->current->deferred >= CONN_DEFERRED_MAX) {
+		snprintf(message, message_len, "%d snapshot requests are already waiting on this connection",
+		    CONN_DEFERRED_MAX);
+		return CORE_E_BUSY;
+	}
+	return persist_snapshot_request(srv->persist, &srv->deferred_run, message, message_len);
+}
+
+/* Put a snapshot's reply in place of every deferred gate of run or before. */
+static void on_snapshot_done(void *ud, uint64_t run, int code, const char *message,
+    const persist_snapshot_info *info)
+{
+	server *srv = ud;
+	mp_buf reply;
+	mp_buf_init(&reply);
+	conn *next;
+	for (conn *cn = srv->waiting; cn; cn = next) {
+		next = cn->wnext;
+		for (uint32_t i = cn->gate_head; i < cn->ngates; i++) {
+			gate *g = &cn->gates[i];
+			if (!g->deferred || g->resolved || g->run > run)
+				continue;
+			mp_buf_reset(&reply);
+			if (code == 0) {
+				mp_write_array(&reply, 4);
+				mp_write_uint(&reply, ALLOT_MSG_RESPONSE);
+				mp_write_uint(&reply, g->msgid);
+				mp_write_nil(&reply);
+				mp_write_map(&reply, 6);
+				mp_write_lit(&reply, "lsn");
+				mp_write_uint(&reply, info->lsn);
+				mp_write_lit(&reply, "taken_at_ms");
+				mp_write_int(&reply, info->taken_at_ms);
+				mp_write_lit(&reply, "bytes");
+				mp_write_uint(&reply, info->bytes);
+				mp_write_lit(&reply, "chunks");
+				mp_write_uint(&reply, info->chunks);
+				mp_write_lit(&reply, "duration_ms");
+				mp_write_uint(&reply, info->duration_ms);
+				mp_write_lit(&reply, "fork_us");
+				mp_write_uint(&reply, info->fork_us);
+			} else {
+				proto_write_error_response(&reply, g->msgid,
+				    code == CORE_E_BUSY ? ALLOT_ERR_BUSY : ALLOT_ERR_UNAVAILABLE, message);
+			}
+			size_t at = (size_t)(g->pos - cn->out_base);
+			if (mp_buf_failed(&reply) || !mp_buf_reserve(&cn->out, reply.len)) {
+				conn_close(cn);
+				break;
+			}
+			memmove(cn->out.data + at + reply.len, cn->out.data + at, cn->out.len - at);
+			memcpy(cn->out.data + at, reply.data, reply.len);
+			cn->out.len += reply.len;
+			for (uint32_t j = i + 1; j < cn->ngates; j++)
+				cn->gates[j].pos += reply.len;
+			g->resolved = true;
+		}
+		conn_flush(cn);
+	}
+	mp_buf_finish(&reply);
+}
+
+/* The longest loop turn: wall time between two prepares less the time the
+ * loop slept in poll. */
+static void on_busy_meter(uv_prepare_t *h)
+{
+	server *srv = h->data;
+	uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(srv->loop);
+	if (srv->turn_hr) {
+		uint64_t busy = (now - srv->turn_hr) - (idle - srv->turn_idle);
+		if (busy / 1000 > srv->stats.loop_busy_max_us)
+			srv->stats.loop_busy_max_us = busy / 1000;
+	}
+	srv->turn_hr = now;
+	srv->turn_idle = idle;
 }
 
 static void close_handle(uv_handle_t *h, void *arg)
@@ -367,11 +625,13 @@ static void on_signal(uv_signal_t *s, int signum)
 	uv_unref((uv_handle_t *)&srv->sigterm);
 	uv_timer_start(&srv->shutdown_timer, on_shutdown_timeout, srv->cfg->shutdown_timeout_ms, 0);
 	uv_unref((uv_handle_t *)&srv->shutdown_timer);
+	uv_close((uv_handle_t *)&srv->busy_meter, NULL);
 	conn *next;
 	for (conn *cn = srv->conns; cn; cn = next) {
 		next = cn->next;
 		conn_finish(cn);
 	}
+	persist_stop(srv->persist);
 }
 
 static void refresh_stats(cmd_server_stats *s)
@@ -416,16 +676,17 @@ static int listen_on(server *srv)
 	return 0;
 }
 
-int server_run(const server_config *cfg, core *c)
+int server_run(const server_config *cfg, core *c, const persist_config *pc, persist_state *st)
 {
 	server srv = { .cfg = cfg, .core = c };
 	srv.loop = uv_default_loop();
+	uv_loop_configure(srv.loop, UV_METRICS_IDLE_TIME);
 	if (cmd_ctx_init(&srv.ctx, c, &cfg->cmd) != 0) {
 		log_error("out of memory");
 		return 1;
 	}
 	srv.stats.version = ALLOT_VERSION;
-	srv.stats.durability = "none";
+	srv.stats.durability = persist_mode_name(pc ? pc->mode : PERSIST_NONE);
 	srv.stats.started_at_ms = wall_ms();
 	srv.ctx.stats = &srv.stats;
 	srv.ctx.refresh_stats = refresh_stats;
@@ -437,6 +698,24 @@ int server_run(const server_config *cfg, core *c)
 		cmd_ctx_finish(&srv.ctx);
 		return 1;
 	}
+	if (pc && pc->mode != PERSIST_NONE) {
+		srv.mode = pc->mode;
+		srv.acked_lsn = st->lsn;
+		srv.persist = persist_create(srv.loop, pc, c, st, on_acked, on_snapshot_done, &srv);
+		if (srv.persist == NULL) {
+			log_error("out of memory");
+			return 1;
+		}
+		srv.ctx.journal = persist_journal(srv.persist);
+		srv.ctx.snapshot = on_snapshot_request;
+		srv.ctx.snapshot_ud = &srv;
+		srv.stats.write_durability = persist_write_stats;
+		srv.stats.durability_ud = srv.persist;
+	}
+	uv_prepare_init(srv.loop, &srv.busy_meter);
+	srv.busy_meter.data = &srv;
+	uv_prepare_start(&srv.busy_meter, on_busy_meter);
+	uv_unref((uv_handle_t *)&srv.busy_meter);
 	uv_timer_init(srv.loop, &srv.sweep);
 	srv.sweep.data = &srv;
 	uv_timer_start(&srv.sweep, on_sweep, cfg->sweep_interval_ms, cfg->sweep_interval_ms);
@@ -450,9 +729,11 @@ int server_run(const server_config *cfg, core *c)
 
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 
+	persist_close(srv.persist);
 	uv_walk(srv.loop, close_handle, NULL);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 	int rc = uv_loop_close(srv.loop);
+	persist_destroy(srv.persist);
 	cmd_ctx_finish(&srv.ctx);
 	if (rc != 0) {
 		log_error("the loop did not close cleanly: %s", uv_strerror(rc));

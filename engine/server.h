@@ -8,6 +8,7 @@
 #include "command.h"
 #include "core.h"
 #include "mp.h"
+#include "persist.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,8 +30,9 @@ void server_config_default(server_config *cfg);
 /*
  * Serve until SIGINT or SIGTERM, then stop accepting, send the replies owed,
  * close every connection and return 0. Returns non-zero when the server
- * cannot start (the reason is logged). The core is borrowed.
+ * cannot start (the reason is logged). The core is borrowed. pc: NULL or
+ * durability in Redis, going on from what persist_recover() left in st.
  */
-int server_run(const server_config *cfg, core *c);
+int server_run(const server_config *cfg, core *c, const persist_config *pc, persist_state *st);
 
 #endif

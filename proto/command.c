@@ -3,6 +3,7 @@
  * handlers of every method.
  */
 #include "command.h"
+#include "journal.h"
 
 #include "encode.h"
 #include "params.h"
@@ -56,6 +57,11 @@ static int exec_reply(cmd_ctx *ctx, const core_cmd *cmd, mp_buf *out)
 	int rc = core_exec(ctx->core, cmd, ctx->now_ms, &res, &err);
 	if (rc)
 		return reply_core_error(out, &err);
+	ctx->changed = true;
+	if (ctx->journal && !res.replayed) {
+		journal_encode_cmd(&ctx->journal->buf, cmd, core_now(ctx->core));
+		ctx->journal->count++;
+	}
 	mp_write_nil(out);
 	if (res.resv)
 		encode_reservation(out, ctx->core, res.resv, res.replayed && cmd->type == CORE_CMD_RESERVE);
@@ -509,10 +515,16 @@ static void stats_server(cmd_ctx *ctx, mp_buf *out)
 	mp_write_map(out, 2);
 	kv_uint(out, "allocated", s->memory_allocated);
 	kv_uint(out, "resident", s->memory_resident);
+	mp_write_lit(out, "loop_busy_max_us");
+	mp_write_uint(out, s->loop_busy_max_us);
 	mp_write_lit(out, "durability");
-	mp_write_map(out, 1);
-	mp_write_lit(out, "mode");
-	mp_write_cstr(out, s->durability);
+	if (s->write_durability) {
+		s->write_durability(s->durability_ud, out);
+	} else {
+		mp_write_map(out, 1);
+		mp_write_lit(out, "mode");
+		mp_write_cstr(out, s->durability);
+	}
 }
 
 static int h_stats(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
@@ -520,7 +532,7 @@ static int h_stats(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
 	core_stats cs;
 	core_stats_get(ctx->core, &cs);
 	mp_write_nil(out);
-	mp_write_map(out, 8 + (ctx->stats ? 6 : 0));
+	mp_write_map(out, 8 + (ctx->stats ? 7 : 0));
 	kv_uint(out, "skus", cs.skus);
 	kv_uint(out, "locations", cs.locations);
 	kv_uint(out, "records", cs.records);
@@ -537,6 +549,22 @@ static int h_stats(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
 	if (ctx->stats)
 		stats_server(ctx, out);
 	return CORE_OK;
+}
+
+/* snapshot {}: the engine takes it and replies once it is durable. */
+static int h_snapshot(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
+{
+	if (ctx->snapshot == NULL) {
+		encode_error(out, ALLOT_ERR_UNAVAILABLE,
+		    "durability is none: snapshots need --redis");
+		return PROTO_E_UNAVAILABLE;
+	}
+	char msg[200];
+	int rc = ctx->snapshot(ctx->snapshot_ud, msg, sizeof(msg));
+	if (rc == PROTO_DEFERRED)
+		return rc;
+	encode_error(out, rc == PROTO_E_UNAVAILABLE ? ALLOT_ERR_UNAVAILABLE : core_strerror(rc), msg);
+	return rc;
 }
 
 /* ---- the table and the envelope ------------------------------------------ */
@@ -614,6 +642,7 @@ void proto_handle_frame(cmd_ctx *ctx, const uint8_t *frame, size_t len,
 		return;
 	}
 	info->cmd = cmd_lookup(name, name_len);
+	size_t start = out->len;
 	mp_write_array(out, 4);
 	mp_write_uint(out, ALLOT_MSG_RESPONSE);
 	mp_write_uint(out, info->msgid);
@@ -624,5 +653,19 @@ void proto_handle_frame(cmd_ctx *ctx, const uint8_t *frame, size_t len,
 		info->code = PROTO_E_UNKNOWN_METHOD;
 		return;
 	}
+	if ((info->cmd->flags & CMD_MUTATES) && ctx->unavailable) {
+		encode_error(out, ALLOT_ERR_UNAVAILABLE, ctx->unavailable);
+		info->code = PROTO_E_UNAVAILABLE;
+		return;
+	}
+	ctx->changed = false;
 	info->code = info->cmd->handle(ctx, map, out);
+	info->changed = ctx->changed;
+	if (info->code == PROTO_DEFERRED) {
+		/* The engine answers later: take back the envelope's start. */
+		out->len = start;
+		info->replied = false;
+		info->deferred = true;
+		info->code = CORE_OK;
+	}
 }

@@ -11,6 +11,7 @@
 #define ALLOT_PROTO_COMMAND_H
 
 #include "core.h"
+#include "durable.h"
 #include "mp.h"
 
 #include <stdbool.h>
@@ -25,7 +26,8 @@ typedef enum cmd_role {
 } cmd_role;
 
 enum cmd_flag {
-	CMD_MUTATES = 1u << 0, /* goes through core_exec */
+	CMD_MUTATES = 1u << 0,  /* goes through core_exec; journaled */
+	CMD_DEFERRED = 1u << 1, /* the engine replies later (snapshot) */
 };
 
 /* X-macro: id, wire name, handler, role, flags. Only command.c expands
@@ -43,7 +45,8 @@ enum cmd_flag {
 	X(FULFILL, "fulfill", h_fulfill, ROLE_CHECKOUT, CMD_MUTATES)          \
 	X(EXTEND, "extend", h_extend, ROLE_CHECKOUT, CMD_MUTATES)             \
 	X(RESERVATION_GET, "reservation.get", h_reservation_get, ROLE_READ, 0) \
-	X(STATS, "stats", h_stats, ROLE_READ, 0)
+	X(STATS, "stats", h_stats, ROLE_READ, 0)                              \
+	X(SNAPSHOT, "snapshot", h_snapshot, ROLE_ADMIN, CMD_DEFERRED)
 
 typedef enum cmd_id {
 #define X(id, name, handler, role, flags) CMD_##id,
@@ -65,6 +68,10 @@ typedef struct cmd_server_stats {
 	uint64_t errors_total;
 	uint64_t memory_allocated; /* bytes, from the allocator */
 	uint64_t memory_resident;
+	uint64_t loop_busy_max_us; /* the longest loop turn */
+	/* Writes the value of stats' "durability" key (a map); NULL: {mode}. */
+	void (*write_durability)(void *ud, mp_buf *out);
+	void *durability_ud;
 } cmd_server_stats;
 
 /* Limits the dispatcher applies on top of the core's. */
@@ -86,7 +93,27 @@ typedef struct cmd_ctx {
 	core_str *skus;
 	uint32_t skus_cap;
 	void (*refresh_stats)(cmd_server_stats *stats); /* before `stats` replies */
+	/*
+	 * Durability. journal: NULL, or the batch every successful change is
+	 * appended to as a journal record (journal.h), numbered on from its
+	 * first_lsn. unavailable: NULL, or why changes cannot be made durable
+	 * now; mutations then answer UNAVAILABLE with it and change nothing.
+	 * snapshot: NULL when there is no durability; else starts (or joins) a
+	 * snapshot whose reply the engine sends later; returns 0, or a core
+	 * code with message filled.
+	 */
+	durable_batch *journal;
+	const char *unavailable;
+	int (*snapshot)(void *ud, char *message, size_t message_len);
+	void *snapshot_ud;
+	bool changed; /* set by a successful mutation; proto_handle_frame resets it */
 } cmd_ctx;
+
+/* The highest lsn given out so far (0: none). */
+static inline uint64_t cmd_ctx_lsn(const cmd_ctx *ctx)
+{
+	return ctx->journal ? ctx->journal->first_lsn + ctx->journal->count - 1 : 0;
+}
 
 int cmd_ctx_init(cmd_ctx *ctx, core *c, const cmd_limits *limits);
 void cmd_ctx_finish(cmd_ctx *ctx);
@@ -108,6 +135,10 @@ const cmd_def *cmd_lookup(const char *name, uint32_t len);
 
 /* Code reported for a request naming no known method. */
 #define PROTO_E_UNKNOWN_METHOD (-100)
+/* Code reported when changes cannot be made durable now. */
+#define PROTO_E_UNAVAILABLE (-101)
+/* A handler's return: the reply comes later (proto_frame_info.deferred). */
+#define PROTO_DEFERRED (-102)
 
 /* What proto_handle_frame() did with one message. */
 typedef struct proto_frame_info {
@@ -115,6 +146,10 @@ typedef struct proto_frame_info {
 	uint32_t msgid;
 	const cmd_def *cmd;    /* NULL: not a known method */
 	int code;              /* CORE_OK or the error sent */
+	bool changed;          /* a mutation succeeded (or replayed): its reply
+	                        * must wait for the journal in sync mode */
+	bool deferred;         /* nothing appended yet: the engine replies to
+	                        * msgid later (snapshot) */
 } proto_frame_info;
 
 /*

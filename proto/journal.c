@@ -255,8 +255,7 @@ int journal_decode(const uint8_t *buf, size_t len, journal_entry *e,
 int journal_apply(core *c, const journal_entry *e, core_error *err)
 {
 	if (e->type == JOURNAL_SWEEP) {
-		core_forget(c, e->now_ms, e->forgot_reservations, e->forgot_keys);
-		return CORE_OK;
+		return core_forget(c, e->now_ms, e->forgot_reservations, e->forgot_keys, err);
 	}
 	core_result res;
 	return core_exec(c, &e->cmd, e->now_ms, &res, err);

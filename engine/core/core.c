@@ -168,14 +168,16 @@ void core_sweep_forgot(const core *c, uint32_t *reservations, uint32_t *keys)
 	*keys = c->swept_keys;
 }
 
-void core_forget(core *c, int64_t now_ms, uint32_t reservations, uint32_t keys)
+int core_forget(core *c, int64_t now_ms, uint32_t reservations, uint32_t keys, core_error *err)
 {
 	core_advance(c, now_ms);
 	uint32_t r = resv_forget_old(c, reservations, false);
 	uint32_t k = idem_forget_old(c, keys, false);
-	assert(r == reservations && k == keys);
-	(void)r;
-	(void)k;
+	if (r != reservations || k != keys)
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "a sweep forgot %u finished reservations and %u keys, but only %u and %u were there",
+		    reservations, keys, r, k);
+	return CORE_OK;
 }
 
 int64_t core_now(const core *c)

@@ -261,8 +261,10 @@ int64_t core_now(const core *c);
  */
 void core_sweep_forgot(const core *c, uint32_t *reservations, uint32_t *keys);
 /* Replay a sweep: advance to now_ms, then forget the given numbers of the
- * oldest finished reservations and adjust keys. */
-void core_forget(core *c, int64_t now_ms, uint32_t reservations, uint32_t keys);
+ * oldest finished reservations and adjust keys. BAD_REQUEST when there were
+ * fewer to forget (a journal that does not belong to this state; the core
+ * has then forgotten what there was). */
+int core_forget(core *c, int64_t now_ms, uint32_t reservations, uint32_t keys, core_error *err);
 
 /* Deadline of the next hold to expire, or INT64_MAX. */
 int64_t core_next_deadline(const core *c);
@@ -326,5 +328,156 @@ size_t core_dump(const core *c, char *buf, size_t cap);
 /* Check every invariant; returns NULL or a description of the first broken
  * one. Costs O(state): for tests and debug builds. */
 const char *core_check(const core *c);
+
+/* ---- Snapshots ----------------------------------------------------------- */
+
+/*
+ * The whole state as a header and a sequence of items, for a durable engine
+ * to store and to restore exactly: a restored core answers every later
+ * command, advance and sweep as the exported one would (same reservation
+ * ids, same idempotent replays, same expiries, same forgetting order) and
+ * core_dump() gives the same bytes.
+ *
+ * Items come in this order, and a restore takes them in no other:
+ *   locations     in id order (ids 0, 1, 2, ...);
+ *   skus          each with its records, in location rank order;
+ *   reservations  live ones (held, committed) by sequence number, then
+ *                 finished ones oldest first, the order they are forgotten;
+ *   keys          idempotency keys, each method's oldest first.
+ *
+ * Views hold plain values and borrowed strings. Quantities are int64_t and
+ * ids are wide so that a decoder can pass any value it read and leave the
+ * range checks to core_restore_item().
+ */
+
+typedef struct core_snap_header {
+	uint64_t hash_seed;      /* the config's: params hashes depend on it */
+	uint32_t id_epoch;       /* the config's: reservation ids depend on it */
+	int64_t now_ms;
+	uint64_t next_seq;       /* sequence number of the next reservation */
+	uint64_t expired_total;
+	uint64_t locations;      /* item counts, checked by core_restore_finish() */
+	uint64_t skus;
+	uint64_t records;        /* records of all skus */
+	uint64_t reservations;
+	uint64_t keys;
+} core_snap_header;
+
+typedef enum core_snap_kind {
+	CORE_SNAP_LOCATION = 1,
+	CORE_SNAP_SKU = 2,
+	CORE_SNAP_RESERVATION = 3,
+	CORE_SNAP_KEY = 4,
+} core_snap_kind;
+
+typedef struct core_snap_location {
+	uint64_t id;       /* its position among the locations */
+	core_str name;
+	int64_t priority;  /* int32 range; lower ranks first */
+} core_snap_location;
+
+typedef struct core_snap_record {
+	uint64_t location; /* location id */
+	int64_t on_hand;
+	int64_t reserved;  /* must equal what held reservations hold here */
+	int64_t committed; /* must equal what committed reservations hold here */
+	int64_t safety;
+	uint64_t version;
+} core_snap_record;
+
+typedef struct core_snap_sku {
+	core_str name;
+	uint32_t nrecs;
+	const core_snap_record *recs; /* nrecs, in location rank order */
+} core_snap_sku;
+
+typedef struct core_snap_alloc {
+	uint64_t location; /* location id */
+	int64_t qty;       /* still allocated (as at expiry for an expired hold) */
+	int64_t orig;      /* as reserve returned it */
+} core_snap_alloc;
+
+typedef struct core_snap_line {
+	core_str sku;
+	bool sku_known;    /* false: the sku did not exist when reserved */
+	int64_t qty;       /* requested */
+	int64_t released;
+	int64_t fulfilled;
+	uint32_t nallocs;
+	const core_snap_alloc *allocs;
+} core_snap_line;
+
+typedef struct core_snap_resv {
+	uint64_t seq;               /* id = ((uint64_t)id_epoch << 32) + seq */
+	uint64_t status;            /* a core_resv_status */
+	int64_t expires_at_ms;      /* -1 once committed */
+	int64_t orig_expires_at_ms;
+	int64_t finished_at_ms;     /* -1 while held or committed */
+	core_str order_id;
+	uint32_t nlines;
+	const core_snap_line *lines;
+} core_snap_resv;
+
+enum { CORE_SNAP_KEY_RESERVE = 1, CORE_SNAP_KEY_ADJUST = 2 };
+
+typedef struct core_snap_key {
+	uint64_t method;            /* CORE_SNAP_KEY_RESERVE or _ADJUST */
+	core_str key;
+	uint64_t params_hash;
+	int64_t created_ms;
+	uint64_t resv_seq;          /* reserve: the reservation it made */
+	core_record_view reply;     /* adjust: the first reply; available and
+	                             * oversold are derived, not restored */
+} core_snap_key;
+
+typedef struct core_snap_item {
+	core_snap_kind kind;
+	union {
+		core_snap_location location;
+		core_snap_sku sku;
+		core_snap_resv resv;
+		core_snap_key key;
+	} u;
+} core_snap_item;
+
+/*
+ * Export. core_snap_open() fills *hdr and returns a cursor (NULL without
+ * memory); core_snap_next() gives the next item and 1, or 0 after the last.
+ * An item's views point into the core and the cursor's scratch and stay
+ * valid until the next call. The core must not change while the cursor is
+ * open. Nothing is allocated per item: the cursor's scratch is allocated
+ * at open, for the largest item the core can hold.
+ */
+typedef struct core_snap_cursor core_snap_cursor;
+core_snap_cursor *core_snap_open(const core *c, core_snap_header *hdr);
+int core_snap_next(core_snap_cursor *cur, core_snap_item *item);
+void core_snap_close(core_snap_cursor *cur); /* NULL is fine */
+
+/*
+ * Import, from untrusted input. core_restore_begin() creates the core from
+ * cfg (its hash_seed and id_epoch replaced by the header's) and the header's
+ * clock and counters; core_restore_item() checks and restores one item;
+ * core_restore_finish() checks the counts and the records' reserved and
+ * committed against the holds; with what core_restore_item() checks and
+ * rebuilds (the expiry heap, the finished and key FIFOs, the counters) that
+ * covers every invariant of core_check(), which runs too unless the state
+ * is large (it sorts every record). Anything malformed, inconsistent or
+ * over cfg's limits is refused with *err saying what (BAD_REQUEST,
+ * TOO_LARGE; BUSY without memory); after a refusal the restore refuses
+ * everything, and the caller calls core_restore_abort(). Reservations'
+ * skus are looked up in batches, so a sku that is not there may be refused
+ * by a later call (the message names the reservation). The header's
+ * next_seq is at most 2^40.
+ *
+ * core_restore_finish() consumes r: it returns the core (the caller owns
+ * it) or NULL with *err. core_restore_abort() frees r and the core being
+ * built; NULL is fine.
+ */
+typedef struct core_restore core_restore;
+core_restore *core_restore_begin(const core_config *cfg, const core_snap_header *hdr,
+    core_error *err);
+int core_restore_item(core_restore *r, const core_snap_item *item, core_error *err);
+core *core_restore_finish(core_restore *r, core_error *err);
+void core_restore_abort(core_restore *r);
 
 #endif

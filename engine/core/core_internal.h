@@ -163,8 +163,12 @@ int core_fail(core_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool name_valid(core_str s, uint32_t max);
 
+uint64_t loc_name_hash(const core *c, core_str name);
+uint64_t sku_name_hash(const core *c, core_str name);
 core_loc *loc_find(const core *c, core_str name);
 core_sku *sku_find(const core *c, core_str name);
+/* Locations rank by priority (ascending), then name. */
+int loc_rank_cmp(const core_loc *a, const core_loc *b);
 core_rec *sku_rec_at(const core *c, const core_sku *s, uint16_t loc);
 void rec_view(const core *c, const core_sku *s, const core_rec *rec, core_record_view *out);
 

@@ -61,10 +61,14 @@ static bool loc_eq(const void *item, const void *key)
 	return l->name_len == name->len && memcmp(l->name, name->p, name->len) == 0;
 }
 
+uint64_t loc_name_hash(const core *c, core_str name)
+{
+	return hash_bytes(c->cfg.hash_seed, name.p, name.len);
+}
+
 core_loc *loc_find(const core *c, core_str name)
 {
-	uint64_t h = hash_bytes(c->cfg.hash_seed, name.p, name.len);
-	return table_find(&c->loc_by_name, h, loc_eq, &name);
+	return table_find(&c->loc_by_name, loc_name_hash(c, name), loc_eq, &name);
 }
 
 static bool sku_eq(const void *item, const void *key)
@@ -74,14 +78,18 @@ static bool sku_eq(const void *item, const void *key)
 	return s->name_len == name->len && memcmp(s->name, name->p, name->len) == 0;
 }
 
+uint64_t sku_name_hash(const core *c, core_str name)
+{
+	return hash_bytes(c->cfg.hash_seed ^ 1, name.p, name.len);
+}
+
 core_sku *sku_find(const core *c, core_str name)
 {
-	uint64_t h = hash_bytes(c->cfg.hash_seed ^ 1, name.p, name.len);
-	return table_find(&c->sku_by_name, h, sku_eq, &name);
+	return table_find(&c->sku_by_name, sku_name_hash(c, name), sku_eq, &name);
 }
 
 /* Locations rank by priority (ascending), then name. */
-static int loc_cmp(const core_loc *a, const core_loc *b)
+int loc_rank_cmp(const core_loc *a, const core_loc *b)
 {
 	if (a->priority != b->priority)
 		return a->priority < b->priority ? -1 : 1;
@@ -191,14 +199,14 @@ static void loc_link(core *c, core_loc *l, core_str name)
 	memcpy(l->name, name.p, name.len);
 	l->name[name.len] = '\0';
 	l->name_len = (uint8_t)name.len;
-	l->hash = hash_bytes(c->cfg.hash_seed, name.p, name.len);
+	l->hash = loc_name_hash(c, name);
 	l->priority = 0;
 	l->id = (uint16_t)c->nlocs;
 	c->locs[c->nlocs] = l;
 	/* Insert into rank order; relative order of the others is unchanged,
 	 * so every sku's records stay sorted. */
 	uint32_t pos = c->nlocs;
-	while (pos > 0 && loc_cmp(l, c->locs[c->rank_order[pos - 1]]) < 0) {
+	while (pos > 0 && loc_rank_cmp(l, c->locs[c->rank_order[pos - 1]]) < 0) {
 		c->rank_order[pos] = c->rank_order[pos - 1];
 		pos--;
 	}
@@ -224,7 +232,7 @@ static core_rec *target_commit(core *c, target *t, core_str sku, core_str loc)
 		memcpy(s->name, sku.p, sku.len);
 		s->name[sku.len] = '\0';
 		s->name_len = (uint8_t)sku.len;
-		uint64_t h = hash_bytes(c->cfg.hash_seed ^ 1, sku.p, sku.len);
+		uint64_t h = sku_name_hash(c, sku);
 		s->hash32 = (uint32_t)h;
 		int rc = table_insert(&c->sku_by_name, h, s);
 		assert(rc == 0);

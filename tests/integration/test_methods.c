@@ -347,7 +347,7 @@ Test(methods, methods_of_later_versions_and_unknown_ones_are_unknown_method)
 {
 	static const char *const later[] = { "location.put", "location.list",
 		"channel.put", "sku.put", "inbound.add", "route.quote",
-		"snapshot", "auth", "subscribe", "stock.delete", "" };
+		"auth", "subscribe", "stock.delete", "" };
 	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
 		fail_with(later[i], json_pack("{s:s}", "location", "W1"),
 		    ALLOT_ERR_UNKNOWN_METHOD, NULL);
@@ -355,6 +355,15 @@ Test(methods, methods_of_later_versions_and_unknown_ones_are_unknown_method)
 	cr_assert_str_eq(json_string_value(ok("ping", NULL)), "pong");
 	json_t *st = ok("stats", NULL);
 	cr_assert_eq(geti(st, "locations"), 0);
+	finish();
+}
+
+Test(methods, snapshot_without_redis_is_unavailable)
+{
+	json_t *e = fail_with("snapshot", json_object(), ALLOT_ERR_UNAVAILABLE, NULL);
+	const char *msg = json_string_value(json_object_get(e, "message"));
+	cr_assert(msg && strstr(msg, "--redis"), "the message names --redis: %s", msg ? msg : "(none)");
+	cr_assert_str_eq(json_string_value(ok("ping", NULL)), "pong");
 	finish();
 }
 

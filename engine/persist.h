@@ -1,0 +1,125 @@
+/*
+ * persist.h - durability in Redis: recovery at start, the group-committed
+ * journal, snapshots, and riding out Redis faults.
+ *
+ * The request path appends a journal record for every change to the batch
+ * persist_journal() returns. At the end of each loop turn persist sends the
+ * turn's batch as one XADD on its one Redis connection (group commit) and
+ * tells the server, through the acked hook, how far Redis has acknowledged:
+ * in sync mode the server holds each change's reply until then.
+ *
+ * Batches stay queued until Redis acknowledges them. When the connection is
+ * lost, mutations answer UNAVAILABLE (persist_unavailable() says why), the
+ * connection is retried with backoff, and the queued batches are written
+ * again in order when Redis returns; a batch that did reach Redis before the
+ * loss is recognised by its stream id and not written twice.
+ *
+ * Snapshots are taken by a forked child, which sees the state as it was at
+ * the fork (the kernel copies pages only as the parent changes them), writes
+ * it to a new key in chunks and exits; then the parent, on its connection
+ * and so after every batch the snapshot covers, switches the current
+ * snapshot and trims the journal it covers in one atomic script.
+ */
+#ifndef ALLOT_ENGINE_PERSIST_H
+#define ALLOT_ENGINE_PERSIST_H
+
+#include "core.h"
+#include "durable.h"
+#include "mp.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef enum persist_mode {
+	PERSIST_NONE = 0,
+	PERSIST_ASYNC,
+	PERSIST_SYNC,
+} persist_mode;
+
+const char *persist_mode_name(persist_mode m);
+
+typedef struct persist_config {
+	persist_mode mode;
+	durable_url url;
+	const char *ns;
+	uint32_t snapshot_interval_s;     /* 0: no periodic snapshots */
+	uint64_t snapshot_every_records;  /* 0: none by record count */
+	uint32_t connect_timeout_ms;
+	uint32_t reconnect_min_ms, reconnect_max_ms;
+	size_t backlog_bytes_max;         /* unacknowledged journal bytes */
+	size_t snapshot_chunk_bytes;
+	mp_limits record_limits;          /* checked on every record replayed */
+} persist_config;
+
+void persist_config_default(persist_config *cfg);
+
+/* What recovery found, and where the journal goes on from. */
+typedef struct persist_state {
+	uint64_t lsn;           /* the last record replayed */
+	uint64_t snapshot_lsn;  /* 0: no snapshot */
+	int64_t snapshot_at_ms;
+	char snapshot_key[DURABLE_KEY_MAX];
+	void *redis;            /* the connection recovery used, handed on */
+} persist_state;
+
+/*
+ * Before the loop runs: connect to Redis (refused: log why and return -1),
+ * load the current snapshot (or create an empty core with cc), replay the
+ * journal after it, expire what expired meanwhile, and log what was loaded
+ * and how long it took. The reservation-id epoch and hash seed come from
+ * Redis when it has them; cc's are stored there otherwise. On success *out
+ * is the core (the caller destroys it) and *st says where things stand.
+ */
+int persist_recover(const persist_config *cfg, core_config *cc, core **out, persist_state *st);
+
+/* Free what st still holds (the connection, when persist_create did not
+ * take it). */
+void persist_state_finish(persist_state *st);
+
+typedef struct persist persist;
+
+/* Called when Redis has acknowledged every record up to lsn. */
+typedef void (*persist_acked_fn)(void *ud, uint64_t lsn);
+/* Called when a requested snapshot is durable (code 0) or failed (code a
+ * PROTO_E_* / CORE_E_* with message). info is valid during the call. */
+typedef struct persist_snapshot_info {
+	uint64_t lsn;
+	int64_t taken_at_ms;
+	uint64_t bytes;
+	uint32_t chunks;
+	uint64_t duration_ms;
+	uint64_t fork_us;
+} persist_snapshot_info;
+typedef void (*persist_snapshot_fn)(void *ud, uint64_t run, int code, const char *message,
+    const persist_snapshot_info *info);
+
+/* Starts the journal writer on loop; takes st->redis. NULL without memory. */
+persist *persist_create(uv_loop_t *loop, const persist_config *cfg, core *c,
+    persist_state *st, persist_acked_fn acked, persist_snapshot_fn snapshot_done, void *ud);
+
+/* The batch the request path appends records to (see cmd_ctx.journal). */
+durable_batch *persist_journal(persist *p);
+/* NULL, or why mutations cannot be made durable right now. */
+const char *persist_unavailable(const persist *p);
+uint64_t persist_acked_lsn(const persist *p);
+
+/*
+ * snapshot method: PROTO_DEFERRED, with *run the snapshot run whose
+ * snapshot_done answers it (a request during a run waits for the next, which
+ * covers everything before the request), or an error code with message.
+ */
+int persist_snapshot_request(persist *p, uint64_t *run, char *message, size_t message_len);
+
+/* The value of stats' "durability" key. */
+void persist_write_stats(void *p, mp_buf *out);
+
+/* Stop taking snapshots; finish once every record is acknowledged. */
+void persist_stop(persist *p);
+/* Close every handle now, acknowledged or not (shutdown timed out). */
+void persist_close(persist *p);
+/* After the loop has ended. Accepts NULL. */
+void persist_destroy(persist *p);
+
+#endif

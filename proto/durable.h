@@ -1,0 +1,91 @@
+/*
+ * durable.h - allot's durable format in Redis: the URL that names the
+ * Redis, the key names under a namespace, and journal batches. Pure: no
+ * sockets, no hiredis (engine/persist.c and the CLI do the talking).
+ *
+ * Every key of a namespace NS shares the Redis Cluster hash tag {NS}:
+ *   allot:{NS}:journal      a stream; one entry per group-committed batch,
+ *                           entry id "<last lsn>-0", one field "b" whose
+ *                           value is the batch: [first_lsn, [record, ...]]
+ *   allot:{NS}:meta         a hash: "format"; "id_epoch" and "hash_seed",
+ *                           fixed when the namespace is first used, so that
+ *                           replayed reservations get their ids again;
+ *                           "snapshot" (the current snapshot's key, absent
+ *                           before the first), "snapshot_lsn",
+ *                           "snapshot_at_ms"
+ *   allot:{NS}:snap:<lsn>-<nonce>
+ *                           a list of snapshot chunks (see snapshot.h); the
+ *                           nonce (the time it was started, in ms) keeps two
+ *                           snapshots at one lsn apart
+ *
+ * Every journal record has a log sequence number (lsn), 1, 2, 3, ... with
+ * no gaps; a snapshot at lsn L holds the effect of records 1..L exactly.
+ */
+#ifndef ALLOT_PROTO_DURABLE_H
+#define ALLOT_PROTO_DURABLE_H
+
+#include "mp.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DURABLE_FORMAT 1
+#define DURABLE_NAMESPACE_MAX 64
+#define DURABLE_KEY_MAX (DURABLE_NAMESPACE_MAX + 64)
+#define DURABLE_BATCH_FIELD "b"
+
+/* redis://[:password@]host:port[/db] (also redis://host, port 6379). */
+typedef struct durable_url {
+	char host[256];
+	int port;
+	char password[256]; /* "" when none */
+	int db;             /* 0 when none */
+} durable_url;
+
+/* 0, or -1 with *err a sentence saying what is wrong. */
+int durable_url_parse(const char *url, durable_url *out, const char **err);
+
+/* A namespace is 1..64 of [A-Za-z0-9_.-]. */
+bool durable_namespace_valid(const char *ns);
+
+/* Key names; buf must have DURABLE_KEY_MAX bytes. */
+void durable_key_journal(char *buf, const char *ns);
+void durable_key_meta(char *buf, const char *ns);
+void durable_key_snapshot(char *buf, const char *ns, uint64_t lsn, uint64_t nonce);
+/* The pattern that matches every snapshot key of ns (for SCAN). */
+void durable_key_snapshot_pattern(char *buf, const char *ns);
+
+/*
+ * Building a batch: begin writes [first_lsn, [ with a 5-byte array header
+ * that durable_batch_end() patches with the record count. Records are
+ * appended between, each one whole MessagePack value (journal.h).
+ */
+typedef struct durable_batch {
+	mp_buf buf;
+	uint64_t first_lsn;
+	uint32_t count;
+	size_t count_at; /* offset of the array header */
+} durable_batch;
+
+void durable_batch_begin(durable_batch *b, uint64_t first_lsn);
+void durable_batch_end(durable_batch *b);
+
+/*
+ * Reading a batch: the records of [first_lsn, [record, ...]] one by one.
+ * Every record is checked with mp_scan against the limits. Returns 1 with
+ * the next record in *rec and *len and its lsn in *lsn, 0 at the end, -1 with
+ * *err when the batch is malformed.
+ */
+typedef struct durable_batch_reader {
+	const uint8_t *p, *end;
+	uint64_t next_lsn;
+	uint32_t left;
+} durable_batch_reader;
+
+int durable_batch_read_begin(durable_batch_reader *r, const uint8_t *buf, size_t len,
+    const char **err);
+int durable_batch_read_next(durable_batch_reader *r, const mp_limits *lim,
+    const uint8_t **rec, size_t *len, uint64_t *lsn, const char **err);
+
+#endif
