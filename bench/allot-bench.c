@@ -71,6 +71,7 @@
 #define FLASH_LOCATION "L0"
 #define FLASH_TTL_MS 3600000
 #define CHECKOUT_TTL_MS 60000
+#define HOLD_TTL_MS ALLOT_DEFAULT_TTL_MAX_MS
 #define REDIS_STOCK_KEY "stock:flash-0"
 
 static const char LUA_SCRIPT[] =
@@ -81,12 +82,13 @@ static const char LUA_SCRIPT[] =
     "redis.call('SET', KEYS[2], q, 'EX', tonumber(ARGV[2]))\n"
     "return 1\n";
 
-enum workload { WL_FLASH, WL_CHECKOUT, WL_AVAIL, WL_REDIS_CMD, WL_REDIS_LUA };
+enum workload { WL_FLASH, WL_CHECKOUT, WL_AVAIL, WL_HOLD, WL_REDIS_CMD, WL_REDIS_LUA };
 
 static const char *const WL_NAMES[] = {
 	[WL_FLASH] = "flash",
 	[WL_CHECKOUT] = "checkout",
 	[WL_AVAIL] = "avail",
+	[WL_HOLD] = "hold",
 	[WL_REDIS_CMD] = "redis-cmd",
 	[WL_REDIS_LUA] = "redis-lua",
 };
@@ -130,6 +132,7 @@ static struct options {
 	bool have_stock;
 	uint64_t seed;
 	double zipf_s;
+	uint64_t ttl_ms;  /* hold */
 	bool json;
 	bool setup;
 	const char *redis_cmd;
@@ -146,6 +149,7 @@ static struct options {
 	.locations = 4,
 	.seed = 1,
 	.zipf_s = 1.0,
+	.ttl_ms = HOLD_TTL_MS,
 	.setup = true,
 };
 
@@ -533,6 +537,27 @@ static void req_flash(conn *c, uint64_t t, bool measured)
 	mp_write_uint(b, FLASH_TTL_MS);
 }
 
+/* hold: one line of 1 unit, the skus taken in turn over all connections
+ * (the i-th request of all reserves sku-(i mod K)), held for --ttl-ms and
+ * never finished: it leaves live holds behind. */
+static void req_hold(conn *c, uint64_t t, bool measured)
+{
+	mp_buf *b = &c->out;
+	uint64_t i = c->gid + c->seq * O.conns;
+	rpc_begin(c, "reserve", 3, K_RESERVE, t, measured);
+	mp_write_cstr(b, "order_id");
+	write_order_id(b, 'h', c->gid, c->seq++);
+	mp_write_cstr(b, "lines");
+	mp_write_array(b, 1);
+	mp_write_map(b, 2);
+	mp_write_cstr(b, "sku");
+	write_name(b, "sku-", i % O.skus);
+	mp_write_cstr(b, "qty");
+	mp_write_uint(b, 1);
+	mp_write_cstr(b, "ttl_ms");
+	mp_write_uint(b, O.ttl_ms);
+}
+
 static void req_order(conn *c, uint64_t t, bool measured)
 {
 	mp_buf *b = &c->out;
@@ -698,6 +723,9 @@ static void send_timed(conn *c, uint64_t t)
 		break;
 	case WL_AVAIL:
 		req_avail(c, t, measured);
+		break;
+	case WL_HOLD:
+		req_hold(c, t, measured);
 		break;
 	case WL_REDIS_CMD:
 		req_cmd(c, t, measured);
@@ -991,7 +1019,7 @@ static void on_reply(conn *c, const inflight *f, reply *r, uint64_t now)
 				w->orders_held++;
 				if (!id || idl == 0 || idl > FOLLOWUP_ID_BYTES - 2) {
 					err_add(&w->errs, "NO_RESERVATION_ID", 17, 1);
-				} else if (!w->stopping) {
+				} else if (!w->stopping && O.wl == WL_CHECKOUT) {
 					uint8_t k = rng_below(&c->rng, 5) == 0 ? K_RELEASE : K_COMMIT;
 					fu_push(c, id, idl, k);
 				}
@@ -1361,6 +1389,7 @@ static void setup_pump(conn *c)
 			break;
 		case WL_CHECKOUT:
 		case WL_AVAIL:
+		case WL_HOLD:
 			req_stock_set(c, item / O.locations, (uint32_t)(item % O.locations),
 			    O.stock, NULL);
 			break;
@@ -1630,7 +1659,8 @@ static void usage(FILE *f)
 	    "  --threads T          T event loops, each with C/T connections (default 1)\n"
 	    "\n"
 	    "Workload\n"
-	    "  --workload W         flash, checkout, avail, redis-cmd or redis-lua (default flash)\n"
+	    "  --workload W         flash, checkout, avail, hold, redis-cmd or redis-lua\n"
+	    "                       (default flash)\n"
 	    "      flash      every request reserves 1 unit of flash-0 (L0); at the end the\n"
 	    "                 successes must equal min(available at the start, attempts)\n"
 	    "                 (min(S, attempts) on a fresh allotd) with zero oversell\n"
@@ -1638,13 +1668,18 @@ static void usage(FILE *f)
 	    "                 (80%%) or release (20%%) each held order as a separate request\n"
 	    "                 (in the open loop it takes its connection's next slot)\n"
 	    "      avail      avail of 10 Zipf-drawn skus\n"
+	    "      hold       reserve 1 unit of one sku, the skus in turn, held for\n"
+	    "                 --ttl-ms and never finished: fills allotd with live\n"
+	    "                 one-line holds (loads --skus x --locations first)\n"
 	    "      redis-cmd  the --redis-cmd command, sent to Redis over RESP\n"
 	    "      redis-lua  the flash sale as the usual Redis Lua script (EVALSHA),\n"
 	    "                 with the same verdict\n"
-	    "  --skus K             skus for checkout/avail (default 1000)\n"
+	    "  --skus K             skus for checkout, avail and hold (default 1000)\n"
 	    "  --locations L        locations per sku (default 4)\n"
 	    "  --stock S            on_hand per record (default 10000 for flash and\n"
-	    "                       redis-lua, 1000000 for checkout and avail)\n"
+	    "                       redis-lua, 1000000 for checkout, avail and hold)\n"
+	    "  --ttl-ms N           how long the hold workload holds (default %lld,\n"
+	    "                       allotd's default --ttl-max-ms)\n"
 	    "  --zipf S             Zipf exponent of sku popularity, 0 for uniform (default 1.0)\n"
 	    "  --seed N             random seed (default 1)\n"
 	    "  --redis-cmd CMD      command for redis-cmd, split on spaces (default PING)\n"
@@ -1657,7 +1692,7 @@ static void usage(FILE *f)
 	    "\n"
 	    "Exit status: 0 done, 1 the flash verdict failed, 2 usage, connection or\n"
 	    "setup failure.\n",
-	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT);
+	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, HOLD_TTL_MS);
 }
 
 static uint64_t opt_u64(const char *flag, const char *s, uint64_t lo, uint64_t hi)
@@ -1687,7 +1722,8 @@ static double opt_double(const char *flag, const char *s, double lo, double hi)
 enum {
 	OPT_HOST = 256, OPT_PORT, OPT_CONNS, OPT_PIPELINE, OPT_REQUESTS, OPT_DURATION,
 	OPT_RATE, OPT_WORKLOAD, OPT_SKUS, OPT_LOCATIONS, OPT_STOCK, OPT_SEED, OPT_JSON,
-	OPT_WARMUP, OPT_SETUP, OPT_NO_SETUP, OPT_THREADS, OPT_REDIS_CMD, OPT_ZIPF, OPT_HELP,
+	OPT_WARMUP, OPT_SETUP, OPT_NO_SETUP, OPT_THREADS, OPT_REDIS_CMD, OPT_ZIPF, OPT_TTL_MS,
+	OPT_HELP,
 };
 
 static void parse_options(int argc, char **argv)
@@ -1712,6 +1748,7 @@ static void parse_options(int argc, char **argv)
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{"redis-cmd", required_argument, NULL, OPT_REDIS_CMD},
 		{"zipf", required_argument, NULL, OPT_ZIPF},
+		{"ttl-ms", required_argument, NULL, OPT_TTL_MS},
 		{"help", no_argument, NULL, OPT_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -1751,7 +1788,7 @@ static void parse_options(int argc, char **argv)
 				}
 			}
 			if (!found)
-				die("--workload: expected flash, checkout, avail, redis-cmd or redis-lua, got '%s'",
+				die("--workload: expected flash, checkout, avail, hold, redis-cmd or redis-lua, got '%s'",
 				    optarg);
 			break;
 		}
@@ -1788,6 +1825,9 @@ static void parse_options(int argc, char **argv)
 			break;
 		case OPT_ZIPF:
 			O.zipf_s = opt_double("zipf", optarg, 0.0, 10.0);
+			break;
+		case OPT_TTL_MS:
+			O.ttl_ms = opt_u64("ttl-ms", optarg, 1, (uint64_t)INT64_MAX);
 			break;
 		case OPT_HELP:
 			usage(stdout);
@@ -1911,7 +1951,7 @@ int main(int argc, char **argv)
 
 	if (!O.setup)
 		g_setup_items = 0;
-	else if (O.wl == WL_CHECKOUT || O.wl == WL_AVAIL)
+	else if (O.wl == WL_CHECKOUT || O.wl == WL_AVAIL || O.wl == WL_HOLD)
 		g_setup_items = (uint64_t)O.skus * O.locations;
 	else if (O.wl == WL_FLASH || O.wl == WL_REDIS_LUA)
 		g_setup_items = 1;
