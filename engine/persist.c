@@ -310,8 +310,13 @@ static int replay_journal(redisContext *rc, const persist_config *cfg, core *c, 
 	char key[DURABLE_KEY_MAX];
 	durable_key_journal(key, cfg->ns);
 	uint32_t lines_cap = core_get_config(c)->lines_max;
+	uint32_t names_cap = core_get_config(c)->locations_max;
 	core_line_req *lines = malloc(sizeof(*lines) * (lines_cap ? lines_cap : 1));
-	if (lines == NULL) {
+	core_str *names = malloc(sizeof(*names) * (names_cap ? names_cap : 1));
+	journal_scratch scratch = { lines, lines_cap, names, names_cap };
+	if (lines == NULL || names == NULL) {
+		free(lines);
+		free(names);
 		snprintf(why, why_len, "out of memory");
 		return -1;
 	}
@@ -364,7 +369,7 @@ static int replay_journal(redisContext *rc, const persist_config *cfg, core *c, 
 					continue; /* covered by the snapshot */
 				journal_entry je;
 				core_error cerr;
-				if (journal_decode(rec, len, &je, lines, lines_cap, &err) != 0) {
+				if (journal_decode(rec, len, &je, &scratch, &err) != 0) {
 					snprintf(why, why_len, "%s record %" PRIu64 ": %s", key, rlsn, err);
 					freeReplyObject(r);
 					goto out;
@@ -392,6 +397,7 @@ static int replay_journal(redisContext *rc, const persist_config *cfg, core *c, 
 	rc_ = 0;
 out:
 	free(lines);
+	free(names);
 	return rc_;
 }
 

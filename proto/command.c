@@ -21,7 +21,9 @@ int cmd_ctx_init(cmd_ctx *ctx, core *c, const cmd_limits *limits)
 	ctx->skus_cap = limits->avail_skus_max;
 	ctx->lines = calloc(ctx->lines_cap ? ctx->lines_cap : 1, sizeof(*ctx->lines));
 	ctx->skus = calloc(ctx->skus_cap ? ctx->skus_cap : 1, sizeof(*ctx->skus));
-	if (ctx->lines == NULL || ctx->skus == NULL) {
+	ctx->names_cap = core_get_config(c)->locations_max;
+	ctx->names = calloc(ctx->names_cap ? ctx->names_cap : 1, sizeof(*ctx->names));
+	if (ctx->lines == NULL || ctx->skus == NULL || ctx->names == NULL) {
 		cmd_ctx_finish(ctx);
 		return -1;
 	}
@@ -32,8 +34,10 @@ void cmd_ctx_finish(cmd_ctx *ctx)
 {
 	free(ctx->lines);
 	free(ctx->skus);
+	free(ctx->names);
 	ctx->lines = NULL;
 	ctx->skus = NULL;
+	ctx->names = NULL;
 }
 
 /* ---- shared handler plumbing --------------------------------------------- */
@@ -50,11 +54,27 @@ static int reply_core_error(mp_buf *out, const core_error *err)
 	return err->code;
 }
 
+/* A failed reserve or route.quote that planned (OUT_OF_STOCK) says why
+ * when asked to explain. */
+static int reply_core_error_explained(cmd_ctx *ctx, mp_buf *out, const core_error *err,
+    const core_reserve_cmd *r)
+{
+	core_explain ex;
+	if (!r->explain || !core_explain_get(ctx->core, &ex))
+		return reply_core_error(out, err);
+	encode_core_error_head(out, err, 1);
+	encode_explain(out, ctx->core, r);
+	mp_write_nil(out);
+	return err->code;
+}
+
 static int exec_reply(cmd_ctx *ctx, const core_cmd *cmd, mp_buf *out)
 {
 	core_result res;
 	core_error err;
 	int rc = core_exec(ctx->core, cmd, ctx->now_ms, &res, &err);
+	if (rc && cmd->type == CORE_CMD_RESERVE)
+		return reply_core_error_explained(ctx, out, &err, &cmd->u.reserve);
 	if (rc)
 		return reply_core_error(out, &err);
 	ctx->changed = true;
@@ -63,10 +83,31 @@ static int exec_reply(cmd_ctx *ctx, const core_cmd *cmd, mp_buf *out)
 		ctx->journal->count++;
 	}
 	mp_write_nil(out);
-	if (res.resv)
-		encode_reservation(out, ctx->core, res.resv, res.replayed && cmd->type == CORE_CMD_RESERVE);
-	else
+	switch (res.kind) {
+	case CORE_RESULT_RESV: {
+		bool explained = cmd->type == CORE_CMD_RESERVE && cmd->u.reserve.explain && !res.replayed;
+		encode_reservation_head(out, ctx->core, res.resv, res.replayed && cmd->type == CORE_CMD_RESERVE,
+		    explained);
+		if (explained)
+			encode_explain(out, ctx->core, &cmd->u.reserve);
+		break;
+	}
+	case CORE_RESULT_LOCATION:
+		encode_location(out, &res.location);
+		break;
+	case CORE_RESULT_CHANNEL:
+		encode_channel(out, ctx->core, res.channel);
+		break;
+	case CORE_RESULT_SKU:
+		encode_sku(out, &res.sku);
+		break;
+	case CORE_RESULT_INBOUND:
+		encode_inbound(out, &res.inbound);
+		break;
+	case CORE_RESULT_RECORD:
 		encode_record(out, &res.record);
+		break;
+	}
 	return CORE_OK;
 }
 
@@ -206,6 +247,24 @@ static void emit_avail(void *arg, const core_avail_loc *l)
 	mp_write_int(arg, l->available);
 }
 
+static void emit_incoming(void *arg, const core_inbound_view *v)
+{
+	mp_buf *out = arg;
+	mp_write_map(out, 4 + (v->ref.p != NULL));
+	mp_write_lit(out, "location");
+	encode_str(out, v->location);
+	mp_write_lit(out, "qty");
+	mp_write_int(out, v->qty - v->backordered);
+	mp_write_lit(out, "eta");
+	mp_write_int(out, v->eta_ms);
+	mp_write_lit(out, "backordered");
+	mp_write_int(out, v->backordered);
+	if (v->ref.p) {
+		mp_write_lit(out, "ref");
+		encode_str(out, v->ref);
+	}
+}
+
 static int parse_avail(cmd_ctx *ctx, params *p, uint32_t *nskus, core_str *loc, core_str *channel)
 {
 	core_str key;
@@ -260,27 +319,32 @@ static int h_avail(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
 	for (uint32_t i = 0; i < n; i++)
 		if (unique == 0 || cmp_str(&ctx->skus[unique - 1], &ctx->skus[i]) != 0)
 			ctx->skus[unique++] = ctx->skus[i];
+	const core_channel *ch = NULL;
+	core_error err;
+	if (channel.p && core_channel_find(ctx->core, channel, &ch, &err) != 0)
+		return reply_core_error(out, &err);
 	mp_write_nil(out);
 	mp_write_map(out, unique);
 	for (uint32_t i = 0; i < unique; i++) {
 		uint32_t nlocs;
-		int64_t total = core_avail(ctx->core, ctx->skus[i], loc, NULL, NULL, &nlocs);
+		int64_t total = core_avail_channel(ctx->core, ctx->skus[i], loc, ch, NULL, NULL, &nlocs);
 		encode_str(out, ctx->skus[i]);
 		mp_write_map(out, 3);
 		mp_write_lit(out, "total");
 		mp_write_int(out, total);
 		mp_write_lit(out, "locations");
 		mp_write_map(out, nlocs);
-		core_avail(ctx->core, ctx->skus[i], loc, emit_avail, out, &nlocs);
+		core_avail_channel(ctx->core, ctx->skus[i], loc, ch, emit_avail, out, &nlocs);
 		mp_write_lit(out, "incoming");
-		mp_write_array(out, 0); /* no inbound stock is recorded yet */
+		mp_write_array(out, core_incoming(ctx->core, ctx->skus[i], ch, NULL, NULL));
+		core_incoming(ctx->core, ctx->skus[i], ch, emit_incoming, out);
 	}
 	return CORE_OK;
 }
 
 /* ---- reservations -------------------------------------------------------- */
 
-static int parse_ship_to(params *p)
+static int parse_ship_to(params *p, core_reserve_cmd *r)
 {
 	uint32_t pairs;
 	if (!mp_read_map(&p->cur, &pairs))
@@ -291,7 +355,9 @@ static int parse_ship_to(params *p)
 	double lat = 0, lon = 0;
 	bool has_lat = false, has_lon = false;
 	while (params_next(&sub, &key)) {
-		if (key_is(key, "lat"))
+		if (mp_peek(&sub.cur) == MP_T_NIL) /* nil counts as not given */
+			params_skip(&sub);
+		else if (key_is(key, "lat"))
 			has_lat = params_double(&sub, "ship_to.lat", &lat) == 0;
 		else if (key_is(key, "lon"))
 			has_lon = params_double(&sub, "ship_to.lon", &lon) == 0;
@@ -307,47 +373,62 @@ static int parse_ship_to(params *p)
 		return params_missing(p, has_lat ? "ship_to.lon" : "ship_to.lat");
 	if (!(lat >= -90 && lat <= 90) || !(lon >= -180 && lon <= 180))
 		return params_fail(p, CORE_E_BAD_REQUEST, "ship_to: lat must be -90 to 90 and lon -180 to 180");
+	r->has_ship_to = true;
+	r->ship_lat = lat;
+	r->ship_lon = lon;
 	return 0;
 }
 
-/* Options the routing planner will honour; this version plans by location
- * priority only and says so rather than ignoring what was asked. */
-static int parse_routing_option(params *p, core_str key, core_reserve_cmd *r)
+/* A string that must be one of names[0..n); its index in *out. */
+static int params_enum(params *p, const char *field, const char *const *names, uint32_t n, int *out)
 {
 	core_str s = { NULL, 0 };
-	bool b = false;
+	if (params_str(p, field, &s))
+		return -1;
+	if (s.p == NULL)
+		return 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (key_is(s, names[i])) {
+			*out = (int)i;
+			return 0;
+		}
+	return params_fail(p, CORE_E_BAD_REQUEST, "%s: must be %s%s%s%s%s%s%s", field, names[0],
+	    n > 2 ? ", " : " or ", names[1], n > 2 ? (n > 3 ? ", " : " or ") : "", n > 2 ? names[2] : "",
+	    n > 3 ? " or " : "", n > 3 ? names[3] : "");
+}
+
+/* The routing options of reserve and route.quote. */
+static int parse_routing_option(params *p, core_str key, core_reserve_cmd *r)
+{
+	static const char *const strategies[] = { "priority", "nearest", "cheapest", "most_stock" };
+	static const char *const splits[] = { "units", "lines", "none" };
+	int v = -1;
 	int64_t n = 0;
 	if (key_is(key, "strategy")) {
-		if (params_str(p, "strategy", &s))
+		if (params_enum(p, "strategy", strategies, 4, &v))
 			return -1;
-		if (s.p && !key_is(s, "priority"))
-			return params_fail(p, CORE_E_BAD_REQUEST,
-			    "strategy: only 'priority' is available in this version");
+		if (v >= 0)
+			r->strategy = (core_strategy)v;
 	} else if (key_is(key, "split")) {
-		if (params_str(p, "split", &s))
+		if (params_enum(p, "split", splits, 3, &v))
 			return -1;
-		if (s.p && !key_is(s, "units"))
-			return params_fail(p, CORE_E_BAD_REQUEST,
-			    "split: only 'units' is available in this version");
+		if (v >= 0)
+			r->split = (core_split)v;
 	} else if (key_is(key, "max_shipments")) {
-		if (params_int(p, "max_shipments", &n))
+		if (params_count(p, "max_shipments", CORE_MAX_SHIPMENTS_MAX, &n))
 			return -1;
-		if (n != 0)
-			return params_fail(p, CORE_E_BAD_REQUEST,
-			    "max_shipments: not available in this version");
-	} else if (key_is(key, "allow_backorder") || key_is(key, "explain")) {
-		const char *field = key_is(key, "explain") ? "explain" : "allow_backorder";
-		if (params_bool(p, field, &b))
+		r->max_shipments = (uint32_t)n;
+	} else if (key_is(key, "allow_backorder")) {
+		if (params_bool(p, "allow_backorder", &r->allow_backorder))
 			return -1;
-		if (b)
-			return params_fail(p, CORE_E_BAD_REQUEST, "%s: not available in this version", field);
+	} else if (key_is(key, "explain")) {
+		return params_bool(p, "explain", &r->explain);
 	} else if (key_is(key, "ship_to")) {
 		if (!mp_read_nil(&p->cur))
-			return parse_ship_to(p);
+			return parse_ship_to(p, r);
 	} else {
 		params_skip(p);
 	}
-	(void)r;
 	return 0;
 }
 
@@ -400,6 +481,22 @@ static int h_reserve(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
 	if (start_params(&p, c) || parse_reserve(ctx, &p, &cmd.u.reserve))
 		return reply_params_error(out, &p);
 	return exec_reply(ctx, &cmd, out);
+}
+
+/* route.quote: reserve's params; the plan, holding nothing. */
+static int h_route_quote(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
+{
+	params p;
+	core_reserve_cmd r;
+	if (start_params(&p, c) || parse_reserve(ctx, &p, &r))
+		return reply_params_error(out, &p);
+	core_error err;
+	int rc = core_quote(ctx->core, &r, &err);
+	if (rc)
+		return reply_core_error_explained(ctx, out, &err, &r);
+	mp_write_nil(out);
+	encode_quote(out, ctx->core, &r);
+	return CORE_OK;
 }
 
 /* reservation_id, and lines / ttl_ms where the method takes them. */
@@ -477,6 +574,228 @@ static int h_reservation_get(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
 	mp_write_nil(out);
 	encode_reservation(out, ctx->core, resv, false);
 	return CORE_OK;
+}
+
+/* ---- locations --------------------------------------------------------------- */
+
+/* tags: an array of at most CORE_TAGS_MAX strings into tags. */
+static int parse_tags(params *p, core_location_cmd *l, core_str *tags)
+{
+	uint32_t n;
+	if (params_array(p, "tags", CORE_TAGS_MAX, "tags", &n))
+		return params_fail(p, CORE_E_BAD_REQUEST, "tags: an array of at most %d strings", CORE_TAGS_MAX);
+	for (uint32_t i = 0; i < n; i++) {
+		char field[24];
+		snprintf(field, sizeof(field), "tags[%u]", i);
+		tags[i] = (core_str){ NULL, 0 };
+		if (params_str(p, field, &tags[i]))
+			return -1;
+		if (tags[i].p == NULL)
+			return params_fail(p, CORE_E_BAD_REQUEST, "%s: must be a string", field);
+	}
+	l->has_tags = true;
+	l->ntags = n;
+	l->tags = tags;
+	return 0;
+}
+
+/* A number field of location.put; nil is not given. */
+static int parse_number(params *p, const char *field, bool *given, double *out)
+{
+	if (mp_read_nil(&p->cur))
+		return 0;
+	*given = true;
+	return params_double(p, field, out);
+}
+
+static int parse_location(params *p, core_location_cmd *l, core_str *tags)
+{
+	core_str key;
+	bool has_lat = false, has_lon = false, enabled = false;
+	int64_t capacity = -1;
+	*l = (core_location_cmd){ .capacity = -1, .enabled = -1 };
+	while (params_next(p, &key)) {
+		int rc = 0;
+		if (key_is(key, "location")) {
+			rc = params_str(p, "location", &l->location);
+		} else if (key_is(key, "lat")) {
+			rc = parse_number(p, "lat", &has_lat, &l->lat);
+		} else if (key_is(key, "lon")) {
+			rc = parse_number(p, "lon", &has_lon, &l->lon);
+		} else if (key_is(key, "priority")) {
+			l->has_priority = mp_peek(&p->cur) != MP_T_NIL;
+			rc = params_int(p, "priority", &l->priority);
+		} else if (key_is(key, "cost")) {
+			rc = parse_number(p, "cost", &l->has_cost, &l->cost);
+		} else if (key_is(key, "cost_per_km")) {
+			rc = parse_number(p, "cost_per_km", &l->has_cost_per_km, &l->cost_per_km);
+		} else if (key_is(key, "capacity")) {
+			rc = params_count(p, "capacity", CORE_QTY_MAX, &capacity);
+			l->capacity = capacity;
+		} else if (key_is(key, "enabled")) {
+			bool nil = mp_peek(&p->cur) == MP_T_NIL;
+			rc = params_bool(p, "enabled", &enabled);
+			if (!nil)
+				l->enabled = enabled;
+		} else if (key_is(key, "tags")) {
+			if (!mp_read_nil(&p->cur))
+				rc = parse_tags(p, l, tags);
+		} else {
+			params_skip(p);
+		}
+		if (rc)
+			return -1;
+	}
+	if (l->location.p == NULL)
+		return params_missing(p, "location");
+	if (has_lat != has_lon)
+		return params_fail(p, CORE_E_BAD_REQUEST, "%s: required with %s", has_lat ? "lon" : "lat",
+		    has_lat ? "lat" : "lon");
+	l->has_coords = has_lat;
+	return 0;
+}
+
+static int h_location_put(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
+{
+	params p;
+	core_str tags[CORE_TAGS_MAX];
+	core_cmd cmd = { .type = CORE_CMD_LOCATION_PUT };
+	if (start_params(&p, c) || parse_location(&p, &cmd.u.location, tags))
+		return reply_params_error(out, &p);
+	return exec_reply(ctx, &cmd, out);
+}
+
+static int h_location_list(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
+{
+	uint32_t n = core_location_count(ctx->core);
+	mp_write_nil(out);
+	mp_write_array(out, n);
+	for (uint32_t i = 0; i < n; i++) {
+		core_location_view v;
+		core_location_at(ctx->core, i, &v);
+		encode_location(out, &v);
+	}
+	return CORE_OK;
+}
+
+/* ---- channels and skus ---------------------------------------------------------- */
+
+static int parse_channel(cmd_ctx *ctx, params *p, core_channel_cmd *ch)
+{
+	core_str key;
+	int64_t buffer = -1;
+	*ch = (core_channel_cmd){ .buffer = -1 };
+	while (params_next(p, &key)) {
+		int rc = 0;
+		if (key_is(key, "channel")) {
+			rc = params_str(p, "channel", &ch->channel);
+		} else if (key_is(key, "buffer")) {
+			rc = params_count(p, "buffer", CORE_QTY_MAX, &buffer);
+			ch->buffer = buffer;
+		} else if (key_is(key, "all_locations")) {
+			rc = params_bool(p, "all_locations", &ch->all_locations);
+		} else if (key_is(key, "locations")) {
+			if (mp_read_nil(&p->cur))
+				continue;
+			uint32_t n;
+			if (params_array(p, "locations", ctx->names_cap, "locations", &n))
+				return -1;
+			for (uint32_t i = 0; i < n; i++) {
+				char field[32];
+				snprintf(field, sizeof(field), "locations[%u]", i);
+				ctx->names[i] = (core_str){ NULL, 0 };
+				if (params_str(p, field, &ctx->names[i]))
+					return -1;
+				if (!core_name_valid(ctx->names[i], CORE_NAME_MAX))
+					return params_fail(p, CORE_E_BAD_REQUEST,
+					    "%s: must be 1 to %d bytes without control characters", field, CORE_NAME_MAX);
+			}
+			ch->has_locations = true;
+			ch->nlocations = n;
+			ch->locations = ctx->names;
+		} else {
+			params_skip(p);
+		}
+		if (rc)
+			return -1;
+	}
+	if (ch->channel.p == NULL)
+		return params_missing(p, "channel");
+	return 0;
+}
+
+static int h_channel_put(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
+{
+	params p;
+	core_cmd cmd = { .type = CORE_CMD_CHANNEL_PUT };
+	if (start_params(&p, c) || parse_channel(ctx, &p, &cmd.u.channel))
+		return reply_params_error(out, &p);
+	return exec_reply(ctx, &cmd, out);
+}
+
+static int h_sku_put(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
+{
+	params p;
+	core_cmd cmd = { .type = CORE_CMD_SKU_PUT };
+	core_sku_cmd *s = &cmd.u.sku;
+	*s = (core_sku_cmd){ .per_order = -1, .per_customer = -1, .low_stock = -1 };
+	if (start_params(&p, c))
+		return reply_params_error(out, &p);
+	core_str key;
+	while (params_next(&p, &key)) {
+		int rc = 0;
+		if (key_is(key, "sku"))
+			rc = params_str(&p, "sku", &s->sku);
+		else if (key_is(key, "per_order"))
+			rc = params_count(&p, "per_order", CORE_QTY_MAX, &s->per_order);
+		else if (key_is(key, "per_customer"))
+			rc = params_count(&p, "per_customer", CORE_QTY_MAX, &s->per_customer);
+		else if (key_is(key, "low_stock"))
+			rc = params_count(&p, "low_stock", CORE_QTY_MAX, &s->low_stock);
+		else
+			params_skip(&p);
+		if (rc)
+			return reply_params_error(out, &p);
+	}
+	if (s->sku.p == NULL)
+		return reply_params_error(out, (params_missing(&p, "sku"), &p));
+	return exec_reply(ctx, &cmd, out);
+}
+
+static int h_inbound_add(cmd_ctx *ctx, mp_cursor *c, mp_buf *out)
+{
+	params p;
+	core_cmd cmd = { .type = CORE_CMD_INBOUND_ADD };
+	core_inbound_cmd *in = &cmd.u.inbound;
+	bool has_qty = false, has_eta = false;
+	if (start_params(&p, c))
+		return reply_params_error(out, &p);
+	core_str key;
+	while (params_next(&p, &key)) {
+		int rc = 0;
+		if (key_is(key, "sku")) {
+			rc = params_str(&p, "sku", &in->sku);
+		} else if (key_is(key, "location")) {
+			rc = params_str(&p, "location", &in->location);
+		} else if (key_is(key, "qty")) {
+			has_qty = mp_peek(&p.cur) != MP_T_NIL;
+			rc = params_int(&p, "qty", &in->qty);
+		} else if (key_is(key, "eta")) {
+			has_eta = mp_peek(&p.cur) != MP_T_NIL;
+			rc = params_int(&p, "eta", &in->eta_ms);
+		} else if (key_is(key, "ref")) {
+			rc = params_str(&p, "ref", &in->ref);
+		} else {
+			params_skip(&p);
+		}
+		if (rc)
+			return reply_params_error(out, &p);
+	}
+	const char *missing = in->sku.p == NULL ? "sku" : in->location.p == NULL ? "location"
+	    : !has_qty ? "qty" : !has_eta ? "eta" : NULL;
+	if (missing)
+		return reply_params_error(out, (params_missing(&p, missing), &p));
+	return exec_reply(ctx, &cmd, out);
 }
 
 /* ---- operations ------------------------------------------------------------ */

@@ -45,6 +45,12 @@ enum cmd_flag {
 	X(FULFILL, "fulfill", h_fulfill, ROLE_CHECKOUT, CMD_MUTATES)          \
 	X(EXTEND, "extend", h_extend, ROLE_CHECKOUT, CMD_MUTATES)             \
 	X(RESERVATION_GET, "reservation.get", h_reservation_get, ROLE_READ, 0) \
+	X(LOCATION_PUT, "location.put", h_location_put, ROLE_ADMIN, CMD_MUTATES) \
+	X(LOCATION_LIST, "location.list", h_location_list, ROLE_READ, 0)      \
+	X(ROUTE_QUOTE, "route.quote", h_route_quote, ROLE_READ, 0)            \
+	X(CHANNEL_PUT, "channel.put", h_channel_put, ROLE_ADMIN, CMD_MUTATES) \
+	X(SKU_PUT, "sku.put", h_sku_put, ROLE_ADMIN, CMD_MUTATES)             \
+	X(INBOUND_ADD, "inbound.add", h_inbound_add, ROLE_ADMIN, CMD_MUTATES) \
 	X(STATS, "stats", h_stats, ROLE_READ, 0)                              \
 	X(SNAPSHOT, "snapshot", h_snapshot, ROLE_ADMIN, CMD_DEFERRED)
 
@@ -92,6 +98,8 @@ typedef struct cmd_ctx {
 	uint32_t lines_cap;
 	core_str *skus;
 	uint32_t skus_cap;
+	core_str *names;     /* locations_max: a channel's locations */
+	uint32_t names_cap;
 	void (*refresh_stats)(cmd_server_stats *stats); /* before `stats` replies */
 	/*
 	 * Durability. journal: NULL, or the batch every successful change is

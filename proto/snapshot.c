@@ -10,11 +10,18 @@
 
 /* Elements of the fixed-length items. */
 #define HEADER_FIELDS 13
-#define LOCATION_FIELDS 4
-#define SKU_FIELDS 3
+#define LOCATION_FIELDS_V1 4 /* before routing attributes: [1, id, name, priority] */
+#define LOCATION_FIELDS 11
+#define SKU_FIELDS_V1 3 /* [2, sku, records], before limits */
+#define SKU_FIELDS_V2 6 /* ... and limits, before inbound entries */
+#define SKU_FIELDS 7
+#define INBOUND_FIELDS 5
+#define CHANNEL_FIELDS 5
 #define RECORD_FIELDS 6
-#define RESV_FIELDS 8
-#define LINE_FIELDS 6
+#define RESV_FIELDS_V1 8 /* before customer_id */
+#define RESV_FIELDS 9
+#define LINE_FIELDS_V1 6 /* before backorders */
+#define LINE_FIELDS 7
 #define ALLOC_FIELDS 3
 #define KEY_RESERVE_FIELDS 6
 #define KEY_ADJUST_FIELDS 12
@@ -48,6 +55,29 @@ static void put_header(mp_buf *b, uint64_t lsn, const core_snap_header *h)
 	mp_write_uint(b, h->keys);
 }
 
+static void put_location(mp_buf *b, const core_snap_location *l)
+{
+	mp_write_array(b, LOCATION_FIELDS);
+	mp_write_uint(b, SNAPSHOT_TAG_LOCATION);
+	mp_write_uint(b, l->id);
+	put_str(b, l->name);
+	mp_write_int(b, l->priority);
+	if (l->has_coords) {
+		mp_write_double(b, l->lat);
+		mp_write_double(b, l->lon);
+	} else {
+		mp_write_nil(b);
+		mp_write_nil(b);
+	}
+	mp_write_double(b, l->cost);
+	mp_write_double(b, l->cost_per_km);
+	mp_write_int(b, l->capacity);
+	mp_write_bool(b, l->enabled);
+	mp_write_array(b, l->ntags);
+	for (uint32_t i = 0; i < l->ntags; i++)
+		put_str(b, l->tags[i]);
+}
+
 static void put_resv(mp_buf *b, const core_snap_resv *v)
 {
 	mp_write_array(b, RESV_FIELDS);
@@ -58,6 +88,10 @@ static void put_resv(mp_buf *b, const core_snap_resv *v)
 	mp_write_int(b, v->orig_expires_at_ms);
 	mp_write_int(b, v->finished_at_ms);
 	put_str(b, v->order_id);
+	if (v->customer_id.p)
+		put_str(b, v->customer_id);
+	else
+		mp_write_nil(b);
 	mp_write_array(b, v->nlines);
 	for (uint32_t i = 0; i < v->nlines; i++) {
 		const core_snap_line *l = &v->lines[i];
@@ -72,6 +106,12 @@ static void put_resv(mp_buf *b, const core_snap_resv *v)
 			mp_write_uint(b, l->allocs[j].location);
 			mp_write_int(b, l->allocs[j].qty);
 			mp_write_int(b, l->allocs[j].orig);
+		}
+		mp_write_array(b, ALLOC_FIELDS * l->nbackorders);
+		for (uint32_t j = 0; j < l->nbackorders; j++) {
+			mp_write_uint(b, l->backorders[j].location);
+			mp_write_int(b, l->backorders[j].qty);
+			mp_write_int(b, l->backorders[j].orig);
 		}
 	}
 }
@@ -102,11 +142,7 @@ static void put_item(mp_buf *b, const core_snap_item *it)
 {
 	switch (it->kind) {
 	case CORE_SNAP_LOCATION:
-		mp_write_array(b, LOCATION_FIELDS);
-		mp_write_uint(b, SNAPSHOT_TAG_LOCATION);
-		mp_write_uint(b, it->u.location.id);
-		put_str(b, it->u.location.name);
-		mp_write_int(b, it->u.location.priority);
+		put_location(b, &it->u.location);
 		break;
 	case CORE_SNAP_SKU:
 		mp_write_array(b, SKU_FIELDS);
@@ -122,6 +158,31 @@ static void put_item(mp_buf *b, const core_snap_item *it)
 			mp_write_int(b, r->safety);
 			mp_write_uint(b, r->version);
 		}
+		mp_write_int(b, it->u.sku.per_order);
+		mp_write_int(b, it->u.sku.per_customer);
+		mp_write_int(b, it->u.sku.low_stock);
+		mp_write_array(b, INBOUND_FIELDS * it->u.sku.ninbound);
+		for (uint32_t i = 0; i < it->u.sku.ninbound; i++) {
+			const core_snap_inbound *in = &it->u.sku.inbound[i];
+			mp_write_uint(b, in->location);
+			mp_write_int(b, in->qty);
+			mp_write_int(b, in->eta_ms);
+			if (in->ref.p)
+				put_str(b, in->ref);
+			else
+				mp_write_nil(b);
+			mp_write_int(b, in->backordered);
+		}
+		break;
+	case CORE_SNAP_CHANNEL:
+		mp_write_array(b, CHANNEL_FIELDS);
+		mp_write_uint(b, SNAPSHOT_TAG_CHANNEL);
+		put_str(b, it->u.channel.name);
+		mp_write_int(b, it->u.channel.buffer);
+		mp_write_bool(b, it->u.channel.all_locations);
+		mp_write_array(b, it->u.channel.nlocations);
+		for (uint32_t i = 0; i < it->u.channel.nlocations; i++)
+			mp_write_uint(b, it->u.channel.locations[i]);
 		break;
 	case CORE_SNAP_RESERVATION:
 		put_resv(b, &it->u.resv);
@@ -234,6 +295,8 @@ struct snapshot_reader {
 	core_snap_record *recs;
 	core_snap_line *lines;
 	core_snap_alloc *allocs; /* ALLOCS_MAX */
+	uint64_t *loc_ids;       /* recs_cap: a channel's locations */
+	core_snap_inbound inb[CORE_INBOUND_PER_SKU_MAX];
 	char msg[160];
 };
 
@@ -248,7 +311,8 @@ snapshot_reader *snapshot_reader_create(const core_config *cfg)
 	r->recs = malloc((r->recs_cap ? r->recs_cap : 1) * sizeof(*r->recs));
 	r->lines = malloc((r->lines_cap ? r->lines_cap : 1) * sizeof(*r->lines));
 	r->allocs = malloc(ALLOCS_MAX * sizeof(*r->allocs));
-	if (r->recs == NULL || r->lines == NULL || r->allocs == NULL) {
+	r->loc_ids = malloc((r->recs_cap ? r->recs_cap : 1) * sizeof(*r->loc_ids));
+	if (r->recs == NULL || r->lines == NULL || r->allocs == NULL || r->loc_ids == NULL) {
 		snapshot_reader_destroy(r);
 		return NULL;
 	}
@@ -269,6 +333,7 @@ void snapshot_reader_destroy(snapshot_reader *r)
 	free(r->recs);
 	free(r->lines);
 	free(r->allocs);
+	free(r->loc_ids);
 	free(r);
 }
 
@@ -313,11 +378,40 @@ static bool get_header(mp_cursor *c, uint32_t n, snapshot_item *out, snapshot_re
 	return true;
 }
 
+/* [1, id, name, priority], or with the routing attributes after. */
+static bool get_location(mp_cursor *c, uint32_t n, core_snap_location *l)
+{
+	*l = (core_snap_location){ .capacity = -1, .enabled = true };
+	if ((n != LOCATION_FIELDS_V1 && n != LOCATION_FIELDS) || !mp_read_uint(c, &l->id) ||
+	    !get_str(c, &l->name) || !mp_read_int(c, &l->priority))
+		return false;
+	if (n == LOCATION_FIELDS_V1)
+		return true;
+	l->has_coords = !mp_read_nil(c);
+	if (l->has_coords && (!mp_read_double(c, &l->lat) || !mp_read_double(c, &l->lon)))
+		return false;
+	if (!l->has_coords && !mp_read_nil(c))
+		return false;
+	uint32_t ntags;
+	if (!mp_read_double(c, &l->cost) || !mp_read_double(c, &l->cost_per_km) ||
+	    !mp_read_int(c, &l->capacity) || !mp_read_bool(c, &l->enabled) ||
+	    !mp_read_array(c, &ntags) || ntags > CORE_TAGS_MAX)
+		return false;
+	l->ntags = ntags;
+	for (uint32_t i = 0; i < ntags; i++)
+		if (!get_str(c, &l->tags[i]))
+			return false;
+	return true;
+}
+
 static bool get_sku(snapshot_reader *r, mp_cursor *c, uint32_t n, core_snap_sku *s,
     const char **err)
 {
 	uint32_t flat;
-	if (n != SKU_FIELDS || !get_str(c, &s->name) || !mp_read_array(c, &flat) ||
+	s->per_order = s->per_customer = s->low_stock = 0;
+	s->ninbound = 0;
+	s->inbound = r->inb;
+	if ((n != SKU_FIELDS && n != SKU_FIELDS_V2 && n != SKU_FIELDS_V1) || !get_str(c, &s->name) || !mp_read_array(c, &flat) ||
 	    flat % RECORD_FIELDS != 0)
 		return *err = "a sku item is not [2, sku, [location, on_hand, reserved, committed, "
 		    "safety, version, ...]]", false;
@@ -332,6 +426,40 @@ static bool get_sku(snapshot_reader *r, mp_cursor *c, uint32_t n, core_snap_sku 
 		    !mp_read_int(c, &rec->safety) || !mp_read_uint(c, &rec->version))
 			return *err = "a sku's record is malformed", false;
 	}
+	if (n >= SKU_FIELDS_V2 && (!mp_read_int(c, &s->per_order) || !mp_read_int(c, &s->per_customer) ||
+	    !mp_read_int(c, &s->low_stock)))
+		return *err = "a sku's limits are malformed", false;
+	if (n < SKU_FIELDS)
+		return true;
+	if (!mp_read_array(c, &flat) || flat % INBOUND_FIELDS != 0)
+		return *err = "a sku's inbound entries are not [location, qty, eta, ref, backordered, ...]", false;
+	if (flat / INBOUND_FIELDS > CORE_INBOUND_PER_SKU_MAX)
+		return *err = "a sku has more inbound entries than the engine allows", false;
+	s->ninbound = flat / INBOUND_FIELDS;
+	for (uint32_t i = 0; i < s->ninbound; i++) {
+		core_snap_inbound *in = &r->inb[i];
+		in->ref = (core_str){ NULL, 0 };
+		if (!mp_read_uint(c, &in->location) || !mp_read_int(c, &in->qty) || !mp_read_int(c, &in->eta_ms) ||
+		    (!mp_read_nil(c) && !get_str(c, &in->ref)) || !mp_read_int(c, &in->backordered))
+			return *err = "a sku's inbound entry is malformed", false;
+	}
+	return true;
+}
+
+static bool get_channel(snapshot_reader *r, mp_cursor *c, uint32_t n, core_snap_channel *ch,
+    const char **err)
+{
+	uint32_t nlocs;
+	if (n != CHANNEL_FIELDS || !get_str(c, &ch->name) || !mp_read_int(c, &ch->buffer) ||
+	    !mp_read_bool(c, &ch->all_locations) || !mp_read_array(c, &nlocs))
+		return *err = "a channel item is not [5, channel, buffer, all_locations, [location, ...]]", false;
+	if (nlocs > r->recs_cap)
+		return *err = "a channel has more locations than the engine allows", false;
+	for (uint32_t i = 0; i < nlocs; i++)
+		if (!mp_read_uint(c, &r->loc_ids[i]))
+			return *err = "a channel's location is not an id", false;
+	ch->nlocations = nlocs;
+	ch->locations = r->loc_ids;
 	return true;
 }
 
@@ -339,9 +467,12 @@ static bool get_resv(snapshot_reader *r, mp_cursor *c, uint32_t n, core_snap_res
     const char **err)
 {
 	uint32_t nlines, nallocs = 0;
-	if (n != RESV_FIELDS || !mp_read_uint(c, &v->seq) || !mp_read_uint(c, &v->status) ||
-	    !mp_read_int(c, &v->expires_at_ms) || !mp_read_int(c, &v->orig_expires_at_ms) ||
-	    !mp_read_int(c, &v->finished_at_ms) || !get_str(c, &v->order_id) ||
+	v->customer_id = (core_str){ NULL, 0 };
+	if ((n != RESV_FIELDS && n != RESV_FIELDS_V1) || !mp_read_uint(c, &v->seq) ||
+	    !mp_read_uint(c, &v->status) || !mp_read_int(c, &v->expires_at_ms) ||
+	    !mp_read_int(c, &v->orig_expires_at_ms) || !mp_read_int(c, &v->finished_at_ms) ||
+	    !get_str(c, &v->order_id) ||
+	    (n == RESV_FIELDS && !mp_read_nil(c) && !get_str(c, &v->customer_id)) ||
 	    !mp_read_array(c, &nlines))
 		return *err = "a reservation item is malformed", false;
 	if (nlines > r->lines_cap)
@@ -351,7 +482,8 @@ static bool get_resv(snapshot_reader *r, mp_cursor *c, uint32_t n, core_snap_res
 	for (uint32_t i = 0; i < nlines; i++) {
 		core_snap_line *l = &r->lines[i];
 		uint32_t fields, flat;
-		if (!mp_read_array(c, &fields) || fields != LINE_FIELDS || !get_str(c, &l->sku) ||
+		if (!mp_read_array(c, &fields) || (fields != LINE_FIELDS && fields != LINE_FIELDS_V1) ||
+		    !get_str(c, &l->sku) ||
 		    !mp_read_bool(c, &l->sku_known) || !mp_read_int(c, &l->qty) ||
 		    !mp_read_int(c, &l->released) || !mp_read_int(c, &l->fulfilled) ||
 		    !mp_read_array(c, &flat) || flat % ALLOC_FIELDS != 0)
@@ -365,6 +497,21 @@ static bool get_resv(snapshot_reader *r, mp_cursor *c, uint32_t n, core_snap_res
 			if (!mp_read_uint(c, &a->location) || !mp_read_int(c, &a->qty) ||
 			    !mp_read_int(c, &a->orig))
 				return *err = "a reservation's allocation is malformed", false;
+		}
+		l->nbackorders = 0;
+		l->backorders = &r->allocs[nallocs];
+		if (fields == LINE_FIELDS_V1)
+			continue;
+		if (!mp_read_array(c, &flat) || flat % ALLOC_FIELDS != 0)
+			return *err = "a reservation's backorders are malformed", false;
+		if (flat / ALLOC_FIELDS > ALLOCS_MAX - nallocs)
+			return *err = "a reservation has more allocations than the engine allows", false;
+		l->nbackorders = flat / ALLOC_FIELDS;
+		for (uint32_t j = 0; j < l->nbackorders; j++) {
+			core_snap_alloc *a = &r->allocs[nallocs++];
+			if (!mp_read_uint(c, &a->location) || !mp_read_int(c, &a->qty) ||
+			    !mp_read_int(c, &a->orig))
+				return *err = "a reservation's backorder is malformed", false;
 		}
 	}
 	return true;
@@ -425,10 +572,10 @@ static bool get_item(snapshot_reader *r, const uint8_t *buf, size_t len, snapsho
 			break;
 		case SNAPSHOT_TAG_LOCATION:
 			it->kind = CORE_SNAP_LOCATION;
-			ok = n == LOCATION_FIELDS && mp_read_uint(&c, &it->u.location.id) &&
-			    get_str(&c, &it->u.location.name) && mp_read_int(&c, &it->u.location.priority);
+			ok = get_location(&c, n, &it->u.location);
 			if (!ok)
-				*err = "a location item is not [1, id, name, priority]";
+				*err = "a location item is not [1, id, name, priority, lat, lon, cost, "
+				    "cost_per_km, capacity, enabled, tags]";
 			break;
 		case SNAPSHOT_TAG_SKU:
 			it->kind = CORE_SNAP_SKU;
@@ -441,6 +588,10 @@ static bool get_item(snapshot_reader *r, const uint8_t *buf, size_t len, snapsho
 		case SNAPSHOT_TAG_KEY:
 			it->kind = CORE_SNAP_KEY;
 			ok = get_key(&c, n, &it->u.key, err);
+			break;
+		case SNAPSHOT_TAG_CHANNEL:
+			it->kind = CORE_SNAP_CHANNEL;
+			ok = get_channel(r, &c, n, &it->u.channel, err);
 			break;
 		default:
 			*err = "a snapshot item has an unknown tag";

@@ -12,10 +12,13 @@
  *
  *   ["allot-snapshot", 1, lsn, now_ms, hash_seed, id_epoch, next_seq,
  *    expired_total, locations, skus, records, reservations, keys]
- *   [1, id, name, priority]                                      location
- *   [2, sku, [location, on_hand, reserved, committed, safety, version, ...]]
+ *   [1, id, name, priority, lat, lon, cost, cost_per_km, capacity, enabled,
+ *    [tag, ...]]                                                 location
+ *   [5, channel, buffer, all_locations, [location, ...]]         channel
+ *   [2, sku, [location, on_hand, reserved, committed, safety, version, ...],
+ *    per_order, per_customer, low_stock]                         sku
  *   [3, seq, status, expires_at_ms, orig_expires_at_ms, finished_at_ms,
- *    order_id, [[sku, sku_known, qty, released, fulfilled,
+ *    order_id, customer_id, [[sku, sku_known, qty, released, fulfilled,
  *                [location, qty, orig, ...]], ...]]              reservation
  *   [4, 1, key, params_hash, created_ms, seq]                    reserve key
  *   [4, 2, key, params_hash, created_ms, sku, location, on_hand, reserved,
@@ -46,6 +49,7 @@ enum {
 	SNAPSHOT_TAG_SKU = CORE_SNAP_SKU,
 	SNAPSHOT_TAG_RESERVATION = CORE_SNAP_RESERVATION,
 	SNAPSHOT_TAG_KEY = CORE_SNAP_KEY,
+	SNAPSHOT_TAG_CHANNEL = CORE_SNAP_CHANNEL,
 };
 
 /* ---- Writing --------------------------------------------------------------- */

@@ -243,7 +243,7 @@ static int cli_parse_args(int argc, char **argv, cli_opts *o)
 /* Print v as indented JSON and a newline on stdout. */
 static int cli_print_json(json_t *v)
 {
-	if (json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY) != 0 ||
+	if (json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) != 0 ||
 	    fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
 		fprintf(stderr, "allot: cannot write the reply: %s\n", strerror(errno));
 		return -1;
@@ -306,6 +306,7 @@ typedef struct cli_dump {
 	uint64_t lsn;                         /* the snapshot's; 0 without one */
 	uint64_t next_lsn;                    /* the journal record expected next */
 	core_line_req *lines;                 /* journal_decode() scratch */
+	core_str *names;
 } cli_dump;
 
 #define DUMP_LINES_MAX UINT16_MAX
@@ -437,12 +438,63 @@ static int dump_location(cli_dump *d, const core_snap_location *v)
 	json_put(o, "id", json_u64(v->id));
 	json_put(o, "name", json_str(v->name));
 	json_put(o, "priority", json_integer(v->priority));
+	if (v->has_coords) {
+		json_put(o, "lat", json_real(v->lat));
+		json_put(o, "lon", json_real(v->lon));
+	}
+	json_put(o, "cost", json_real(v->cost));
+	json_put(o, "cost_per_km", json_real(v->cost_per_km));
+	json_put(o, "capacity", v->capacity >= 0 ? json_integer(v->capacity) : NULL);
+	json_put(o, "enabled", json_boolean(v->enabled));
+	json_t *tags = json_array();
+	for (uint32_t i = 0; i < v->ntags; i++)
+		json_array_append_new(tags, json_str(v->tags[i]));
+	json_put(o, "tags", tags);
 	return dump_print(o);
 }
 
-/* A sku item is a line per record. */
+static int dump_channel(const cli_dump *d, const core_snap_channel *v)
+{
+	json_t *o = json_object();
+	json_put(o, "type", json_string("channel"));
+	json_put(o, "channel", json_str(v->name));
+	json_put(o, "buffer", json_integer(v->buffer));
+	json_put(o, "all_locations", json_boolean(v->all_locations));
+	json_t *locs = json_array();
+	for (uint32_t i = 0; i < v->nlocations; i++) {
+		uint64_t id = v->locations[i];
+		json_array_append_new(locs, id < d->nlocs ? json_string(d->loc_names[id]) : json_u64(id));
+	}
+	json_put(o, "locations", locs);
+	return dump_print(o);
+}
+
+/* A sku item is a line per record, after a line for its policy if any. */
 static int dump_sku(const cli_dump *d, const core_snap_sku *v)
 {
+	for (uint32_t i = 0; i < v->ninbound; i++) {
+		const core_snap_inbound *in = &v->inbound[i];
+		json_t *o = json_object();
+		json_put(o, "type", json_string("inbound"));
+		json_put(o, "sku", json_str(v->name));
+		json_put_location(o, d, in->location);
+		json_put(o, "qty", json_integer(in->qty));
+		json_put(o, "eta", json_integer(in->eta_ms));
+		json_put(o, "ref", in->ref.p ? json_str(in->ref) : NULL);
+		json_put(o, "backordered", json_integer(in->backordered));
+		if (dump_print(o) != 0)
+			return CLI_EXIT_DATA;
+	}
+	if (v->per_order || v->per_customer || v->low_stock) {
+		json_t *o = json_object();
+		json_put(o, "type", json_string("sku"));
+		json_put(o, "sku", json_str(v->name));
+		json_put(o, "per_order", json_integer(v->per_order));
+		json_put(o, "per_customer", json_integer(v->per_customer));
+		json_put(o, "low_stock", json_integer(v->low_stock));
+		if (dump_print(o) != 0)
+			return CLI_EXIT_DATA;
+	}
 	for (uint32_t i = 0; i < v->nrecs; i++) {
 		const core_snap_record *r = &v->recs[i];
 		json_t *o = json_object();
@@ -467,6 +519,7 @@ static int dump_resv(const cli_dump *d, const core_snap_resv *v)
 	json_put(o, "reservation_id", json_resv_id(d, v->seq));
 	json_put(o, "seq", json_u64(v->seq));
 	json_put(o, "order_id", json_str(v->order_id));
+	json_put(o, "customer_id", v->customer_id.p ? json_str(v->customer_id) : NULL);
 	json_put(o, "status", v->status <= CORE_RESV_EXPIRED
 	    ? json_string(core_resv_status_name((core_resv_status)v->status)) : json_u64(v->status));
 	json_put(o, "expires_at_ms", json_integer(v->expires_at_ms));
@@ -490,6 +543,17 @@ static int dump_resv(const cli_dump *d, const core_snap_resv *v)
 			json_array_append_new(allocs, a);
 		}
 		json_put(line, "allocations", allocs);
+		if (l->nbackorders) {
+			json_t *bos = json_array();
+			for (uint32_t j = 0; j < l->nbackorders; j++) {
+				json_t *a = json_object();
+				json_put_location(a, d, l->backorders[j].location);
+				json_put(a, "qty", json_integer(l->backorders[j].qty));
+				json_put(a, "orig", json_integer(l->backorders[j].orig));
+				json_array_append_new(bos, a);
+			}
+			json_put(line, "backorders", bos);
+		}
 		json_array_append_new(lines, line);
 	}
 	json_put(o, "lines", lines);
@@ -533,6 +597,7 @@ static int dump_item(cli_dump *d, const snapshot_item *it, const char *key)
 	case CORE_SNAP_SKU: return dump_sku(d, &it->core.u.sku);
 	case CORE_SNAP_RESERVATION: return dump_resv(d, &it->core.u.resv);
 	case CORE_SNAP_KEY: return dump_key(d, &it->core.u.key);
+	case CORE_SNAP_CHANNEL: return dump_channel(d, &it->core.u.channel);
 	}
 	return 0;
 }
@@ -649,6 +714,26 @@ static json_t *json_opt(core_str s)
 	return s.p ? json_str(s) : NULL;
 }
 
+static void dump_location_cmd(json_t *o, const core_location_cmd *l)
+{
+	json_put(o, "location", json_opt(l->location));
+	if (l->has_coords) {
+		json_put(o, "lat", json_real(l->lat));
+		json_put(o, "lon", json_real(l->lon));
+	}
+	json_put(o, "priority", l->has_priority ? json_integer(l->priority) : NULL);
+	json_put(o, "cost", l->has_cost ? json_real(l->cost) : NULL);
+	json_put(o, "cost_per_km", l->has_cost_per_km ? json_real(l->cost_per_km) : NULL);
+	json_put(o, "capacity", l->capacity >= 0 ? json_integer(l->capacity) : NULL);
+	json_put(o, "enabled", l->enabled >= 0 ? json_boolean(l->enabled == 1) : NULL);
+	if (l->has_tags) {
+		json_t *tags = json_array();
+		for (uint32_t i = 0; i < l->ntags; i++)
+			json_array_append_new(tags, json_str(l->tags[i]));
+		json_put(o, "tags", tags);
+	}
+}
+
 /* One journal record with named fields; what was not given is left out. */
 static int dump_record(uint64_t lsn, const journal_entry *e)
 {
@@ -657,6 +742,8 @@ static int dump_record(uint64_t lsn, const journal_entry *e)
 		[CORE_CMD_RESTOCK] = "restock", [CORE_CMD_RESERVE] = "reserve",
 		[CORE_CMD_COMMIT] = "commit", [CORE_CMD_RELEASE] = "release",
 		[CORE_CMD_FULFILL] = "fulfill", [CORE_CMD_EXTEND] = "extend",
+		[CORE_CMD_LOCATION_PUT] = "location.put", [CORE_CMD_CHANNEL_PUT] = "channel.put",
+		[CORE_CMD_SKU_PUT] = "sku.put", [CORE_CMD_INBOUND_ADD] = "inbound.add",
 	};
 	const core_stock_cmd *s = &e->cmd.u.stock;
 	const core_reserve_cmd *r = &e->cmd.u.reserve;
@@ -691,11 +778,48 @@ static int dump_record(uint64_t lsn, const journal_entry *e)
 		json_put(o, "channel", json_opt(r->channel));
 		json_put(o, "customer_id", json_opt(r->customer_id));
 		json_put(o, "ttl_ms", r->ttl_ms != -1 ? json_integer(r->ttl_ms) : NULL);
-		json_put(o, "strategy", json_string("priority"));
+		json_put(o, "strategy", json_string(core_strategy_name(r->strategy)));
 		json_put(o, "split", json_string(dump_split_name(r->split)));
+		if (r->has_ship_to) {
+			json_t *to = json_object();
+			json_put(to, "lat", json_real(r->ship_lat));
+			json_put(to, "lon", json_real(r->ship_lon));
+			json_put(o, "ship_to", to);
+		}
+		json_put(o, "allow_backorder", json_boolean(r->allow_backorder));
 		json_put(o, "max_shipments", json_integer(r->max_shipments));
 		json_put(o, "allow_partial", json_boolean(r->allow_partial));
 		json_put(o, "idempotency_key", json_opt(r->idempotency_key));
+		break;
+	case CORE_CMD_LOCATION_PUT:
+		dump_location_cmd(o, &e->cmd.u.location);
+		break;
+	case CORE_CMD_CHANNEL_PUT: {
+		const core_channel_cmd *ch = &e->cmd.u.channel;
+		json_put(o, "channel", json_opt(ch->channel));
+		if (ch->has_locations) {
+			json_t *locs = json_array();
+			for (uint32_t i = 0; i < ch->nlocations; i++)
+				json_array_append_new(locs, json_str(ch->locations[i]));
+			json_put(o, "locations", locs);
+		}
+		json_put(o, "buffer", ch->buffer >= 0 ? json_integer(ch->buffer) : NULL);
+		json_put(o, "all_locations", ch->all_locations ? json_true() : NULL);
+		break;
+	}
+	case CORE_CMD_INBOUND_ADD:
+		json_put(o, "sku", json_opt(e->cmd.u.inbound.sku));
+		json_put(o, "location", json_opt(e->cmd.u.inbound.location));
+		json_put(o, "qty", json_integer(e->cmd.u.inbound.qty));
+		json_put(o, "eta", json_integer(e->cmd.u.inbound.eta_ms));
+		json_put(o, "ref", json_opt(e->cmd.u.inbound.ref));
+		break;
+	case CORE_CMD_SKU_PUT:
+		json_put(o, "sku", json_opt(e->cmd.u.sku.sku));
+		json_put(o, "per_order", e->cmd.u.sku.per_order >= 0 ? json_integer(e->cmd.u.sku.per_order) : NULL);
+		json_put(o, "per_customer", e->cmd.u.sku.per_customer >= 0 ?
+		    json_integer(e->cmd.u.sku.per_customer) : NULL);
+		json_put(o, "low_stock", e->cmd.u.sku.low_stock >= 0 ? json_integer(e->cmd.u.sku.low_stock) : NULL);
 		break;
 	case CORE_CMD_COMMIT:
 	case CORE_CMD_RELEASE:
@@ -753,7 +877,8 @@ static int dump_batch(cli_dump *d, const redisReply *entry)
 			    "while it was read? run again)", d->next_lsn - 1, lsn);
 		d->next_lsn++;
 		journal_entry e;
-		if (journal_decode(rec, len, &e, d->lines, DUMP_LINES_MAX, &why) != 0)
+		journal_scratch scratch = { d->lines, DUMP_LINES_MAX, d->names, DUMP_LINES_MAX };
+		if (journal_decode(rec, len, &e, &scratch, &why) != 0)
 			return dump_fail("journal record %" PRIu64 " (entry %s): %s", lsn, id, why);
 		if (dump_record(lsn, &e) != 0)
 			return CLI_EXIT_DATA;
@@ -843,7 +968,8 @@ static int cli_snapshot_dump(const cli_opts *o)
 	}
 	cli_dump d = { .ns = o->ns };
 	int status = CLI_EXIT_DATA;
-	if ((d.lines = malloc(DUMP_LINES_MAX * sizeof(*d.lines))) == NULL) {
+	if ((d.lines = malloc(DUMP_LINES_MAX * sizeof(*d.lines))) == NULL ||
+	    (d.names = malloc(DUMP_LINES_MAX * sizeof(*d.names))) == NULL) {
 		dump_fail("out of memory");
 		goto out;
 	}
@@ -888,6 +1014,7 @@ out:
 		redisFree(d.redis);
 	free(d.loc_names);
 	free(d.lines);
+	free(d.names);
 	return status;
 }
 

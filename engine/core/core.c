@@ -4,6 +4,7 @@
  */
 #include "core_internal.h"
 #include "idem.h"
+#include "plan.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -43,6 +44,18 @@ const char *core_strerror(int code)
 	case CORE_E_BUSY: return "BUSY";
 	}
 	return "INTERNAL";
+}
+
+const char *core_strategy_name(core_strategy s)
+{
+	static const char *const names[] = { "priority", "nearest", "cheapest", "most_stock" };
+	return (unsigned)s <= CORE_STRATEGY_LAST ? names[s] : NULL;
+}
+
+const char *core_split_name(int split)
+{
+	static const char *const names[] = { "units", "lines", "none" };
+	return split >= 0 && split <= CORE_SPLIT_NONE ? names[split] : NULL;
 }
 
 const char *core_resv_status_name(core_resv_status s)
@@ -121,8 +134,16 @@ core *core_create(const core_config *cfg)
 		goto fail_inventory;
 	if (resv_init(c) != 0)
 		goto fail_resv;
+	if (policy_init(c) != 0)
+		goto fail_policy;
+	if (inbound_init(c) != 0)
+		goto fail_inbound;
 	return c;
 
+fail_inbound:
+	policy_finish(c);
+fail_policy:
+	resv_finish(c);
 fail_resv:
 	inventory_finish(c);
 fail_inventory:
@@ -135,6 +156,8 @@ void core_destroy(core *c)
 	if (c == NULL)
 		return;
 	resv_finish(c);
+	policy_finish(c);
+	inbound_finish(c);
 	inventory_finish(c);
 	free(c);
 }
@@ -195,9 +218,19 @@ int core_exec(core *c, const core_cmd *cmd, int64_t now_ms,
     core_result *res, core_error *err)
 {
 	core_advance(c, now_ms);
+	plan_forget(c);
+	res->kind = CORE_RESULT_RECORD;
 	res->resv = NULL;
 	res->replayed = false;
 	switch (cmd->type) {
+	case CORE_CMD_LOCATION_PUT:
+		return inventory_location_put(c, &cmd->u.location, res, err);
+	case CORE_CMD_CHANNEL_PUT:
+		return policy_channel_put(c, &cmd->u.channel, res, err);
+	case CORE_CMD_SKU_PUT:
+		return policy_sku_put(c, &cmd->u.sku, res, err);
+	case CORE_CMD_INBOUND_ADD:
+		return inbound_add(c, &cmd->u.inbound, res, err);
 	case CORE_CMD_STOCK_SET:
 	case CORE_CMD_STOCK_ADJUST:
 	case CORE_CMD_RESTOCK:
@@ -261,6 +294,15 @@ static int cmp_idem(const void *a, const void *b)
 	return n ? n : x->key_len - y->key_len;
 }
 
+static int cmp_cust(const void *a, const void *b)
+{
+	const core_cust *x = *(const core_cust *const *)a, *y = *(const core_cust *const *)b;
+	int n = memcmp(x->id, y->id, x->len < y->len ? x->len : y->len);
+	if (n || x->len != y->len)
+		return n ? n : x->len - y->len;
+	return strcmp(x->sku->name, y->sku->name);
+}
+
 /* Collect a table's items into a sorted array; NULL when empty or no memory. */
 static void **sorted_items(const table *t, int (*cmp)(const void *, const void *))
 {
@@ -281,9 +323,11 @@ static void **sorted_items(const table *t, int (*cmp)(const void *, const void *
 static void dump_resv(const core *c, dump_out *o, const core_resv *r)
 {
 	const core_ralloc *al = resv_allocs(r);
-	put(o, "resv %016" PRIx64 " order=%.*s status=%u exp=%" PRId64 " orig_exp=%" PRId64
-	    " fin=%" PRId64 " idem=%d\n", r->id, r->order_id_len, resv_order_id(r),
-	    r->status, r->expires_at_ms, r->orig_expires_at_ms, r->finished_at_ms, r->idem != NULL);
+	core_str customer = resv_customer(r);
+	put(o, "resv %016" PRIx64 " order=%.*s customer=%.*s status=%u exp=%" PRId64 " orig_exp=%" PRId64
+	    " fin=%" PRId64 " idem=%d\n", r->id, r->order_id_len, resv_order_id(r), (int)customer.len,
+	    customer.p ? customer.p : "", r->status, r->expires_at_ms, r->orig_expires_at_ms,
+	    r->finished_at_ms, r->idem != NULL);
 	for (uint32_t i = 0; i < r->nlines; i++) {
 		const core_rline *l = &r->lines[i];
 		core_str sku = rline_sku_name(r, l);
@@ -291,7 +335,8 @@ static void dump_resv(const core *c, dump_out *o, const core_resv *r)
 		    l->fulfilled);
 		for (uint32_t j = 0; j < l->nallocs; j++) {
 			const core_ralloc *a = &al[l->alloc_first + j];
-			put(o, "    at %s qty=%u orig=%u\n", c->locs[a->loc]->name, a->qty, a->orig);
+			put(o, "    %s %s qty=%u orig=%u\n", a->backorder ? "backorder" : "at", c->locs[a->loc]->name,
+			    a->qty, a->orig);
 		}
 	}
 }
@@ -303,12 +348,38 @@ size_t core_dump(const core *c, char *buf, size_t cap)
 	    c->now_ms, c->next_seq, c->expired_total);
 	for (uint32_t r = 0; r < c->nlocs; r++) {
 		const core_loc *l = c->locs[c->rank_order[r]];
-		put(&o, "loc %s id=%u prio=%d rank=%u\n", l->name, l->id, l->priority, l->rank);
+		put(&o, "loc %s id=%u prio=%d rank=%u name_rank=%u open=%u cap=%lld on=%d", l->name, l->id,
+		    l->priority, l->rank, l->name_rank, l->open, (long long)l->capacity, l->enabled);
+		if (l->has_coords)
+			put(&o, " at=%a,%a", l->lat, l->lon);
+		put(&o, " cost=%a+%a/km tags=", l->cost, l->cost_per_km);
+		for (uint32_t t = 0; t < l->ntags; t++)
+			put(&o, "%s%.*s", t ? "," : "", (int)l->tag_len[t], l->tags[t]);
+		put(&o, "\n");
+	}
+	for (uint32_t i = 0; i < c->nchans; i++) {
+		const core_channel *ch = c->chans[i];
+		put(&o, "channel %s buffer=%u all=%d locations=", ch->name, ch->buffer, ch->all);
+		for (uint32_t r = 0; !ch->all && r < c->nlocs; r++) {
+			uint16_t id = c->rank_order[r];
+			if ((ch->bits[id >> 6] >> (id & 63)) & 1)
+				put(&o, "%s,", c->locs[id]->name);
+		}
+		put(&o, "\n");
 	}
 	core_sku **skus = (core_sku **)sorted_items(&c->sku_by_name, cmp_sku);
 	for (uint32_t i = 0; skus && i < table_count(&c->sku_by_name); i++) {
 		const core_sku *s = skus[i];
-		put(&o, "sku %s\n", s->name);
+		const core_skupol *pol = policy_of(c, s);
+		put(&o, "sku %s", s->name);
+		if (pol)
+			put(&o, " per_order=%u per_customer=%u low_stock=%u", pol->per_order, pol->per_customer,
+			    pol->low_stock);
+		put(&o, "\n");
+		const core_inb *b = inbound_of(c, s);
+		for (uint32_t k = 0; b && k < b->n; k++)
+			put(&o, "  inbound %s qty=%u held=%u eta=%" PRId64 " ref=%.*s\n", c->locs[b->e[k].loc]->name,
+			    b->e[k].qty, b->e[k].held, b->e[k].eta_ms, b->e[k].ref_len, b->e[k].ref);
 		for (uint32_t j = 0; j < s->nrecs; j++) {
 			const core_rec *rec = &s->recs[j];
 			put(&o, "  at %s on_hand=%u reserved=%u committed=%u safety=%u v=%" PRIu64 "\n",
@@ -323,6 +394,11 @@ size_t core_dump(const core *c, char *buf, size_t cap)
 		if (r)
 			dump_resv(c, &o, r);
 	}
+	core_cust **cs = (core_cust **)sorted_items(&c->cust_by_key, cmp_cust);
+	for (uint32_t i = 0; cs && i < table_count(&c->cust_by_key); i++)
+		put(&o, "customer %.*s sku=%s units=%" PRIu64 "\n", cs[i]->len, cs[i]->id, cs[i]->sku->name,
+		    cs[i]->units);
+	free(cs);
 	core_idem **ks = (core_idem **)sorted_items(&c->idem_by_key, cmp_idem);
 	for (uint32_t i = 0; ks && i < table_count(&c->idem_by_key); i++)
 		put(&o, "idem %u %.*s params=%016" PRIx64 " at=%" PRId64 "\n", ks[i]->method,
@@ -336,5 +412,9 @@ const char *core_check(const core *c)
 	const char *why = resv_check(c);
 	if (why == NULL)
 		why = heap_check(c);
+	if (why == NULL)
+		why = policy_check(c);
+	if (why == NULL)
+		why = inbound_check(c);
 	return why;
 }

@@ -64,6 +64,18 @@ enum core_code {
 #define CORE_REASON_MAX 256
 #define CORE_QTY_MAX 2147483647LL
 #define CORE_RESERVATION_ID_LEN 18 /* "r-" + 16 hex digits */
+#define CORE_TAGS_MAX 16           /* tags per location */
+#define CORE_CHANNELS_MAX 256      /* channels configured with channel.put */
+#define CORE_INBOUND_PER_SKU_MAX 64 /* inbound entries of one sku */
+#define CORE_INBOUND_MAX 1000000   /* inbound entries in all */
+#define CORE_REF_MAX 64            /* an inbound entry's ref */
+#define CORE_TAG_MAX 32            /* bytes per tag */
+#define CORE_COST_MAX 1e9          /* cost and cost_per_km of a location */
+#define CORE_MAX_SHIPMENTS_MAX 65535
+#define CORE_EARTH_RADIUS_KM 6371.0088
+/* The planner searches every combination of usable locations when there
+ * are at most this many, and chooses greedily beyond. */
+#define CORE_PLAN_EXACT_MAX 16
 
 /* One line the core could not cover, for OUT_OF_STOCK. */
 typedef struct core_short_line {
@@ -134,12 +146,14 @@ typedef struct core_line_view {
 	int64_t short_qty; /* requested but not held (allow_partial) */
 	int64_t released;  /* units released since */
 	int64_t fulfilled; /* units fulfilled since */
-	uint32_t nallocs;
+	int64_t backordered; /* of qty, held against inbound stock (as reserve gave them) */
+	uint32_t nallocs;  /* on-hand allocations first, then backorders */
 } core_line_view;
 
 typedef struct core_alloc_view {
 	core_str location;
 	int64_t qty; /* still allocated: held, committed, or as at expiry */
+	bool backorder; /* held against inbound stock at the location */
 } core_alloc_view;
 
 void core_resv_view_get(const core *c, const core_resv *r, core_resv_view *out);
@@ -162,7 +176,12 @@ typedef enum core_cmd_type {
 	CORE_CMD_RELEASE,
 	CORE_CMD_FULFILL,
 	CORE_CMD_EXTEND,
+	CORE_CMD_LOCATION_PUT,
+	CORE_CMD_CHANNEL_PUT,
+	CORE_CMD_SKU_PUT,
+	CORE_CMD_INBOUND_ADD,
 } core_cmd_type;
+#define CORE_CMD_LAST CORE_CMD_INBOUND_ADD
 
 typedef struct core_line_req {
 	core_str sku;
@@ -181,8 +200,16 @@ typedef struct core_stock_cmd {
 } core_stock_cmd;
 
 typedef enum core_strategy {
-	CORE_STRATEGY_PRIORITY = 0,
+	CORE_STRATEGY_PRIORITY = 0, /* location priority ascending, then name */
+	CORE_STRATEGY_NEAREST,      /* great-circle distance to ship_to */
+	CORE_STRATEGY_CHEAPEST,     /* cost + distance_km * cost_per_km */
+	CORE_STRATEGY_MOST_STOCK,   /* available units of the order's skus, descending */
 } core_strategy;
+#define CORE_STRATEGY_LAST CORE_STRATEGY_MOST_STOCK
+
+/* Wire names ("priority", ...); NULL for an unknown value. */
+const char *core_strategy_name(core_strategy s);
+const char *core_split_name(int split);
 
 typedef enum core_split {
 	CORE_SPLIT_UNITS = 0,
@@ -202,7 +229,31 @@ typedef struct core_reserve_cmd {
 	uint32_t max_shipments; /* 0: no cap */
 	bool allow_partial;
 	core_str idempotency_key;
+	bool has_ship_to;
+	double ship_lat, ship_lon; /* degrees, when has_ship_to */
+	bool allow_backorder;
+	/* Keep what core_explain_*() reads after the call. Not journaled: it
+	 * changes no state. */
+	bool explain;
 } core_reserve_cmd;
+
+/* location.put: what is given changes, the rest stays. */
+typedef struct core_location_cmd {
+	core_str location;
+	bool has_coords;
+	double lat, lon;        /* degrees */
+	bool has_priority;
+	int64_t priority;       /* int32 range */
+	bool has_cost;
+	double cost;            /* per shipment */
+	bool has_cost_per_km;
+	double cost_per_km;
+	int64_t capacity;       /* -1: not given; else 0..2^31-1 open shipments */
+	int enabled;            /* -1: not given, 0, 1 */
+	bool has_tags;
+	uint32_t ntags;
+	const core_str *tags;
+} core_location_cmd;
 
 typedef struct core_resv_cmd {
 	core_str reservation_id;
@@ -211,19 +262,104 @@ typedef struct core_resv_cmd {
 	int64_t ttl_ms;             /* extend */
 } core_resv_cmd;
 
+/* channel.put: what is given changes, the rest stays. */
+typedef struct core_channel_cmd {
+	core_str channel;
+	bool has_locations;       /* locations[0..nlocations) replace the list */
+	uint32_t nlocations;
+	const core_str *locations;
+	bool all_locations;       /* every location, now and later */
+	int64_t buffer;           /* -1: not given */
+} core_channel_cmd;
+
+/* sku.put: what is given changes (0: no limit), the rest stays. */
+typedef struct core_sku_cmd {
+	core_str sku;
+	int64_t per_order;        /* -1: not given */
+	int64_t per_customer;
+	int64_t low_stock;
+} core_sku_cmd;
+
+/* inbound.add: units expected at a location. */
+typedef struct core_inbound_cmd {
+	core_str sku;
+	core_str location;
+	int64_t qty;              /* 1..2^31-1 */
+	int64_t eta_ms;           /* 0..: when they are expected */
+	core_str ref;             /* p == NULL: none */
+} core_inbound_cmd;
+
 typedef struct core_cmd {
 	core_cmd_type type;
 	union {
 		core_stock_cmd stock;
 		core_reserve_cmd reserve;
 		core_resv_cmd resv;
+		core_location_cmd location;
+		core_channel_cmd channel;
+		core_sku_cmd sku;
+		core_inbound_cmd inbound;
 	} u;
 } core_cmd;
 
+/* An inbound entry: expected units, and how many backorders hold. */
+typedef struct core_inbound_view {
+	core_str sku;
+	core_str location;
+	int64_t qty;
+	int64_t eta_ms;
+	core_str ref;             /* p == NULL: none */
+	int64_t backordered;      /* held or committed by backorders */
+} core_inbound_view;
+
+typedef struct core_channel core_channel;
+
+/* A channel: the locations that serve it (all, or a list) and its buffer. */
+typedef struct core_channel_view {
+	core_str name;
+	bool all_locations;
+	uint32_t nlocations;      /* when not all */
+	int64_t buffer;
+} core_channel_view;
+
+/* A sku's policy; 0 is "none". */
+typedef struct core_sku_view {
+	core_str sku;
+	int64_t per_order, per_customer, low_stock;
+} core_sku_view;
+
+/* A location and its routing attributes. */
+typedef struct core_location_view {
+	core_str name;
+	bool has_coords;
+	double lat, lon;
+	int32_t priority;
+	double cost, cost_per_km;
+	int64_t capacity;         /* -1: none */
+	bool enabled;
+	uint32_t open_shipments;  /* held or committed reservations using it */
+	uint32_t ntags;
+	core_str tags[CORE_TAGS_MAX];
+} core_location_view;
+
+typedef enum core_result_kind {
+	CORE_RESULT_RECORD = 0,
+	CORE_RESULT_RESV,
+	CORE_RESULT_LOCATION,
+	CORE_RESULT_CHANNEL,
+	CORE_RESULT_SKU,
+	CORE_RESULT_INBOUND,
+} core_result_kind;
+
 /* What a successful command produced. */
 typedef struct core_result {
+	core_result_kind kind;
 	core_record_view record; /* stock commands */
 	const core_resv *resv;   /* reservation commands */
+	core_location_view location; /* location.put */
+	const core_channel *channel; /* channel.put */
+	core_sku_view sku;       /* sku.put */
+	core_inbound_view inbound; /* inbound.add */
 	bool replayed;           /* an idempotent retry: the first reply again */
 } core_result;
 
@@ -301,6 +437,87 @@ typedef struct core_avail_loc {
 int64_t core_avail(const core *c, core_str sku, core_str location,
     void (*emit)(void *ctx, const core_avail_loc *loc), void *ctx,
     uint32_t *nlocs);
+/* The same as a channel sees it (ch may be NULL): only its locations,
+ * each offering available less the channel's buffer. */
+int64_t core_avail_channel(const core *c, core_str sku, core_str location, const core_channel *ch,
+    void (*emit)(void *ctx, const core_avail_loc *loc), void *ctx,
+    uint32_t *nlocs);
+
+/* A sku's inbound entries, by eta (then location name, then ref); only
+ * at ch's locations when ch is not NULL. Returns how many. */
+uint32_t core_incoming(const core *c, core_str sku, const core_channel *ch,
+    void (*emit)(void *ctx, const core_inbound_view *v), void *ctx);
+
+/* Channels: NOT_FOUND for a name no channel.put made. */
+int core_channel_find(const core *c, core_str name, const core_channel **out, core_error *err);
+void core_channel_get(const core *c, const core_channel *ch, core_channel_view *out);
+/* Its locations (when not all), in rank order; emit for each. */
+void core_channel_locations(const core *c, const core_channel *ch,
+    void (*emit)(void *ctx, core_str location), void *ctx);
+/* Channels in the order they were made. */
+uint32_t core_channel_count(const core *c);
+const core_channel *core_channel_at(const core *c, uint32_t i);
+
+/* Locations in rank order (priority, then name): rank 0 .. count-1. */
+uint32_t core_location_count(const core *c);
+void core_location_at(const core *c, uint32_t rank, core_location_view *out);
+
+/*
+ * The plan reserve would make for cmd, holding nothing: the same checks and
+ * errors as reserve (OUT_OF_STOCK unless allow_partial; an idempotency key
+ * is checked for its form only). The plan is read with core_plan_*() until
+ * the next call into the core.
+ */
+int core_quote(core *c, const core_reserve_cmd *cmd, core_error *err);
+/* The last plan (core_quote, or a reserve that planned): its lines and
+ * their allocations, in the order reserve would hold them. */
+uint32_t core_plan_shipments(const core *c);
+void core_plan_line_get(const core *c, uint32_t line, core_line_view *out);
+void core_plan_alloc_get(const core *c, uint32_t line, uint32_t i, core_alloc_view *out);
+
+/*
+ * Why the last plan is what it is, for reserve and route.quote with
+ * explain: every location holding a record of one of the order's skus, in
+ * the strategy's rank order, with its rank key and its fate. Valid until
+ * the next call into the core; after a reserve that failed with
+ * OUT_OF_STOCK too.
+ */
+typedef enum core_fate {
+	CORE_FATE_USED = 0,        /* the plan holds units here */
+	CORE_FATE_NOT_NEEDED,      /* could serve, but better-ranked ones did */
+	CORE_FATE_SHORT,           /* lacks units for a line the plan needed */
+	CORE_FATE_DISABLED,
+	CORE_FATE_OUTSIDE_CHANNEL,
+	CORE_FATE_AT_CAPACITY,
+} core_fate;
+
+typedef struct core_explain {
+	core_strategy strategy;
+	int split;
+	uint32_t max_shipments;   /* 0: no cap */
+	uint32_t considered;      /* locations listed */
+	uint32_t usable;          /* enabled, in the channel, under capacity, with stock */
+	bool exact;               /* every combination searched (usable <= 16) */
+	uint32_t shipments;       /* locations the plan uses */
+	int64_t runner_up;        /* index of the best-ranked location not used, or -1 */
+} core_explain;
+
+typedef struct core_explain_loc {
+	core_str location;
+	core_fate fate;
+	bool has_km;
+	double km;                /* great-circle distance to ship_to */
+	double cost;              /* cost + km * cost_per_km (cost alone without km) */
+	int64_t available;        /* units of the order's skus it could offer */
+	int32_t priority;
+	uint32_t open_shipments;
+	int64_t capacity;         /* -1: none */
+} core_explain_loc;
+
+bool core_explain_get(const core *c, core_explain *out); /* false: none kept */
+void core_explain_loc_get(const core *c, uint32_t i, core_explain_loc *out);
+/* Units of line `line` that location i could offer (channel view). */
+int64_t core_explain_line_available(const core *c, uint32_t i, uint32_t line);
 
 /* NOT_FOUND when the id is unknown or was forgotten. */
 int core_resv_find(const core *c, core_str reservation_id,
@@ -340,6 +557,7 @@ const char *core_check(const core *c);
  *
  * Items come in this order, and a restore takes them in no other:
  *   locations     in id order (ids 0, 1, 2, ...);
+ *   channels      in the order they were made;
  *   skus          each with its records, in location rank order;
  *   reservations  live ones (held, committed) by sequence number, then
  *                 finished ones oldest first, the order they are forgotten;
@@ -368,12 +586,28 @@ typedef enum core_snap_kind {
 	CORE_SNAP_SKU = 2,
 	CORE_SNAP_RESERVATION = 3,
 	CORE_SNAP_KEY = 4,
+	CORE_SNAP_CHANNEL = 5,    /* after the locations, before the skus */
 } core_snap_kind;
+
+typedef struct core_snap_channel {
+	core_str name;
+	int64_t buffer;
+	bool all_locations;
+	uint32_t nlocations;
+	const uint64_t *locations; /* location ids, when not all */
+} core_snap_channel;
 
 typedef struct core_snap_location {
 	uint64_t id;       /* its position among the locations */
 	core_str name;
 	int64_t priority;  /* int32 range; lower ranks first */
+	bool has_coords;
+	double lat, lon;
+	double cost, cost_per_km;
+	int64_t capacity;  /* -1: none */
+	bool enabled;
+	uint32_t ntags;
+	core_str tags[CORE_TAGS_MAX];
 } core_snap_location;
 
 typedef struct core_snap_record {
@@ -385,10 +619,21 @@ typedef struct core_snap_record {
 	uint64_t version;
 } core_snap_record;
 
+typedef struct core_snap_inbound {
+	uint64_t location;  /* location id */
+	int64_t qty;
+	int64_t eta_ms;
+	core_str ref;       /* p == NULL: none */
+	int64_t backordered; /* must equal what backorders hold (see below) */
+} core_snap_inbound;
+
 typedef struct core_snap_sku {
 	core_str name;
 	uint32_t nrecs;
-	const core_snap_record *recs; /* nrecs, in location rank order */
+	const core_snap_record *recs; /* nrecs, in location name order */
+	int64_t per_order, per_customer, low_stock; /* 0: none */
+	uint32_t ninbound;
+	const core_snap_inbound *inbound; /* in eta, location name, ref order */
 } core_snap_sku;
 
 typedef struct core_snap_alloc {
@@ -405,6 +650,8 @@ typedef struct core_snap_line {
 	int64_t fulfilled;
 	uint32_t nallocs;
 	const core_snap_alloc *allocs;
+	uint32_t nbackorders;             /* after allocs: held against inbound */
+	const core_snap_alloc *backorders;
 } core_snap_line;
 
 typedef struct core_snap_resv {
@@ -414,6 +661,7 @@ typedef struct core_snap_resv {
 	int64_t orig_expires_at_ms;
 	int64_t finished_at_ms;     /* -1 while held or committed */
 	core_str order_id;
+	core_str customer_id;       /* p == NULL: none */
 	uint32_t nlines;
 	const core_snap_line *lines;
 } core_snap_resv;
@@ -437,6 +685,7 @@ typedef struct core_snap_item {
 		core_snap_sku sku;
 		core_snap_resv resv;
 		core_snap_key key;
+		core_snap_channel channel;
 	} u;
 } core_snap_item;
 

@@ -3,8 +3,9 @@
  *
  * Inventory: skus are found by name through a hash table; each sku keeps a
  * small array of records, one per location it is stocked at, sorted by the
- * location's rank (priority, then name) so that allocation walks it in
- * order. Locations are few and get a 16-bit id.
+ * location's name (its name_rank), which never changes relative order when
+ * a location's priority does. Locations are few and get a 16-bit id; each
+ * also keeps its rank by priority then name, which the planner uses.
  *
  * Reservations are one allocation each: the header, its lines, their
  * allocations and the order id, back to back. The expiry heap node is just
@@ -25,10 +26,21 @@
 typedef struct core_loc {
 	uint64_t hash;
 	int32_t priority;
-	uint32_t rank; /* 0 = best; ranks are dense over existing locations */
+	uint32_t rank;      /* by priority then name; 0 = best; dense */
+	uint32_t name_rank; /* by name alone; records are sorted by it */
+	uint32_t open;      /* live reservations holding units here */
+	int64_t capacity;   /* most open shipments; -1: none */
+	double x, y, z;     /* unit vector of (lat, lon), when has_coords */
+	double lat, lon;
+	double cost, cost_per_km;
 	uint16_t id;
+	bool enabled;
+	bool has_coords;
+	uint8_t ntags;
 	uint8_t name_len;
 	char name[CORE_NAME_MAX + 1];
+	uint8_t tag_len[CORE_TAGS_MAX];
+	char tags[CORE_TAGS_MAX][CORE_TAG_MAX];
 } core_loc;
 
 /* One sku at one location. 32 bytes. */
@@ -56,6 +68,7 @@ typedef struct core_ralloc {
 	uint32_t qty;  /* still allocated */
 	uint32_t orig; /* as reserve returned it */
 	uint16_t loc;
+	uint16_t backorder; /* 1: held against the sku's inbound entries at loc */
 } core_ralloc;
 
 typedef struct core_rline {
@@ -68,6 +81,55 @@ typedef struct core_rline {
 } core_rline;
 
 typedef struct core_idem core_idem;
+typedef struct plan_state plan_state;
+
+/* A channel: its locations as a bit per location id (locations_max bits),
+ * unless all. */
+struct core_channel {
+	uint64_t hash;
+	uint32_t buffer;
+	uint32_t nlocs;   /* bits set, when not all */
+	bool all;
+	uint8_t name_len;
+	char name[CORE_CHANNEL_MAX + 1];
+	uint64_t bits[];
+};
+
+/* A sku's purchase limits and low-stock threshold, filed by sku; 0: none. */
+typedef struct core_skupol {
+	core_sku *sku;
+	uint32_t per_order, per_customer, low_stock;
+} core_skupol;
+
+/* A sku's inbound entries, sorted by eta, location name rank, ref. What
+ * backorders hold at a location is spread over its entries: new
+ * backorders take the earliest entries, returned units go back to the
+ * latest, fulfilled ones leave the earliest. */
+typedef struct inb_entry {
+	int64_t eta_ms;
+	uint32_t qty;
+	uint32_t held;      /* by backorders, held or committed */
+	uint16_t loc;
+	uint8_t ref_len;    /* 0: none */
+	char ref[CORE_REF_MAX];
+} inb_entry;
+
+typedef struct core_inb {
+	core_sku *sku;
+	uint32_t n, cap;
+	inb_entry *e;
+} core_inb;
+
+/* Units of a sku with a per-customer limit that one customer holds in
+ * live reservations (held or committed). Derived from the reservations;
+ * an entry at 0 units is removed. */
+typedef struct core_cust {
+	uint64_t hash;
+	core_sku *sku;
+	uint64_t units;
+	uint8_t len;
+	char id[];
+} core_cust;
 
 struct core_resv {
 	uint64_t id;
@@ -81,7 +143,9 @@ struct core_resv {
 	uint8_t status;
 	uint8_t order_id_len;
 	core_rline lines[];         /* then nallocs core_ralloc, then order id,
-	                             * then (len byte, name) per unknown-sku line */
+	                             * then (len byte, customer id: len 0 for
+	                             * none), then (len byte, name) per
+	                             * unknown-sku line */
 };
 
 enum idem_method { IDEM_RESERVE = 1, IDEM_ADJUST = 2 };
@@ -102,10 +166,13 @@ struct core {
 	core_config cfg;
 	int64_t now_ms;
 
-	/* Locations by id and by name; rank_order[rank] = id. */
+	/* Locations by id and by name; rank_order[rank] = id,
+	 * name_order[name_rank] = id. */
 	core_loc **locs;
 	uint16_t *rank_order;
+	uint16_t *name_order;
 	uint32_t nlocs;
+	bool ranks_by_name; /* rank == name_rank everywhere: records are in rank order */
 	table loc_by_name;
 
 	table sku_by_name;
@@ -126,12 +193,26 @@ struct core {
 	table idem_by_key;
 	core_idem *idem_head[2], *idem_tail[2]; /* by method - 1, oldest first */
 
+	/* Channels by name, and in the order they were made. */
+	table chan_by_name;
+	core_channel **chans;
+	uint32_t nchans;
+	/* Sku policies by sku; customers' units of limited skus. */
+	table pol_by_sku;
+	table cust_by_key;
+	/* Inbound entries by sku; their number. */
+	table inb_by_sku;
+	uint64_t ninbound;
+
 	/* Scratch for planning, sized for lines_max; grown when a plan needs
 	 * more allocations than seen before. */
 	core_short_line *shorts;
 	core_sku **plan_skus;
-	struct plan_alloc { core_rec *rec; uint32_t line; uint32_t qty; } *plan;
+	struct plan_alloc { core_rec *rec; uint32_t line; uint32_t qty; uint16_t loc; bool backorder; } *plan;
 	uint32_t plan_cap;
+	plan_state *ps; /* the planner's own scratch (plan.c) */
+	core_sku **cust_skus;  /* lines_max: a reserve's lines with a per-customer limit */
+	core_cust **cust_new;  /* lines_max: their new entries */
 };
 
 /* Helpers shared across the core's files. */
@@ -148,6 +229,18 @@ static inline const char *resv_order_id(const core_resv *r)
 {
 	const core_rline *last = &r->lines[r->nlines - 1];
 	return (const char *)(resv_allocs(r) + last->alloc_first + last->nallocs);
+}
+/* The customer id follows the order id, after its length byte. */
+static inline core_str resv_customer(const core_resv *r)
+{
+	const unsigned char *p = (const unsigned char *)resv_order_id(r) + r->order_id_len;
+	return (core_str){ p[0] ? (const char *)p + 1 : NULL, p[0] };
+}
+/* Where the names of unknown-sku lines start. */
+static inline const unsigned char *resv_unknown_names(const core_resv *r)
+{
+	const unsigned char *p = (const unsigned char *)resv_order_id(r) + r->order_id_len;
+	return p + 1 + p[0];
 }
 /* A line's sku name: its sku's, or for a sku that did not exist when the
  * order was reserved (allow_partial; the line's sku is then NULL), the copy
@@ -175,6 +268,60 @@ void rec_view(const core *c, const core_sku *s, const core_rec *rec, core_record
 int inventory_init(core *c);
 void inventory_finish(core *c);
 int inventory_exec(core *c, const core_cmd *cmd, core_result *res, core_error *err);
+
+/* A location's rank among all, and its name rank, after locations change
+ * (inventory.c); ranks are dense. */
+void loc_rerank(core *c);
+/* After ranks changed: whether they follow the names. */
+void loc_ranks_checked(core *c);
+int loc_name_cmp(const core_loc *a, const core_loc *b);
+void loc_set_coords(core_loc *l, double lat, double lon);
+void loc_defaults(core_loc *l);
+void loc_view(const core_loc *l, core_location_view *out);
+core_sku *sku_make(core *c, core_str name, core_error *err);
+int inventory_location_put(core *c, const core_location_cmd *cmd, core_result *res, core_error *err);
+
+/* policy.c: channels, sku policies, customers' units. */
+int policy_init(core *c);
+void policy_finish(core *c);
+int policy_channel_put(core *c, const core_channel_cmd *cmd, core_result *res, core_error *err);
+int policy_sku_put(core *c, const core_sku_cmd *cmd, core_result *res, core_error *err);
+const core_skupol *policy_of(const core *c, const core_sku *s);
+core_channel *channel_find(const core *c, core_str name);
+/* A new channel, linked, serving every location with no buffer; NULL with
+ * *err (TOO_LARGE beyond CORE_CHANNELS_MAX, BUSY). */
+core_channel *channel_make(core *c, core_str name, core_error *err);
+core_cust *cust_find(const core *c, core_str customer, const core_sku *s);
+uint64_t cust_hash(const core *c, core_str customer, const core_sku *s);
+/* Entries for the customer's limited lines of a new reservation: made
+ * (unlinked, at 0 units) for those missing, into out[]; the count. -1
+ * without memory (nothing made). */
+int cust_prepare(core *c, core_str customer, core_sku *const *skus, uint32_t n, core_cust **out);
+void cust_link(core *c, core_cust *e);
+void cust_unlink(core *c, core_cust *e); /* and free it */
+/* Add or take units of (customer, sku) when the sku has a per-customer
+ * limit; taking to 0 removes the entry. */
+void cust_add(core *c, core_str customer, const core_sku *s, uint64_t units);
+void cust_take(core *c, core_str customer, const core_sku *s, uint64_t units);
+/* The entries of every limited sku from the live reservations (restore);
+ * -1 without memory. */
+int cust_rebuild(core *c, const core_sku *only);
+const char *policy_check(const core *c);
+
+/* inbound.c */
+int inbound_init(core *c);
+void inbound_finish(core *c);
+int inbound_add(core *c, const core_inbound_cmd *cmd, core_result *res, core_error *err);
+core_inb *inbound_of(const core *c, const core_sku *s);
+/* Units backorders at loc give back (release, expiry: to the latest
+ * entries) or ship (fulfill: from the earliest, which lose the units). */
+void inbound_return(core *c, const core_sku *s, uint16_t loc, uint32_t units);
+void inbound_ship(core *c, const core_sku *s, uint16_t loc, uint32_t units);
+/* Backorders take units at loc from the earliest entries. */
+void inbound_hold(core *c, const core_sku *s, uint16_t loc, uint32_t units);
+/* A restored entry (snapshot); -1 without memory. */
+int inbound_restore(core *c, core_sku *s, const inb_entry *e);
+const char *inbound_check(const core *c);
 
 int resv_init(core *c);
 void resv_finish(core *c);

@@ -5,6 +5,7 @@
 #include "core_internal.h"
 #include "idem.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 static uint32_t loc_hash_of(const void *item)
@@ -19,9 +20,11 @@ static uint32_t sku_hash_of(const void *item)
 
 int inventory_init(core *c)
 {
+	c->ranks_by_name = true;
 	c->locs = calloc(c->cfg.locations_max, sizeof(*c->locs));
 	c->rank_order = calloc(c->cfg.locations_max, sizeof(*c->rank_order));
-	if (c->locs == NULL || c->rank_order == NULL)
+	c->name_order = calloc(c->cfg.locations_max, sizeof(*c->name_order));
+	if (c->locs == NULL || c->rank_order == NULL || c->name_order == NULL)
 		goto fail;
 	if (table_init(&c->loc_by_name, 64, loc_hash_of) != 0)
 		goto fail;
@@ -34,6 +37,7 @@ fail_skus:
 fail:
 	free(c->locs);
 	free(c->rank_order);
+	free(c->name_order);
 	return -1;
 }
 
@@ -52,6 +56,7 @@ void inventory_finish(core *c)
 	table_finish(&c->loc_by_name);
 	free(c->locs);
 	free(c->rank_order);
+	free(c->name_order);
 }
 
 static bool loc_eq(const void *item, const void *key)
@@ -88,22 +93,28 @@ core_sku *sku_find(const core *c, core_str name)
 	return table_find(&c->sku_by_name, sku_name_hash(c, name), sku_eq, &name);
 }
 
+int loc_name_cmp(const core_loc *a, const core_loc *b)
+{
+	int n = memcmp(a->name, b->name, a->name_len < b->name_len ? a->name_len : b->name_len);
+	return n ? n : (int)a->name_len - (int)b->name_len;
+}
+
 /* Locations rank by priority (ascending), then name. */
 int loc_rank_cmp(const core_loc *a, const core_loc *b)
 {
 	if (a->priority != b->priority)
 		return a->priority < b->priority ? -1 : 1;
-	int n = memcmp(a->name, b->name, a->name_len < b->name_len ? a->name_len : b->name_len);
-	return n ? n : (int)a->name_len - (int)b->name_len;
+	return loc_name_cmp(a, b);
 }
 
-/* Index of the first record of s whose location ranks at or after rank. */
-static uint32_t rec_lower_bound(const core *c, const core_sku *s, uint32_t rank)
+/* Index of the first record of s whose location's name ranks at or after
+ * name_rank. */
+static uint32_t rec_lower_bound(const core *c, const core_sku *s, uint32_t name_rank)
 {
 	uint32_t lo = 0, hi = s->nrecs;
 	while (lo < hi) {
 		uint32_t mid = (lo + hi) / 2;
-		if (c->locs[s->recs[mid].loc]->rank < rank)
+		if (c->locs[s->recs[mid].loc]->name_rank < name_rank)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -113,7 +124,7 @@ static uint32_t rec_lower_bound(const core *c, const core_sku *s, uint32_t rank)
 
 core_rec *sku_rec_at(const core *c, const core_sku *s, uint16_t loc)
 {
-	uint32_t i = rec_lower_bound(c, s, c->locs[loc]->rank);
+	uint32_t i = rec_lower_bound(c, s, c->locs[loc]->name_rank);
 	return (i < s->nrecs && s->recs[i].loc == loc) ? &s->recs[i] : NULL;
 }
 
@@ -194,29 +205,119 @@ nomem:
 	return core_fail(err, CORE_E_BUSY, "out of memory");
 }
 
+/* A location as stock.set first makes it: priority 0, enabled, no
+ * coordinates, no capacity, no cost, no tags. */
+void loc_defaults(core_loc *l)
+{
+	l->priority = 0;
+	l->capacity = -1;
+	l->enabled = true;
+	l->has_coords = false;
+	l->lat = l->lon = l->x = l->y = l->z = 0;
+	l->cost = l->cost_per_km = 0;
+	l->ntags = 0;
+	l->open = 0;
+}
+
+/* The point on the unit sphere: distances then need no trigonometry per
+ * request (see plan.c). */
+void loc_set_coords(core_loc *l, double lat, double lon)
+{
+	const double rad = M_PI / 180.0;
+	l->has_coords = true;
+	l->lat = lat;
+	l->lon = lon;
+	l->x = cos(lat * rad) * cos(lon * rad);
+	l->y = cos(lat * rad) * sin(lon * rad);
+	l->z = sin(lat * rad);
+}
+
+/* Insert id into order[0..n) (sorted by cmp) keeping it sorted; returns
+ * its position. */
+static uint32_t order_insert(core *c, uint16_t *order, uint32_t n, const core_loc *l,
+    int (*cmp)(const core_loc *, const core_loc *))
+{
+	uint32_t pos = n;
+	while (pos > 0 && cmp(l, c->locs[order[pos - 1]]) < 0) {
+		order[pos] = order[pos - 1];
+		pos--;
+	}
+	order[pos] = l->id;
+	return pos;
+}
+
+/* A sku without records (sku.put of a sku not stocked yet). */
+core_sku *sku_make(core *c, core_str name, core_error *err)
+{
+	if (table_count(&c->sku_by_name) >= c->cfg.skus_max) {
+		core_fail(err, CORE_E_TOO_LARGE, "sku: the engine holds its maximum of %u skus", c->cfg.skus_max);
+		return NULL;
+	}
+	core_sku *s = NULL;
+	if (table_reserve(&c->sku_by_name, 1) != 0 ||
+	    (s = calloc(1, offsetof(core_sku, name) + name.len + 1)) == NULL) {
+		core_fail(err, CORE_E_BUSY, "out of memory");
+		return NULL;
+	}
+	memcpy(s->name, name.p, name.len);
+	s->name_len = (uint8_t)name.len;
+	uint64_t h = sku_name_hash(c, name);
+	s->hash32 = (uint32_t)h;
+	int rc = table_insert(&c->sku_by_name, h, s);
+	assert(rc == 0); /* room was reserved */
+	(void)rc;
+	return s;
+}
+
 static void loc_link(core *c, core_loc *l, core_str name)
 {
 	memcpy(l->name, name.p, name.len);
 	l->name[name.len] = '\0';
 	l->name_len = (uint8_t)name.len;
 	l->hash = loc_name_hash(c, name);
-	l->priority = 0;
+	loc_defaults(l);
 	l->id = (uint16_t)c->nlocs;
 	c->locs[c->nlocs] = l;
-	/* Insert into rank order; relative order of the others is unchanged,
-	 * so every sku's records stay sorted. */
-	uint32_t pos = c->nlocs;
-	while (pos > 0 && loc_rank_cmp(l, c->locs[c->rank_order[pos - 1]]) < 0) {
-		c->rank_order[pos] = c->rank_order[pos - 1];
-		pos--;
-	}
-	c->rank_order[pos] = l->id;
+	/* Insert into both orders; the relative order of the others is
+	 * unchanged, so every sku's records stay sorted by name rank. */
+	uint32_t rpos = order_insert(c, c->rank_order, c->nlocs, l, loc_rank_cmp);
+	uint32_t npos = order_insert(c, c->name_order, c->nlocs, l, loc_name_cmp);
 	c->nlocs++;
-	for (uint32_t r = pos; r < c->nlocs; r++)
+	for (uint32_t r = rpos; r < c->nlocs; r++)
 		c->locs[c->rank_order[r]]->rank = r;
+	for (uint32_t r = npos; r < c->nlocs; r++)
+		c->locs[c->name_order[r]]->name_rank = r;
+	c->ranks_by_name = c->ranks_by_name && rpos == npos;
+	if (!c->ranks_by_name)
+		loc_ranks_checked(c);
 	int rc = table_insert(&c->loc_by_name, l->hash, l);
 	assert(rc == 0); /* room was reserved */
 	(void)rc;
+}
+
+/* Rank order after a priority changed: insertion sort, as all but one
+ * location are in order already. Name ranks do not change. */
+void loc_rerank(core *c)
+{
+	for (uint32_t i = 1; i < c->nlocs; i++) {
+		uint16_t id = c->rank_order[i];
+		uint32_t j = i;
+		while (j > 0 && loc_rank_cmp(c->locs[id], c->locs[c->rank_order[j - 1]]) < 0) {
+			c->rank_order[j] = c->rank_order[j - 1];
+			j--;
+		}
+		c->rank_order[j] = id;
+	}
+	for (uint32_t r = 0; r < c->nlocs; r++)
+		c->locs[c->rank_order[r]]->rank = r;
+	loc_ranks_checked(c);
+}
+
+void loc_ranks_checked(core *c)
+{
+	c->ranks_by_name = true;
+	for (uint32_t r = 0; r < c->nlocs && c->ranks_by_name; r++)
+		c->ranks_by_name = c->rank_order[r] == c->name_order[r];
 }
 
 static core_rec *target_commit(core *c, target *t, core_str sku, core_str loc)
@@ -240,7 +341,7 @@ static core_rec *target_commit(core *c, target *t, core_str sku, core_str loc)
 		t->sku = s;
 	}
 	core_sku *s = t->sku;
-	uint32_t i = rec_lower_bound(c, s, t->loc->rank);
+	uint32_t i = rec_lower_bound(c, s, t->loc->name_rank);
 	memmove(&s->recs[i + 1], &s->recs[i], (s->nrecs - i) * sizeof(*s->recs));
 	s->recs[i] = (core_rec){ .loc = t->loc->id };
 	s->nrecs++;
@@ -361,7 +462,122 @@ int inventory_exec(core *c, const core_cmd *cmd, core_result *res, core_error *e
 	return 0;
 }
 
+/* ---- locations -------------------------------------------------------------- */
+
+static bool cost_valid(double v)
+{
+	return isfinite(v) && v >= 0 && v <= CORE_COST_MAX;
+}
+
+/* Check a location.put against nothing but itself. */
+static int location_validate(const core_location_cmd *l, core_error *err)
+{
+	if (!name_valid(l->location, CORE_NAME_MAX))
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "location: must be 1 to %d bytes without control characters", CORE_NAME_MAX);
+	if (l->has_coords && !(isfinite(l->lat) && l->lat >= -90 && l->lat <= 90))
+		return core_fail(err, CORE_E_BAD_REQUEST, "lat: must be a number from -90 to 90");
+	if (l->has_coords && !(isfinite(l->lon) && l->lon >= -180 && l->lon <= 180))
+		return core_fail(err, CORE_E_BAD_REQUEST, "lon: must be a number from -180 to 180");
+	if (l->has_priority && (l->priority < INT32_MIN || l->priority > INT32_MAX))
+		return core_fail(err, CORE_E_BAD_REQUEST, "priority: must be %d to %d", INT32_MIN, INT32_MAX);
+	if (l->has_cost && !cost_valid(l->cost))
+		return core_fail(err, CORE_E_BAD_REQUEST, "cost: must be a number from 0 to %.0f", CORE_COST_MAX);
+	if (l->has_cost_per_km && !cost_valid(l->cost_per_km))
+		return core_fail(err, CORE_E_BAD_REQUEST, "cost_per_km: must be a number from 0 to %.0f",
+		    CORE_COST_MAX);
+	if (l->capacity < -1 || l->capacity > CORE_QTY_MAX)
+		return core_fail(err, CORE_E_BAD_REQUEST, "capacity: must be 0 to %lld", CORE_QTY_MAX);
+	if (l->enabled < -1 || l->enabled > 1)
+		return core_fail(err, CORE_E_BAD_REQUEST, "enabled: must be true or false");
+	if (l->has_tags && l->ntags > CORE_TAGS_MAX)
+		return core_fail(err, CORE_E_BAD_REQUEST, "tags: at most %d", CORE_TAGS_MAX);
+	for (uint32_t i = 0; l->has_tags && i < l->ntags; i++) {
+		if (!name_valid(l->tags[i], CORE_TAG_MAX))
+			return core_fail(err, CORE_E_BAD_REQUEST,
+			    "tags[%u]: must be 1 to %d bytes without control characters", i, CORE_TAG_MAX);
+		for (uint32_t j = 0; j < i; j++)
+			if (l->tags[j].len == l->tags[i].len && memcmp(l->tags[j].p, l->tags[i].p, l->tags[i].len) == 0)
+				return core_fail(err, CORE_E_BAD_REQUEST, "tags[%u]: the same tag as tags[%u]", i, j);
+	}
+	return 0;
+}
+
+void loc_view(const core_loc *l, core_location_view *out)
+{
+	out->name = (core_str){ l->name, l->name_len };
+	out->has_coords = l->has_coords;
+	out->lat = l->lat;
+	out->lon = l->lon;
+	out->priority = l->priority;
+	out->cost = l->cost;
+	out->cost_per_km = l->cost_per_km;
+	out->capacity = l->capacity;
+	out->enabled = l->enabled;
+	out->open_shipments = l->open;
+	out->ntags = l->ntags;
+	for (uint32_t i = 0; i < l->ntags; i++)
+		out->tags[i] = (core_str){ l->tags[i], l->tag_len[i] };
+}
+
+/* location.put: creates the location (with defaults) when new, then sets
+ * what was given. A priority change re-ranks the locations. */
+int inventory_location_put(core *c, const core_location_cmd *cmd, core_result *res, core_error *err)
+{
+	int rc = location_validate(cmd, err);
+	if (rc)
+		return rc;
+	core_loc *l = loc_find(c, cmd->location);
+	if (l == NULL) {
+		if (c->nlocs >= c->cfg.locations_max)
+			return core_fail(err, CORE_E_TOO_LARGE,
+			    "location: the engine holds its maximum of %u locations", c->cfg.locations_max);
+		if (table_reserve(&c->loc_by_name, 1) != 0 || (l = calloc(1, sizeof(*l))) == NULL)
+			return core_fail(err, CORE_E_BUSY, "out of memory");
+		loc_link(c, l, cmd->location);
+	}
+	if (cmd->has_coords)
+		loc_set_coords(l, cmd->lat, cmd->lon);
+	if (cmd->has_cost)
+		l->cost = cmd->cost + 0.0; /* + 0.0: -0.0 becomes 0.0 */
+	if (cmd->has_cost_per_km)
+		l->cost_per_km = cmd->cost_per_km + 0.0;
+	if (cmd->capacity >= 0)
+		l->capacity = cmd->capacity;
+	if (cmd->enabled >= 0)
+		l->enabled = cmd->enabled == 1;
+	if (cmd->has_tags) {
+		l->ntags = (uint8_t)cmd->ntags;
+		for (uint32_t i = 0; i < cmd->ntags; i++) {
+			memcpy(l->tags[i], cmd->tags[i].p, cmd->tags[i].len);
+			l->tag_len[i] = (uint8_t)cmd->tags[i].len;
+		}
+	}
+	if (cmd->has_priority && l->priority != (int32_t)cmd->priority) {
+		l->priority = (int32_t)cmd->priority;
+		loc_rerank(c);
+	}
+	res->kind = CORE_RESULT_LOCATION;
+	loc_view(l, &res->location);
+	return 0;
+}
+
+uint32_t core_location_count(const core *c)
+{
+	return c->nlocs;
+}
+
+void core_location_at(const core *c, uint32_t rank, core_location_view *out)
+{
+	assert(rank < c->nlocs);
+	loc_view(c->locs[c->rank_order[rank]], out);
+}
+
 /* ---- reads --------------------------------------------------------------- */
+
+/* stock.get sorts up to this many records on the stack; more are found by
+ * walking the locations in rank order. */
+#define STOCK_GET_SORT_MAX 256
 
 uint32_t core_stock_count(const core *c, core_str sku, core_str location)
 {
@@ -396,15 +612,44 @@ int core_stock_get(const core *c, core_str sku, core_str location,
 		*count = 1;
 		return 0;
 	}
-	for (uint32_t i = 0; i < s->nrecs; i++) {
-		rec_view(c, s, &s->recs[i], &v);
-		emit(ctx, &v);
+	if (s->nrecs == 0)
+		return core_fail(err, CORE_E_NOT_FOUND, "sku '%.*s' has no records", (int)sku.len, sku.p);
+	/* Records are kept in name order; the reply lists them in rank order. */
+	uint16_t idx[STOCK_GET_SORT_MAX];
+	if (s->nrecs <= STOCK_GET_SORT_MAX) {
+		for (uint32_t i = 0; i < s->nrecs; i++) {
+			uint32_t j = i;
+			while (j > 0 && c->locs[s->recs[idx[j - 1]].loc]->rank > c->locs[s->recs[i].loc]->rank) {
+				idx[j] = idx[j - 1];
+				j--;
+			}
+			idx[j] = (uint16_t)i;
+		}
+		for (uint32_t i = 0; i < s->nrecs; i++) {
+			rec_view(c, s, &s->recs[idx[i]], &v);
+			emit(ctx, &v);
+		}
+	} else {
+		for (uint32_t r = 0; r < c->nlocs; r++) {
+			const core_rec *rec = sku_rec_at(c, s, c->rank_order[r]);
+			if (rec) {
+				rec_view(c, s, rec, &v);
+				emit(ctx, &v);
+			}
+		}
 	}
 	*count = s->nrecs;
 	return 0;
 }
 
 int64_t core_avail(const core *c, core_str sku, core_str location,
+    void (*emit)(void *ctx, const core_avail_loc *loc), void *ctx,
+    uint32_t *nlocs)
+{
+	return core_avail_channel(c, sku, location, NULL, emit, ctx, nlocs);
+}
+
+int64_t core_avail_channel(const core *c, core_str sku, core_str location, const core_channel *ch,
     void (*emit)(void *ctx, const core_avail_loc *loc), void *ctx,
     uint32_t *nlocs)
 {
@@ -420,8 +665,11 @@ int64_t core_avail(const core *c, core_str sku, core_str location,
 		const core_rec *rec = &s->recs[i];
 		if (only && rec->loc != only->id)
 			continue;
+		if (ch && !ch->all && !((ch->bits[rec->loc >> 6] >> (rec->loc & 63)) & 1))
+			continue;
 		const core_loc *l = c->locs[rec->loc];
-		core_avail_loc v = { { l->name, l->name_len }, rec_available(rec) };
+		int64_t a = rec_available(rec) - (ch ? (int64_t)ch->buffer : 0);
+		core_avail_loc v = { { l->name, l->name_len }, a > 0 ? a : 0 };
 		total += v.available;
 		(*nlocs)++;
 		if (emit)

@@ -12,6 +12,7 @@
 #include "plan.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 
 int resv_init(core *c)
@@ -19,7 +20,9 @@ int resv_init(core *c)
 	c->next_seq = 1;
 	c->shorts = calloc(c->cfg.lines_max, sizeof(*c->shorts));
 	c->plan_skus = calloc(c->cfg.lines_max, sizeof(*c->plan_skus));
-	if (c->shorts == NULL || c->plan_skus == NULL)
+	c->cust_skus = calloc(c->cfg.lines_max, sizeof(*c->cust_skus));
+	c->cust_new = calloc(c->cfg.lines_max, sizeof(*c->cust_new));
+	if (c->shorts == NULL || c->plan_skus == NULL || c->cust_skus == NULL || c->cust_new == NULL)
 		goto fail;
 	seqmap_init(&c->resv_by_seq);
 	c->id_base = (uint64_t)c->cfg.id_epoch << 32;
@@ -27,14 +30,20 @@ int resv_init(core *c)
 		goto fail_idem;
 	if (heap_reserve(c, 1024) != 0)
 		goto fail_heap;
+	if (plan_init(c) != 0)
+		goto fail_plan;
 	return 0;
 
+fail_plan:
+	free(c->heap);
 fail_heap:
 	table_finish(&c->idem_by_key);
 fail_idem:
 fail:
 	free(c->shorts);
 	free(c->plan_skus);
+	free(c->cust_skus);
+	free(c->cust_new);
 	return -1;
 }
 
@@ -49,6 +58,9 @@ void resv_finish(core *c)
 	free(c->plan);
 	free(c->shorts);
 	free(c->plan_skus);
+	free(c->cust_skus);
+	free(c->cust_new);
+	plan_finish(c);
 }
 
 static const char hex_digits[16] = "0123456789abcdef";
@@ -106,6 +118,51 @@ int core_resv_find(const core *c, core_str reservation_id, const core_resv **out
 	return 0;
 }
 
+/* ---- open shipments ---------------------------------------------------------- */
+
+/*
+ * A location's open shipments are the live reservations holding units
+ * there. They open when a reserve holds units at a location and close when
+ * the reservation holds none there any more (released, fulfilled,
+ * expired).
+ */
+
+/* The distinct locations where r holds units now, into list. */
+static uint32_t open_locs(core *c, const core_resv *r, uint16_t *list)
+{
+	uint32_t stamp = plan_stamp_next(c), n = 0;
+	const core_ralloc *al = resv_allocs(r);
+	for (uint32_t i = 0; i < r->nlines; i++) {
+		const core_rline *l = &r->lines[i];
+		for (uint32_t j = 0; j < l->nallocs; j++) {
+			const core_ralloc *a = &al[l->alloc_first + j];
+			if (a->qty > 0 && !a->backorder && plan_stamp_set(c, a->loc, stamp))
+				list[n++] = a->loc;
+		}
+	}
+	return n;
+}
+
+/* After r's units changed: close its shipments at the locations of
+ * before[0..n) where it holds nothing now (at all of them when all). */
+static void close_emptied(core *c, const core_resv *r, const uint16_t *before, uint32_t n, bool all)
+{
+	uint32_t stamp = plan_stamp_next(c);
+	const core_ralloc *al = resv_allocs(r);
+	for (uint32_t i = 0; !all && i < r->nlines; i++) {
+		const core_rline *l = &r->lines[i];
+		for (uint32_t j = 0; j < l->nallocs; j++)
+			if (al[l->alloc_first + j].qty > 0 && !al[l->alloc_first + j].backorder)
+				plan_stamp_set(c, al[l->alloc_first + j].loc, stamp);
+	}
+	for (uint32_t j = 0; j < n; j++) {
+		if (!all && plan_stamp_is(c, before[j], stamp))
+			continue;
+		assert(c->locs[before[j]]->open > 0);
+		c->locs[before[j]]->open--;
+	}
+}
+
 /* ---- moving units between a reservation and its records ------------------ */
 
 static void set_status(core *c, core_resv *r, core_resv_status s)
@@ -141,6 +198,15 @@ static void finish(core *c, core_resv *r, core_resv_status s)
 static void alloc_reduce(core *c, core_resv *r, const core_rline *l, core_ralloc *a,
     uint32_t qty, bool fulfil)
 {
+	if (a->backorder) {
+		/* Fulfilled backorders ship the inbound units; released ones give them back. */
+		if (fulfil)
+			inbound_ship(c, l->sku, a->loc, qty);
+		else
+			inbound_return(c, l->sku, a->loc, qty);
+		a->qty -= qty;
+		return;
+	}
 	core_rec *rec = sku_rec_at(c, l->sku, a->loc);
 	assert(rec != NULL && qty <= a->qty);
 	if (r->status == CORE_RESV_HELD) {
@@ -167,16 +233,19 @@ static uint64_t line_remaining(const core_resv *r, const core_rline *l)
 	return n;
 }
 
-/* Reduce a line by qty, from its worst-ranked allocation back. */
+/* Reduce a line by qty, from its worst-ranked allocation back: backorders
+ * are released first, and fulfilled last (units on hand ship first). */
 static void line_reduce(core *c, core_resv *r, core_rline *l, uint32_t qty, bool fulfil)
 {
 	core_ralloc *al = resv_allocs(r);
-	for (uint32_t j = l->nallocs; j-- > 0 && qty > 0;) {
+	for (uint32_t pass = 0, j = l->nallocs; pass < 2 && qty > 0; pass++, j = l->nallocs)
+	while (j-- > 0 && qty > 0) {
 		core_ralloc *a = &al[l->alloc_first + j];
 		uint32_t take = a->qty < qty ? a->qty : qty;
-		if (take == 0)
+		if (take == 0 || (fulfil && (a->backorder != 0) != (pass == 1)) || (!fulfil && pass == 1))
 			continue;
 		alloc_reduce(c, r, l, a, take, fulfil);
+		cust_take(c, resv_customer(r), l->sku, take);
 		qty -= take;
 		if (fulfil)
 			l->fulfilled += take;
@@ -199,6 +268,11 @@ static void unhold(core *c, const core_resv *r, bool to_committed)
 			const core_ralloc *a = &al[l->alloc_first + j];
 			if (a->qty == 0) /* released already: the record does not change */
 				continue;
+			if (a->backorder) { /* expired: back to inbound; committed: stays */
+				if (!to_committed)
+					inbound_return(c, l->sku, a->loc, a->qty);
+				continue;
+			}
 			core_rec *rec = sku_rec_at(c, l->sku, a->loc);
 			assert(rec && rec->reserved >= a->qty);
 			rec->reserved -= a->qty;
@@ -215,6 +289,11 @@ static void unhold(core *c, const core_resv *r, bool to_committed)
 
 static void expire_one(core *c, core_resv *r)
 {
+	uint16_t *locs = plan_loc_scratch(c);
+	close_emptied(c, r, locs, open_locs(c, r, locs), true);
+	core_str customer = resv_customer(r);
+	for (uint32_t i = 0; customer.p && table_count(&c->cust_by_key) && i < r->nlines; i++)
+		cust_take(c, customer, r->lines[i].sku, line_remaining(r, &r->lines[i]));
 	unhold(c, r, false);
 	finish(c, r, CORE_RESV_EXPIRED);
 	c->expired_total++;
@@ -271,10 +350,21 @@ static uint64_t reserve_params_hash(const core *c, const core_reserve_cmd *cmd, 
 	h = hash_mix(h ^ (uint64_t)ttl_ms);
 	h = hash_mix(h ^ ((uint64_t)cmd->strategy << 40 | (uint64_t)cmd->split << 32 |
 	    (uint64_t)cmd->max_shipments << 1 | cmd->allow_partial));
+	/* Later fields only when given, so keys made before them still match. */
+	if (cmd->has_ship_to) {
+		uint64_t lat, lon;
+		memcpy(&lat, &cmd->ship_lat, sizeof(lat));
+		memcpy(&lon, &cmd->ship_lon, sizeof(lon));
+		h = hash_mix(h ^ lat ^ 0x5417);
+		h = hash_mix(h ^ lon);
+	}
+	if (cmd->allow_backorder)
+		h = hash_mix(h ^ 0xbac0);
 	return h;
 }
 
-static int reserve_validate(core *c, const core_reserve_cmd *cmd, int64_t *ttl_ms, core_error *err)
+static int reserve_validate(core *c, const core_reserve_cmd *cmd, int64_t *ttl_ms,
+    const core_channel **ch, core_error *err)
 {
 	if (!name_valid(cmd->order_id, CORE_ORDER_ID_MAX))
 		return core_fail(err, CORE_E_BAD_REQUEST,
@@ -287,15 +377,29 @@ static int reserve_validate(core *c, const core_reserve_cmd *cmd, int64_t *ttl_m
 	if (*ttl_ms < 1 || *ttl_ms > c->cfg.ttl_max_ms)
 		return core_fail(err, CORE_E_BAD_REQUEST, "ttl_ms: must be 1 to %lld",
 		    (long long)c->cfg.ttl_max_ms);
-	if (cmd->channel.p && !name_valid(cmd->channel, CORE_CHANNEL_MAX))
-		return core_fail(err, CORE_E_BAD_REQUEST,
-		    "channel: must be 1 to %d bytes without control characters", CORE_CHANNEL_MAX);
+	if (cmd->channel.p) {
+		int rc = core_channel_find(c, cmd->channel, ch, err);
+		if (rc)
+			return rc;
+	}
 	if (cmd->customer_id.p && !name_valid(cmd->customer_id, CORE_CUSTOMER_ID_MAX))
 		return core_fail(err, CORE_E_BAD_REQUEST,
 		    "customer_id: must be 1 to %d bytes without control characters", CORE_CUSTOMER_ID_MAX);
 	if (cmd->idempotency_key.p && !name_valid(cmd->idempotency_key, CORE_KEY_MAX))
 		return core_fail(err, CORE_E_BAD_REQUEST,
 		    "idempotency_key: must be 1 to %d bytes without control characters", CORE_KEY_MAX);
+	if ((unsigned)cmd->strategy > CORE_STRATEGY_LAST)
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "strategy: must be priority, nearest, cheapest or most_stock");
+	if ((unsigned)cmd->split > CORE_SPLIT_NONE)
+		return core_fail(err, CORE_E_BAD_REQUEST, "split: must be units, lines or none");
+	if (cmd->max_shipments > CORE_MAX_SHIPMENTS_MAX)
+		return core_fail(err, CORE_E_BAD_REQUEST, "max_shipments: must be 0 to %d",
+		    CORE_MAX_SHIPMENTS_MAX);
+	if (cmd->has_ship_to && !(isfinite(cmd->ship_lat) && cmd->ship_lat >= -90 && cmd->ship_lat <= 90 &&
+	    isfinite(cmd->ship_lon) && cmd->ship_lon >= -180 && cmd->ship_lon <= 180))
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "ship_to: lat must be -90 to 90 and lon -180 to 180");
 	for (uint32_t i = 0; i < cmd->nlines; i++) {
 		const core_line_req *l = &cmd->lines[i];
 		if (!name_valid(l->sku, CORE_NAME_MAX))
@@ -333,7 +437,7 @@ core_str rline_sku_name(const core_resv *r, const core_rline *l)
 {
 	if (l->sku)
 		return (core_str){ l->sku->name, l->sku->name_len };
-	const unsigned char *p = (const unsigned char *)resv_order_id(r) + r->order_id_len;
+	const unsigned char *p = resv_unknown_names(r);
 	for (const core_rline *k = r->lines; k < l; k++)
 		if (k->sku == NULL)
 			p += 1u + p[0];
@@ -343,7 +447,7 @@ core_str rline_sku_name(const core_resv *r, const core_rline *l)
 static core_resv *resv_build(core *c, const core_reserve_cmd *cmd, const plan_result *p, int64_t ttl_ms)
 {
 	size_t size = sizeof(core_resv) + cmd->nlines * sizeof(core_rline) +
-	    p->nplan * sizeof(core_ralloc) + cmd->order_id.len;
+	    p->nplan * sizeof(core_ralloc) + cmd->order_id.len + 1u + cmd->customer_id.len;
 	for (uint32_t i = 0; i < cmd->nlines; i++)
 		if (c->plan_skus[i] == NULL) /* unknown sku, kept by name */
 			size += 1u + cmd->lines[i].sku.len;
@@ -367,7 +471,7 @@ static core_resv *resv_build(core *c, const core_reserve_cmd *cmd, const plan_re
 		*l = (core_rline){ .sku = c->plan_skus[i], .qty = (uint32_t)cmd->lines[i].qty,
 			.alloc_first = (uint16_t)k };
 		while (k < p->nplan && c->plan[k].line == i) {
-			al[k] = (core_ralloc){ c->plan[k].qty, c->plan[k].qty, c->plan[k].rec->loc };
+			al[k] = (core_ralloc){ c->plan[k].qty, c->plan[k].qty, c->plan[k].loc, c->plan[k].backorder };
 			k++;
 			l->nallocs++;
 		}
@@ -375,6 +479,10 @@ static core_resv *resv_build(core *c, const core_reserve_cmd *cmd, const plan_re
 	char *tail = (char *)(al + p->nplan);
 	memcpy(tail, cmd->order_id.p, cmd->order_id.len);
 	tail += cmd->order_id.len;
+	*tail++ = (char)(uint8_t)cmd->customer_id.len;
+	if (cmd->customer_id.len)
+		memcpy(tail, cmd->customer_id.p, cmd->customer_id.len);
+	tail += cmd->customer_id.len;
 	for (uint32_t i = 0; i < cmd->nlines; i++) {
 		if (c->plan_skus[i] != NULL)
 			continue;
@@ -385,10 +493,83 @@ static core_resv *resv_build(core *c, const core_reserve_cmd *cmd, const plan_re
 	return r;
 }
 
+/* Purchase limits: each line within its sku's per-order limit and what
+ * its per-customer limit leaves the customer. */
+static int check_limits(core *c, const core_reserve_cmd *cmd, core_error *err)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < cmd->nlines && table_count(&c->pol_by_sku); i++) {
+		const core_skupol *pol = policy_of(c, c->plan_skus[i]);
+		if (pol == NULL || (pol->per_order == 0 && pol->per_customer == 0))
+			continue;
+		int64_t allowed = pol->per_order ? pol->per_order : CORE_QTY_MAX;
+		if (pol->per_customer) {
+			if (cmd->customer_id.p == NULL)
+				return core_fail(err, CORE_E_BAD_REQUEST, "customer_id: required, as sku '%.*s' has a "
+				    "per-customer limit", (int)cmd->lines[i].sku.len, cmd->lines[i].sku.p);
+			const core_cust *e = cust_find(c, cmd->customer_id, c->plan_skus[i]);
+			int64_t left = (int64_t)pol->per_customer - (int64_t)(e ? e->units : 0);
+			allowed = left < allowed ? (left > 0 ? left : 0) : allowed;
+		}
+		if (cmd->lines[i].qty > allowed)
+			c->shorts[n++] = (core_short_line){ cmd->lines[i].sku, cmd->lines[i].qty, allowed };
+	}
+	if (n == 0)
+		return 0;
+	core_fail(err, CORE_E_LIMIT_EXCEEDED, "%u of the order's lines exceed a purchase limit "
+	    "(lines[].allowed is what the order may still take)", n);
+	err->nshort = n;
+	err->short_lines = c->shorts;
+	return CORE_E_LIMIT_EXCEEDED;
+}
+
+/* Plan an order that passed reserve_validate(): what reserve would hold,
+ * or why it cannot. */
+static int reserve_plan(core *c, const core_reserve_cmd *cmd, const core_channel *ch, plan_result *p,
+    core_error *err)
+{
+	int rc = check_limits(c, cmd, err);
+	if (rc)
+		return rc;
+	plan_scope scope = { ch && !ch->all ? ch->bits : NULL, ch ? ch->buffer : 0 };
+	rc = plan_make(c, cmd, &scope, p, err);
+	if (rc)
+		return rc;
+	if (p->nshort && (!cmd->allow_partial || p->units == 0))
+		return out_of_stock(c, p, err);
+	return 0;
+}
+
+int core_quote(core *c, const core_reserve_cmd *cmd, core_error *err)
+{
+	plan_forget(c);
+	int64_t ttl_ms = 0;
+	const core_channel *ch = NULL;
+	int rc = reserve_validate(c, cmd, &ttl_ms, &ch, err);
+	if (rc)
+		return rc;
+	plan_result p;
+	return reserve_plan(c, cmd, ch, &p, err);
+}
+
+/* The new reservation's lines of skus with a per-customer limit, into
+ * c->cust_skus; their count. */
+static uint32_t limited_lines(core *c, const core_reserve_cmd *cmd)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; cmd->customer_id.p && table_count(&c->pol_by_sku) && i < cmd->nlines; i++) {
+		const core_skupol *pol = policy_of(c, c->plan_skus[i]);
+		if (pol && pol->per_customer)
+			c->cust_skus[n++] = c->plan_skus[i];
+	}
+	return n;
+}
+
 static int reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_error *err)
 {
 	int64_t ttl_ms = 0;
-	int rc = reserve_validate(c, cmd, &ttl_ms, err);
+	const core_channel *ch = NULL;
+	int rc = reserve_validate(c, cmd, &ttl_ms, &ch, err);
 	if (rc)
 		return rc;
 	uint64_t params_hash = 0;
@@ -399,16 +580,15 @@ static int reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_
 			if (e->params_hash != params_hash)
 				return core_fail(err, CORE_E_CONFLICT,
 				    "idempotency_key: already used with different params");
+			res->kind = CORE_RESULT_RESV;
 			res->resv = e->resv;
 			res->replayed = true;
 			return 0;
 		}
 	}
 	plan_result p;
-	if ((rc = plan_make(c, cmd, &p, err)) != 0)
+	if ((rc = reserve_plan(c, cmd, ch, &p, err)) != 0)
 		return rc;
-	if (p.nshort && (!cmd->allow_partial || p.units == 0))
-		return out_of_stock(c, &p, err);
 	if (p.nplan > UINT16_MAX)
 		return core_fail(err, CORE_E_TOO_LARGE, "lines: the plan would use more than %u allocations", UINT16_MAX);
 	if (resv_count(c) >= c->cfg.reservations_max && c->fin_head == NULL)
@@ -417,21 +597,46 @@ static int reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_
 
 	core_resv *r = resv_build(c, cmd, &p, ttl_ms);
 	core_idem *e = NULL;
+	uint32_t nlimited = limited_lines(c, cmd);
+	int ncust = 0;
 	if (r == NULL || seqmap_reserve(&c->resv_by_seq, c->next_seq) != 0 || heap_reserve(c, 1) != 0 ||
+	    (nlimited && (ncust = cust_prepare(c, cmd->customer_id, c->cust_skus, nlimited, c->cust_new)) < 0) ||
 	    (cmd->idempotency_key.p &&
 	     (e = idem_prepare(c, IDEM_RESERVE, cmd->idempotency_key, params_hash)) == NULL)) {
+		while (ncust > 0)
+			free(c->cust_new[--ncust]);
 		free(r);
 		return core_fail(err, CORE_E_BUSY, "out of memory");
 	}
 	/* Nothing can fail from here on. */
 	make_room(c);
 	c->next_seq++;
+	uint64_t on_hand_units = 0;
 	for (uint32_t k = 0; k < p.nplan; k++) {
+		if (c->plan[k].backorder) {
+			inbound_hold(c, c->plan_skus[c->plan[k].line], c->plan[k].loc, c->plan[k].qty);
+			continue;
+		}
 		core_rec *rec = c->plan[k].rec;
 		rec->reserved += c->plan[k].qty;
 		rec->version++;
+		on_hand_units += c->plan[k].qty;
 	}
-	c->units_reserved += p.units;
+	const uint16_t *used = plan_used(c);
+	for (uint32_t k = 0; k < p.nused; k++)
+		c->locs[used[k]]->open++;
+	for (int k = 0; k < ncust; k++)
+		cust_link(c, c->cust_new[k]);
+	for (uint32_t k = 0; nlimited && k < r->nlines; k++) {
+		const core_skupol *pol = policy_of(c, r->lines[k].sku);
+		uint64_t held = line_remaining(r, &r->lines[k]);
+		if (pol && pol->per_customer && held)
+			cust_add(c, cmd->customer_id, r->lines[k].sku, held);
+	}
+	for (int k = 0; k < ncust; k++) /* a line that held nothing (allow_partial) */
+		if (c->cust_new[k]->units == 0)
+			cust_unlink(c, c->cust_new[k]);
+	c->units_reserved += on_hand_units;
 	seqmap_put(&c->resv_by_seq, r->id - c->id_base, r);
 	heap_push(c, r);
 	c->by_status[CORE_RESV_HELD]++;
@@ -439,6 +644,7 @@ static int reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_
 		e->resv = r;
 		idem_commit(c, e);
 	}
+	res->kind = CORE_RESULT_RESV;
 	res->resv = r;
 	return 0;
 }
@@ -509,12 +715,17 @@ static int release_or_fulfill(core *c, core_resv *r, const core_resv_cmd *cmd, b
 		int rc = lines_validate(r, cmd, which, err);
 		if (rc)
 			return rc;
+	}
+	uint16_t *before = plan_loc_scratch(c);
+	uint32_t nbefore = open_locs(c, r, before);
+	if (cmd->lines) {
 		for (uint32_t i = 0; i < cmd->nlines; i++)
 			line_reduce(c, r, &r->lines[which[i]], (uint32_t)cmd->lines[i].qty, fulfil);
 	} else {
 		for (uint32_t i = 0; i < r->nlines; i++)
 			line_reduce(c, r, &r->lines[i], (uint32_t)line_remaining(r, &r->lines[i]), fulfil);
 	}
+	close_emptied(c, r, before, nbefore, cmd->lines == NULL); /* whole: every one closes */
 	bool any_left = false, any_fulfilled = false;
 	for (uint32_t i = 0; i < r->nlines; i++) {
 		any_left |= line_remaining(r, &r->lines[i]) > 0;
@@ -554,8 +765,10 @@ int resv_exec(core *c, const core_cmd *cmd, core_result *res, core_error *err)
 	case CORE_CMD_EXTEND: e = extend(c, r, rc->ttl_ms, err); break;
 	default: return core_fail(err, CORE_E_BAD_REQUEST, "unknown command");
 	}
-	if (e == 0)
+	if (e == 0) {
+		res->kind = CORE_RESULT_RESV;
 		res->resv = r;
+	}
 	return e;
 }
 
@@ -582,9 +795,12 @@ void core_resv_line_get(const core *c, const core_resv *r, uint32_t i, core_line
 {
 	const core_rline *l = &r->lines[i];
 	const core_ralloc *al = resv_allocs(r);
-	uint64_t held = 0;
-	for (uint32_t j = 0; j < l->nallocs; j++)
+	uint64_t held = 0, backordered = 0;
+	for (uint32_t j = 0; j < l->nallocs; j++) {
 		held += al[l->alloc_first + j].orig;
+		backordered += al[l->alloc_first + j].backorder ? al[l->alloc_first + j].orig : 0;
+	}
+	out->backordered = (int64_t)backordered;
 	out->sku = rline_sku_name(r, l);
 	out->qty = l->qty;
 	out->short_qty = (int64_t)l->qty - (int64_t)held;
@@ -600,6 +816,7 @@ void core_resv_alloc_get(const core *c, const core_resv *r, uint32_t line, uint3
 	const core_loc *l = c->locs[a->loc];
 	out->location = (core_str){ l->name, l->name_len };
 	out->qty = a->qty;
+	out->backorder = a->backorder;
 }
 
 int64_t core_resv_alloc_original_qty(const core_resv *r, uint32_t line, uint32_t i)
@@ -626,6 +843,46 @@ static rec_sum *sum_find(rec_sum *sums, uint64_t n, const core_rec *rec)
 	return bsearch(&key, sums, n, sizeof(*sums), cmp_rec_sum);
 }
 
+/* Every location's open shipments are the live reservations holding units
+ * there. */
+static const char *open_check(const core *c)
+{
+	uint32_t *open = calloc(c->nlocs + 1, sizeof(*open));
+	uint16_t *locs = malloc((c->nlocs + 1) * sizeof(*locs));
+	if (open == NULL || locs == NULL) {
+		free(open);
+		free(locs);
+		return "check: out of memory";
+	}
+	for (uint64_t seq = 0; seq < c->next_seq; seq++) {
+		const core_resv *r = seqmap_get(&c->resv_by_seq, seq);
+		if (r == NULL || (r->status != CORE_RESV_HELD && r->status != CORE_RESV_COMMITTED))
+			continue;
+		const core_ralloc *al = resv_allocs(r);
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < r->nlines; i++)
+			for (uint32_t j = 0; j < r->lines[i].nallocs; j++) {
+				const core_ralloc *a = &al[r->lines[i].alloc_first + j];
+				if (a->backorder)
+					continue;
+				bool seen = false;
+				for (uint32_t k = 0; k < n && !seen; k++)
+					seen = locs[k] == a->loc;
+				if (a->qty > 0 && !seen && n <= c->nlocs)
+					locs[n++] = a->loc;
+			}
+		for (uint32_t k = 0; k < n; k++)
+			open[locs[k]]++;
+	}
+	const char *why = NULL;
+	for (uint32_t i = 0; i < c->nlocs && !why; i++)
+		if (open[i] != c->locs[i]->open)
+			why = "a location's open shipments differ from its live reservations";
+	free(open);
+	free(locs);
+	return why;
+}
+
 /* Every record's reserved and committed equal what live reservations hold. */
 const char *resv_check(const core *c)
 {
@@ -636,8 +893,8 @@ const char *resv_check(const core *c)
 	for (uint32_t i = 0; i < table_slots(&c->sku_by_name); i++) {
 		const core_sku *s = table_at(&c->sku_by_name, i);
 		for (uint32_t j = 0; s && j < s->nrecs; j++) {
-			if (j > 0 && c->locs[s->recs[j - 1].loc]->rank >= c->locs[s->recs[j].loc]->rank)
-				return free(sums), "records are not in location rank order";
+			if (j > 0 && c->locs[s->recs[j - 1].loc]->name_rank >= c->locs[s->recs[j].loc]->name_rank)
+				return free(sums), "records are not in location name order";
 			sums[n++].rec = &s->recs[j];
 		}
 	}
@@ -656,6 +913,8 @@ const char *resv_check(const core *c)
 			const core_rline *l = &r->lines[li];
 			for (uint32_t j = 0; j < l->nallocs; j++) {
 				const core_ralloc *a = &al[l->alloc_first + j];
+				if (a->backorder)
+					continue;
 				rec_sum *sum = sum_find(sums, n, sku_rec_at(c, l->sku, a->loc));
 				if (sum == NULL)
 					return free(sums), "an allocation names no record";
@@ -679,5 +938,5 @@ const char *resv_check(const core *c)
 	for (int s = 0; s < 5 && !why; s++)
 		if (by_status[s] != c->by_status[s])
 			why = "the reservation counters differ from the reservations";
-	return why;
+	return why ? why : open_check(c);
 }

@@ -18,7 +18,9 @@
  */
 #include "core_internal.h"
 #include "idem.h"
+#include "plan.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,7 @@
 
 enum snap_phase {
 	PHASE_LOCATIONS,
+	PHASE_CHANNELS,
 	PHASE_SKUS,
 	PHASE_LIVE,      /* held and committed, by sequence number */
 	PHASE_FINISHED,  /* the finished FIFO, oldest first */
@@ -54,6 +57,8 @@ struct core_snap_cursor {
 	core_snap_record *recs;  /* nlocs */
 	core_snap_line *lines;   /* lines_max */
 	core_snap_alloc *allocs; /* UINT16_MAX: a reservation's allocations */
+	uint64_t *loc_ids;       /* nlocs: a channel's locations */
+	core_snap_inbound inb[CORE_INBOUND_PER_SKU_MAX];
 };
 
 core_snap_cursor *core_snap_open(const core *c, core_snap_header *hdr)
@@ -66,7 +71,8 @@ core_snap_cursor *core_snap_open(const core *c, core_snap_header *hdr)
 	cur->recs = malloc((c->nlocs ? c->nlocs : 1) * sizeof(*cur->recs));
 	cur->lines = malloc((c->cfg.lines_max ? c->cfg.lines_max : 1) * sizeof(*cur->lines));
 	cur->allocs = malloc(UINT16_MAX * sizeof(*cur->allocs));
-	if (cur->recs == NULL || cur->lines == NULL || cur->allocs == NULL) {
+	cur->loc_ids = malloc((c->nlocs ? c->nlocs : 1) * sizeof(*cur->loc_ids));
+	if (cur->recs == NULL || cur->lines == NULL || cur->allocs == NULL || cur->loc_ids == NULL) {
 		core_snap_close(cur);
 		return NULL;
 	}
@@ -92,6 +98,7 @@ void core_snap_close(core_snap_cursor *cur)
 	free(cur->recs);
 	free(cur->lines);
 	free(cur->allocs);
+	free(cur->loc_ids);
 	free(cur);
 }
 
@@ -102,15 +109,36 @@ static void sku_item(core_snap_cursor *cur, const core_sku *s, core_snap_item *i
 		cur->recs[i] = (core_snap_record){ rec->loc, rec->on_hand, rec->reserved,
 			rec->committed, rec->safety, rec->version };
 	}
+	const core_skupol *pol = policy_of(cur->c, s);
+	const core_inb *b = inbound_of(cur->c, s);
+	for (uint32_t i = 0; b && i < b->n; i++) {
+		const inb_entry *e = &b->e[i];
+		cur->inb[i] = (core_snap_inbound){ e->loc, e->qty, e->eta_ms,
+			{ e->ref_len ? e->ref : NULL, e->ref_len }, e->held };
+	}
 	item->kind = CORE_SNAP_SKU;
-	item->u.sku = (core_snap_sku){ { s->name, s->name_len }, s->nrecs, cur->recs };
+	item->u.sku = (core_snap_sku){ { s->name, s->name_len }, s->nrecs, cur->recs,
+		pol ? pol->per_order : 0, pol ? pol->per_customer : 0, pol ? pol->low_stock : 0,
+		b ? b->n : 0, cur->inb };
+}
+
+static void channel_item(core_snap_cursor *cur, const core_channel *ch, core_snap_item *item)
+{
+	const core *c = cur->c;
+	uint32_t n = 0;
+	for (uint32_t id = 0; !ch->all && id < c->nlocs; id++)
+		if ((ch->bits[id >> 6] >> (id & 63)) & 1)
+			cur->loc_ids[n++] = id;
+	item->kind = CORE_SNAP_CHANNEL;
+	item->u.channel = (core_snap_channel){ { ch->name, ch->name_len }, ch->buffer, ch->all, n,
+		cur->loc_ids };
 }
 
 static void resv_item(core_snap_cursor *cur, const core_resv *r, core_snap_item *item)
 {
 	const core_ralloc *al = resv_allocs(r);
 	/* Names of unknown-sku lines follow the order id, in line order. */
-	const unsigned char *unknown = (const unsigned char *)resv_order_id(r) + r->order_id_len;
+	const unsigned char *unknown = resv_unknown_names(r);
 	uint32_t k = 0;
 	assert(r->nlines <= cur->c->cfg.lines_max);
 	for (uint32_t i = 0; i < r->nlines; i++) {
@@ -122,11 +150,15 @@ static void resv_item(core_snap_cursor *cur, const core_resv *r, core_snap_item 
 			name = (core_str){ (const char *)unknown + 1, unknown[0] };
 			unknown += 1u + unknown[0];
 		}
+		/* Backorders follow a line's allocations on hand. */
+		uint32_t onhand = 0;
+		while (onhand < l->nallocs && !al[l->alloc_first + onhand].backorder)
+			onhand++;
 		cur->lines[i] = (core_snap_line){ name, l->sku != NULL, l->qty, l->released,
-			l->fulfilled, l->nallocs, &cur->allocs[k] };
+			l->fulfilled, onhand, &cur->allocs[k], l->nallocs - onhand, &cur->allocs[k + onhand] };
 		for (uint32_t j = 0; j < l->nallocs; j++, k++) {
 			const core_ralloc *a = &al[l->alloc_first + j];
-			assert(k < UINT16_MAX);
+			assert(k < UINT16_MAX && (j < onhand) == !a->backorder);
 			cur->allocs[k] = (core_snap_alloc){ a->loc, a->qty, a->orig };
 		}
 	}
@@ -138,6 +170,7 @@ static void resv_item(core_snap_cursor *cur, const core_resv *r, core_snap_item 
 		.orig_expires_at_ms = r->orig_expires_at_ms,
 		.finished_at_ms = r->finished_at_ms,
 		.order_id = { resv_order_id(r), r->order_id_len },
+		.customer_id = resv_customer(r),
 		.nlines = r->nlines,
 		.lines = cur->lines,
 	};
@@ -186,9 +219,22 @@ int core_snap_next(core_snap_cursor *cur, core_snap_item *item)
 		if (cur->pos < c->nlocs) {
 			const core_loc *l = c->locs[cur->pos];
 			item->kind = CORE_SNAP_LOCATION;
-			item->u.location = (core_snap_location){ l->id, { l->name, l->name_len },
-				l->priority };
+			core_snap_location *v = &item->u.location;
+			*v = (core_snap_location){ .id = l->id, .name = { l->name, l->name_len },
+				.priority = l->priority, .has_coords = l->has_coords, .lat = l->lat,
+				.lon = l->lon, .cost = l->cost, .cost_per_km = l->cost_per_km,
+				.capacity = l->capacity, .enabled = l->enabled, .ntags = l->ntags };
+			for (uint32_t t = 0; t < l->ntags; t++)
+				v->tags[t] = (core_str){ l->tags[t], l->tag_len[t] };
 			cur->pos++;
+			return 1;
+		}
+		cur->phase = PHASE_CHANNELS;
+		cur->pos = 0;
+		/* fall through */
+	case PHASE_CHANNELS:
+		if (cur->pos < c->nchans) {
+			channel_item(cur, c->chans[cur->pos++], item);
 			return 1;
 		}
 		cur->phase = PHASE_SKUS;
@@ -273,7 +319,7 @@ typedef struct pending {
 struct core_restore {
 	core *c;                 /* being built; owned until finished */
 	core_snap_header hdr;
-	core_snap_kind last;     /* kind of the last item, 0 before any */
+	int last;                /* order of the last item's kind (kind_order), 0 before any */
 	bool ranked;             /* location ranks computed */
 	core_error failure;      /* code 0, or what every later call answers */
 	uint64_t skus, reservations, keys; /* items restored */
@@ -281,6 +327,8 @@ struct core_restore {
 	uint64_t nclaims, claims_cap;
 	pending *pending;        /* PENDING_MAX */
 	uint32_t npending;
+	struct bo_claim { const core_sku *sku; uint64_t loc, qty; } *bo; /* live backorders */
+	uint64_t nbo, bo_cap;
 };
 
 __attribute__((format(printf, 4, 5)))
@@ -308,6 +356,7 @@ void core_restore_abort(core_restore *r)
 	core_destroy(r->c);
 	free(r->claims);
 	free(r->pending);
+	free(r->bo);
 	free(r);
 }
 
@@ -364,6 +413,29 @@ fail:
 	return NULL;
 }
 
+/* A location's routing attributes as location.put would accept them. */
+static const char *location_attrs_invalid(const core_snap_location *v)
+{
+	if (v->has_coords && !(isfinite(v->lat) && v->lat >= -90 && v->lat <= 90 &&
+	    isfinite(v->lon) && v->lon >= -180 && v->lon <= 180))
+		return "coordinates out of range";
+	if (!(isfinite(v->cost) && v->cost >= 0 && v->cost <= CORE_COST_MAX) ||
+	    !(isfinite(v->cost_per_km) && v->cost_per_km >= 0 && v->cost_per_km <= CORE_COST_MAX))
+		return "cost or cost_per_km out of range";
+	if (v->capacity < -1 || v->capacity > CORE_QTY_MAX)
+		return "capacity out of range";
+	if (v->ntags > CORE_TAGS_MAX)
+		return "too many tags";
+	for (uint32_t t = 0; t < v->ntags; t++) {
+		if (!name_valid(v->tags[t], CORE_TAG_MAX))
+			return "a tag must be 1 to 32 bytes without control characters";
+		for (uint32_t u = 0; u < t; u++)
+			if (v->tags[u].len == v->tags[t].len && memcmp(v->tags[u].p, v->tags[t].p, v->tags[t].len) == 0)
+				return "a tag is there twice";
+	}
+	return NULL;
+}
+
 static int restore_location(core_restore *r, const core_snap_location *v, core_error *err)
 {
 	core *c = r->c;
@@ -381,13 +453,29 @@ static int restore_location(core_restore *r, const core_snap_location *v, core_e
 	if (loc_find(c, v->name))
 		return refuse(r, err, CORE_E_BAD_REQUEST, "location %u: '%.*s' is there twice", c->nlocs,
 		    (int)v->name.len, v->name.p);
+	const char *why = location_attrs_invalid(v);
+	if (why)
+		return refuse(r, err, CORE_E_BAD_REQUEST, "location '%.*s': %s", (int)v->name.len,
+		    v->name.p, why);
 	core_loc *l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return refuse(r, err, CORE_E_BUSY, "out of memory");
 	memcpy(l->name, v->name.p, v->name.len);
 	l->name_len = (uint8_t)v->name.len;
 	l->hash = loc_name_hash(c, v->name);
+	loc_defaults(l);
 	l->priority = (int32_t)v->priority;
+	if (v->has_coords)
+		loc_set_coords(l, v->lat, v->lon);
+	l->cost = v->cost + 0.0;
+	l->cost_per_km = v->cost_per_km + 0.0;
+	l->capacity = v->capacity;
+	l->enabled = v->enabled;
+	l->ntags = (uint8_t)v->ntags;
+	for (uint32_t t = 0; t < v->ntags; t++) {
+		memcpy(l->tags[t], v->tags[t].p, v->tags[t].len);
+		l->tag_len[t] = (uint8_t)v->tags[t].len;
+	}
 	l->id = (uint16_t)c->nlocs;
 	c->locs[c->nlocs++] = l; /* owned by the core from here */
 	if (table_insert(&c->loc_by_name, l->hash, l) != 0)
@@ -398,6 +486,11 @@ static int restore_location(core_restore *r, const core_snap_location *v, core_e
 static int cmp_loc_rank(const void *a, const void *b)
 {
 	return loc_rank_cmp(*(const core_loc *const *)a, *(const core_loc *const *)b);
+}
+
+static int cmp_loc_name(const void *a, const void *b)
+{
+	return loc_name_cmp(*(const core_loc *const *)a, *(const core_loc *const *)b);
 }
 
 /* Ranks follow from the locations: once they are all in. */
@@ -418,7 +511,13 @@ static int rank_locations(core_restore *r, core_error *err)
 		c->rank_order[i] = by_rank[i]->id;
 		by_rank[i]->rank = i;
 	}
+	qsort(by_rank, c->nlocs, sizeof(*by_rank), cmp_loc_name);
+	for (uint32_t i = 0; i < c->nlocs; i++) {
+		c->name_order[i] = by_rank[i]->id;
+		by_rank[i]->name_rank = i;
+	}
 	free(by_rank);
+	loc_ranks_checked(c);
 	return 0;
 }
 
@@ -447,9 +546,12 @@ static int restore_sku(core_restore *r, const core_snap_sku *v, core_error *err)
 		return refuse(r, err, CORE_E_BAD_REQUEST, "sku %llu: the name must be 1 to %d bytes "
 		    "without control characters", (unsigned long long)r->skus, CORE_NAME_MAX);
 	int name_len = (int)v->name.len;
-	if (v->nrecs < 1 || v->nrecs > c->nlocs)
-		return refuse(r, err, CORE_E_BAD_REQUEST, "sku '%.*s': has %u records; a sku has 1 to "
+	if (v->nrecs > c->nlocs)
+		return refuse(r, err, CORE_E_BAD_REQUEST, "sku '%.*s': has %u records; a sku has at most "
 		    "one per location (%u)", name_len, v->name.p, v->nrecs, c->nlocs);
+	if (!qty_valid(v->per_order) || !qty_valid(v->per_customer) || !qty_valid(v->low_stock))
+		return refuse(r, err, CORE_E_BAD_REQUEST, "sku '%.*s': a limit is not 0 to %lld", name_len,
+		    v->name.p, CORE_QTY_MAX);
 	if (c->nrecs + v->nrecs > r->hdr.records)
 		return refuse(r, err, CORE_E_BAD_REQUEST, "sku '%.*s': more records than the header's %llu",
 		    name_len, v->name.p, (unsigned long long)r->hdr.records);
@@ -460,9 +562,9 @@ static int restore_sku(core_restore *r, const core_snap_sku *v, core_error *err)
 		if (rec->location >= c->nlocs)
 			return refuse(r, err, CORE_E_BAD_REQUEST, "sku '%.*s': record %u names location %llu "
 			    "of %u", name_len, v->name.p, i, (unsigned long long)rec->location, c->nlocs);
-		if (i > 0 && c->locs[v->recs[i - 1].location]->rank >= c->locs[rec->location]->rank)
+		if (i > 0 && c->locs[v->recs[i - 1].location]->name_rank >= c->locs[rec->location]->name_rank)
 			return refuse(r, err, CORE_E_BAD_REQUEST, "sku '%.*s': records are not in location "
-			    "rank order, or a location is there twice", name_len, v->name.p);
+			    "name order, or a location is there twice", name_len, v->name.p);
 		if (!qty_valid(rec->on_hand) || !qty_valid(rec->reserved) ||
 		    !qty_valid(rec->committed) || !qty_valid(rec->safety))
 			return refuse(r, err, CORE_E_BAD_REQUEST, "sku '%.*s': record %u: a quantity is not "
@@ -497,6 +599,33 @@ static int restore_sku(core_restore *r, const core_snap_sku *v, core_error *err)
 	}
 	c->nrecs += v->nrecs;
 	r->skus++;
+	for (uint32_t i = 0; i < v->ninbound; i++) {
+		const core_snap_inbound *in = &v->inbound[i];
+		if (in->location >= c->nlocs || in->qty < 1 || in->qty > CORE_QTY_MAX || in->eta_ms < 0 ||
+		    in->backordered < 0 || in->backordered > in->qty ||
+		    (in->ref.p && !name_valid(in->ref, CORE_REF_MAX)))
+			return refuse(r, err, CORE_E_BAD_REQUEST, "sku '%.*s': inbound entry %u is out of range",
+			    name_len, v->name.p, i);
+		inb_entry e = { .eta_ms = in->eta_ms, .qty = (uint32_t)in->qty, .held = (uint32_t)in->backordered,
+			.loc = (uint16_t)in->location, .ref_len = (uint8_t)in->ref.len };
+		if (in->ref.len)
+			memcpy(e.ref, in->ref.p, in->ref.len);
+		int rc = c->ninbound >= CORE_INBOUND_MAX || v->ninbound > CORE_INBOUND_PER_SKU_MAX ? -2
+		    : inbound_restore(c, s, &e);
+		if (rc != 0)
+			return refuse(r, err, rc == -1 ? CORE_E_BUSY : CORE_E_TOO_LARGE, rc == -1 ? "out of memory"
+			    : "sku '%.*s': more inbound entries than the engine allows", name_len, v->name.p);
+	}
+	if (v->per_order || v->per_customer || v->low_stock) {
+		core_skupol *pol = calloc(1, sizeof(*pol));
+		if (pol == NULL || table_reserve(&c->pol_by_sku, 1) != 0) {
+			free(pol);
+			return refuse(r, err, CORE_E_BUSY, "out of memory");
+		}
+		*pol = (core_skupol){ s, (uint32_t)v->per_order, (uint32_t)v->per_customer,
+			(uint32_t)v->low_stock };
+		table_insert(&c->pol_by_sku, s->hash32, pol);
+	}
 	return 0;
 }
 
@@ -544,7 +673,7 @@ static int resv_lines_check(core_restore *r, const core_snap_resv *v, uint32_t *
 			    memcmp(v->lines[j].sku.p, l->sku.p, l->sku.len) == 0)
 				return refuse(r, err, CORE_E_BAD_REQUEST, "reservation %llu: lines[%u] has the "
 				    "sku of lines[%u]", seq, i, j);
-		if (!l->sku_known && l->nallocs > 0)
+		if (!l->sku_known && l->nallocs + l->nbackorders > 0)
 			return refuse(r, err, CORE_E_BAD_REQUEST, "reservation %llu: lines[%u] has "
 			    "allocations but no sku", seq, i);
 		if (!l->sku_known)
@@ -553,13 +682,13 @@ static int resv_lines_check(core_restore *r, const core_snap_resv *v, uint32_t *
 		    !qty_valid(l->fulfilled))
 			return refuse(r, err, CORE_E_BAD_REQUEST, "reservation %llu: lines[%u]: qty must "
 			    "be 1 to %lld, released and fulfilled 0 to it", seq, i, CORE_QTY_MAX);
-		if (l->nallocs > UINT16_MAX - *nallocs)
+		if (l->nallocs + l->nbackorders > UINT16_MAX - *nallocs)
 			return refuse(r, err, CORE_E_BAD_REQUEST, "reservation %llu: more than %u "
 			    "allocations", seq, UINT16_MAX);
-		*nallocs += l->nallocs;
+		*nallocs += l->nallocs + l->nbackorders;
 		int64_t orig = 0, left = 0;
-		for (uint32_t j = 0; j < l->nallocs; j++) {
-			const core_snap_alloc *a = &l->allocs[j];
+		for (uint32_t j = 0; j < l->nallocs + l->nbackorders; j++) {
+			const core_snap_alloc *a = j < l->nallocs ? &l->allocs[j] : &l->backorders[j - l->nallocs];
 			if (a->location >= c->nlocs)
 				return refuse(r, err, CORE_E_BAD_REQUEST, "reservation %llu: lines[%u]."
 				    "allocations[%u] names location %llu of %u", seq, i, j,
@@ -584,7 +713,7 @@ static int resv_lines_check(core_restore *r, const core_snap_resv *v, uint32_t *
 static core_resv *resv_make(core *c, const core_snap_resv *v, uint32_t nallocs, size_t names)
 {
 	size_t size = sizeof(core_resv) + v->nlines * sizeof(core_rline) +
-	    nallocs * sizeof(core_ralloc) + v->order_id.len + names;
+	    nallocs * sizeof(core_ralloc) + v->order_id.len + 1u + v->customer_id.len + names;
 	core_resv *r = malloc(size);
 	if (r == NULL)
 		return NULL;
@@ -604,14 +733,21 @@ static core_resv *resv_make(core *c, const core_snap_resv *v, uint32_t nallocs, 
 		const core_snap_line *l = &v->lines[i];
 		r->lines[i] = (core_rline){ .qty = (uint32_t)l->qty, .released = (uint32_t)l->released,
 			.fulfilled = (uint32_t)l->fulfilled, .alloc_first = (uint16_t)k,
-			.nallocs = (uint16_t)l->nallocs };
+			.nallocs = (uint16_t)(l->nallocs + l->nbackorders) };
 		for (uint32_t j = 0; j < l->nallocs; j++, k++)
 			al[k] = (core_ralloc){ (uint32_t)l->allocs[j].qty, (uint32_t)l->allocs[j].orig,
-				(uint16_t)l->allocs[j].location };
+				(uint16_t)l->allocs[j].location, 0 };
+		for (uint32_t j = 0; j < l->nbackorders; j++, k++)
+			al[k] = (core_ralloc){ (uint32_t)l->backorders[j].qty, (uint32_t)l->backorders[j].orig,
+				(uint16_t)l->backorders[j].location, 1 };
 	}
 	char *tail = (char *)(al + nallocs);
 	memcpy(tail, v->order_id.p, v->order_id.len);
 	tail += v->order_id.len;
+	*tail++ = (char)(uint8_t)v->customer_id.len;
+	if (v->customer_id.len)
+		memcpy(tail, v->customer_id.p, v->customer_id.len);
+	tail += v->customer_id.len;
 	for (uint32_t i = 0; i < v->nlines; i++) {
 		if (v->lines[i].sku_known)
 			continue;
@@ -620,6 +756,72 @@ static core_resv *resv_make(core *c, const core_snap_resv *v, uint32_t nallocs, 
 		tail += v->lines[i].sku.len;
 	}
 	return r;
+}
+
+static int bo_claim_add(core_restore *r, const core_sku *s, uint16_t loc, uint32_t qty)
+{
+	if (r->nbo == r->bo_cap) {
+		uint64_t cap = r->bo_cap ? r->bo_cap * 2 : 256;
+		struct bo_claim *bo = realloc(r->bo, cap * sizeof(*bo));
+		if (bo == NULL)
+			return -1;
+		r->bo = bo;
+		r->bo_cap = cap;
+	}
+	r->bo[r->nbo++] = (struct bo_claim){ s, loc, qty };
+	return 0;
+}
+
+static int cmp_bo(const void *a, const void *b)
+{
+	const struct bo_claim *x = a, *y = b;
+	if (x->sku != y->sku)
+		return (uintptr_t)x->sku < (uintptr_t)y->sku ? -1 : 1;
+	return x->loc < y->loc ? -1 : x->loc > y->loc;
+}
+
+/* Units held at (s, loc) by inbound entries. */
+static uint64_t inbound_held_at(const core *c, const core_sku *s, uint64_t loc)
+{
+	const core_inb *b = inbound_of(c, s);
+	uint64_t held = 0;
+	for (uint32_t i = 0; b && i < b->n; i++)
+		held += b->e[i].loc == loc ? b->e[i].held : 0;
+	return held;
+}
+
+/* What live backorders hold against what the inbound entries say they
+ * hold, per sku and location, both ways. */
+static int check_backorders(core_restore *r, core_error *err)
+{
+	core *c = r->c;
+	qsort(r->bo, r->nbo, sizeof(*r->bo), cmp_bo);
+	uint64_t groups = 0;
+	for (uint64_t i = 0; i < r->nbo;) {
+		uint64_t j = i, sum = 0;
+		for (; j < r->nbo && cmp_bo(&r->bo[i], &r->bo[j]) == 0; j++)
+			sum += r->bo[j].qty;
+		if (sum != inbound_held_at(c, r->bo[i].sku, r->bo[i].loc))
+			return refuse(r, err, CORE_E_BAD_REQUEST, "sku '%s' at '%s': backorders hold %llu units, "
+			    "its inbound entries say otherwise", r->bo[i].sku->name, c->locs[r->bo[i].loc]->name,
+			    (unsigned long long)sum);
+		groups++;
+		i = j;
+	}
+	/* Every (sku, location) whose entries hold units was a group above. */
+	uint64_t holding = 0;
+	for (uint32_t t = 0; t < table_slots(&c->inb_by_sku); t++) {
+		const core_inb *b = table_at(&c->inb_by_sku, t);
+		for (uint32_t i = 0; b && i < b->n; i++) {
+			bool first = true;
+			for (uint32_t k = 0; k < i && first; k++)
+				first = b->e[k].loc != b->e[i].loc;
+			holding += first && inbound_held_at(c, b->sku, b->e[i].loc) > 0;
+		}
+	}
+	if (holding != groups)
+		return refuse(r, err, CORE_E_BAD_REQUEST, "inbound entries hold units no backorder holds");
+	return 0;
 }
 
 /* Give a pending line its sku, check its allocations name records of it,
@@ -639,6 +841,11 @@ static int pending_resolve(core_restore *r, const pending *p, core_error *err)
 	const core_ralloc *al = resv_allocs(res);
 	for (uint32_t j = 0; j < l->nallocs; j++) {
 		const core_ralloc *a = &al[l->alloc_first + j];
+		if (a->backorder) {
+			if (live && a->qty > 0 && bo_claim_add(r, l->sku, a->loc, a->qty) != 0)
+				return refuse(r, err, CORE_E_BUSY, "out of memory");
+			continue;
+		}
 		core_rec *rec = sku_rec_at(c, l->sku, a->loc);
 		if (rec == NULL)
 			return refuse(r, err, CORE_E_BAD_REQUEST, "reservation %llu: lines[%u]."
@@ -681,6 +888,18 @@ static int pending_flush(core_restore *r, core_error *err)
 	return 0;
 }
 
+/* A live reservation's open shipments: one per location it holds units at. */
+static void open_count(core *c, const core_snap_resv *v)
+{
+	uint32_t stamp = plan_stamp_next(c);
+	for (uint32_t i = 0; i < v->nlines; i++)
+		for (uint32_t j = 0; j < v->lines[i].nallocs; j++) {
+			const core_snap_alloc *a = &v->lines[i].allocs[j];
+			if (a->qty > 0 && plan_stamp_set(c, (uint16_t)a->location, stamp))
+				c->locs[a->location]->open++;
+		}
+}
+
 static int restore_resv(core_restore *r, const core_snap_resv *v, core_error *err)
 {
 	core *c = r->c;
@@ -709,6 +928,9 @@ static int restore_resv(core_restore *r, const core_snap_resv *v, core_error *er
 	size_t names;
 	if (resv_lines_check(r, v, &nallocs, &names, err) != 0)
 		return err->code;
+	if (v->customer_id.p && !name_valid(v->customer_id, CORE_CUSTOMER_ID_MAX))
+		return refuse(r, err, CORE_E_BAD_REQUEST, "reservation %llu: customer_id must be 1 to %d "
+		    "bytes without control characters", seq, CORE_CUSTOMER_ID_MAX);
 	core_resv *res = resv_make(c, v, nallocs, names);
 	if (res == NULL || seqmap_reserve(&c->resv_by_seq, v->seq) != 0) {
 		free(res);
@@ -717,6 +939,8 @@ static int restore_resv(core_restore *r, const core_snap_resv *v, core_error *er
 	seqmap_put(&c->resv_by_seq, v->seq, res); /* owned by the core from here */
 	c->by_status[res->status]++;
 	r->reservations++;
+	if (res->status == CORE_RESV_HELD || res->status == CORE_RESV_COMMITTED)
+		open_count(c, v);
 	if (res->status == CORE_RESV_HELD) {
 		if (heap_reserve(c, 1) != 0)
 			return refuse(r, err, CORE_E_BUSY, "out of memory");
@@ -799,24 +1023,63 @@ static int restore_key(core_restore *r, const core_snap_key *v, core_error *err)
 	return 0;
 }
 
+/* Items come locations, channels, skus, reservations, keys: a kind's
+ * place in that order, from 1; 0 for no kind. */
+static int kind_order(int kind)
+{
+	static const int order[] = { [CORE_SNAP_LOCATION] = 1, [CORE_SNAP_CHANNEL] = 2,
+		[CORE_SNAP_SKU] = 3, [CORE_SNAP_RESERVATION] = 4, [CORE_SNAP_KEY] = 5 };
+	return kind >= CORE_SNAP_LOCATION && kind <= CORE_SNAP_CHANNEL ? order[kind] : 0;
+}
+
+static int restore_channel(core_restore *r, const core_snap_channel *v, core_error *err)
+{
+	core *c = r->c;
+	if (!name_valid(v->name, CORE_CHANNEL_MAX))
+		return refuse(r, err, CORE_E_BAD_REQUEST, "channel %u: the name must be 1 to %d bytes without "
+		    "control characters", c->nchans, CORE_CHANNEL_MAX);
+	if (channel_find(c, v->name))
+		return refuse(r, err, CORE_E_BAD_REQUEST, "channel '%.*s': is there twice", (int)v->name.len,
+		    v->name.p);
+	if (!qty_valid(v->buffer) || (v->all_locations && v->nlocations))
+		return refuse(r, err, CORE_E_BAD_REQUEST, "channel '%.*s': buffer out of range, or both all "
+		    "locations and a list", (int)v->name.len, v->name.p);
+	for (uint32_t i = 0; i < v->nlocations; i++)
+		if (v->locations[i] >= c->nlocs || (i && v->locations[i] <= v->locations[i - 1]))
+			return refuse(r, err, CORE_E_BAD_REQUEST, "channel '%.*s': locations must be ids of "
+			    "locations, ascending", (int)v->name.len, v->name.p);
+	core_error e;
+	core_channel *ch = channel_make(c, v->name, &e);
+	if (ch == NULL)
+		return refuse(r, err, e.code, "%s", e.message);
+	ch->buffer = (uint32_t)v->buffer;
+	ch->all = v->all_locations;
+	for (uint32_t i = 0; i < v->nlocations; i++)
+		ch->bits[v->locations[i] >> 6] |= UINT64_C(1) << (v->locations[i] & 63);
+	ch->nlocs = v->nlocations;
+	return 0;
+}
+
 int core_restore_item(core_restore *r, const core_snap_item *item, core_error *err)
 {
 	if (r->failure.code) {
 		*err = r->failure;
 		return err->code;
 	}
-	if (item->kind < CORE_SNAP_LOCATION || item->kind > CORE_SNAP_KEY)
+	int order = kind_order(item->kind);
+	if (order == 0)
 		return refuse(r, err, CORE_E_BAD_REQUEST, "unknown item kind %d", (int)item->kind);
-	if (item->kind < r->last)
-		return refuse(r, err, CORE_E_BAD_REQUEST, "items out of order: locations, skus, "
+	if (order < r->last)
+		return refuse(r, err, CORE_E_BAD_REQUEST, "items out of order: locations, channels, skus, "
 		    "reservations, then keys");
 	if (item->kind != CORE_SNAP_LOCATION && rank_locations(r, err) != 0)
 		return err->code;
 	/* Keys refer to reservations whole. */
-	if (item->kind != r->last && r->npending && pending_flush(r, err) != 0)
+	if (order != r->last && r->npending && pending_flush(r, err) != 0)
 		return err->code;
-	r->last = item->kind;
+	r->last = order;
 	switch (item->kind) {
+	case CORE_SNAP_CHANNEL: return restore_channel(r, &item->u.channel, err);
 	case CORE_SNAP_LOCATION: return restore_location(r, &item->u.location, err);
 	case CORE_SNAP_SKU: return restore_sku(r, &item->u.sku, err);
 	case CORE_SNAP_RESERVATION: return restore_resv(r, &item->u.resv, err);
@@ -866,8 +1129,12 @@ core *core_restore_finish(core_restore *r, core_error *err)
 		    (unsigned long long)h->keys);
 		goto fail;
 	}
-	if (check_claims(r, err) != 0)
+	if (check_claims(r, err) != 0 || check_backorders(r, err) != 0)
 		goto fail;
+	if (cust_rebuild(c, NULL) != 0) {
+		refuse(r, err, CORE_E_BUSY, "out of memory");
+		goto fail;
+	}
 	/* The checks above and the way the restore builds the rest (the heap,
 	 * the FIFOs and the counters from the items themselves) cover what
 	 * core_check() checks; it runs as a second opinion where it is cheap,
@@ -879,6 +1146,7 @@ core *core_restore_finish(core_restore *r, core_error *err)
 	}
 	free(r->claims);
 	free(r->pending);
+	free(r->bo);
 	free(r);
 	return c;
 

@@ -443,6 +443,7 @@ static json_t *capture(const tracked *t, bool with_stats)
 	for (size_t i = 0; i < t->nids; i++)
 		json_object_set(resv, t->ids[i], resv_read(t->ids[i]));
 	json_object_set_new(state, "reservations", resv);
+	json_object_set(state, "locations", ok("location.list", NULL));
 	if (with_stats) {
 		json_t *st = ok("stats", NULL);
 		json_t *sub = json_object();
@@ -513,7 +514,7 @@ static void expect_same_state(json_t *before, json_t *after, const char *when)
 static void build_state(tracked *t, const char *prefix, json_t **adjust_reply,
     json_t **reserve_reply)
 {
-	static char names[8][3][64];
+	static char names[8][5][64];
 	static int used;
 	char (*n)[64] = names[used++ % 8];
 	snprintf(n[0], 64, "%s-A", prefix);
@@ -539,6 +540,32 @@ static void build_state(tracked *t, const char *prefix, json_t **adjust_reply,
 	    "location", "W1", "delta", -4, "reason", "damaged"));
 	ok("restock", json_pack("{s:s, s:s, s:i, s:s}", "sku", C, "location",
 	    "W2", "qty", 2, "reason", "returned"));
+	/* routing: attributes, a channel, a per-customer limit */
+	ok("location.put", json_pack("{s:s, s:f, s:f, s:i, s:[s]}", "location", "W1",
+	    "lat", 52.52, "lon", 13.405, "capacity", 1000, "tags", "dc"));
+	ok("channel.put", json_pack("{s:s, s:b}", "channel", "web", "all_locations", 1));
+	ok("channel.put", json_pack("{s:s, s:[s], s:i}", "channel", "market", "locations", "W2",
+	    "buffer", 1));
+	ok("sku.put", json_pack("{s:s, s:i, s:i}", "sku", B, "per_order", 1000, "low_stock", 2));
+	char *limited = n[3];
+	snprintf(limited, 64, "%s-D", prefix);
+	track_sku(t, limited);
+	set_stock(limited, "W2", 5);
+	ok("sku.put", json_pack("{s:s, s:i}", "sku", limited, "per_customer", 3));
+	snprintf(order, sizeof(order), "%s-o0", prefix);
+	track(t, ok("reserve", json_pack("{s:s, s:[{s:s, s:i}], s:i, s:s, s:s}", "order_id", order,
+	    "lines", "sku", limited, "qty", 2, "ttl_ms", TTL_LONG_MS, "customer_id", "c-1",
+	    "channel", "market")));
+	/* a backorder against inbound stock */
+	char *pre = n[4];
+	snprintf(pre, 64, "%s-E", prefix);
+	track_sku(t, pre);
+	set_stock(pre, "W1", 1);
+	ok("inbound.add", json_pack("{s:s, s:s, s:i, s:I, s:s}", "sku", pre, "location", "W1", "qty", 5,
+	    "eta", (json_int_t)1900000000000LL, "ref", "po-1"));
+	snprintf(order, sizeof(order), "%s-o00", prefix);
+	track(t, ok("reserve", json_pack("{s:s, s:[{s:s, s:i}], s:i, s:b}", "order_id", order,
+	    "lines", "sku", pre, "qty", 3, "ttl_ms", TTL_LONG_MS, "allow_backorder", 1)));
 
 	/* held, with an idempotency key */
 	snprintf(order, sizeof(order), "%s-o1", prefix);

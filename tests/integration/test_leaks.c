@@ -137,7 +137,35 @@ Test(leaks, every_method_and_hostile_input_leave_nothing_behind)
 	cr_assert_str_empty(call(c, "reservation.get", buf));
 	cr_assert_str_empty(call(c, "stats", NULL));
 	cr_assert_str_empty(call(c, "ping", NULL));
-	cr_assert_str_eq(call(c, "location.put", "{\"location\": \"W1\"}"), "UNKNOWN_METHOD");
+	cr_assert_str_empty(call(c, "location.put", "{\"location\": \"W1\", \"lat\": 52.5, "
+	    "\"lon\": 13.4, \"tags\": [\"dc\", \"eu\"], \"capacity\": 9}"));
+	cr_assert_str_eq(call(c, "location.put", "{\"location\": \"W1\", \"lat\": 99, \"lon\": 0}"),
+	    "BAD_REQUEST");
+	cr_assert_str_empty(call(c, "location.list", NULL));
+	cr_assert_str_empty(call(c, "route.quote", "{\"order_id\": \"q\", \"lines\": [{\"sku\": \"A\", "
+	    "\"qty\": 1}, {\"sku\": \"B\", \"qty\": 1}], \"strategy\": \"nearest\", \"ship_to\": "
+	    "{\"lat\": 50, \"lon\": 8}, \"explain\": true}"));
+	cr_assert_str_eq(call(c, "route.quote", "{\"order_id\": \"q\", \"lines\": [{\"sku\": \"A\", "
+	    "\"qty\": 999}], \"explain\": true}"), "OUT_OF_STOCK");
+	cr_assert_str_empty(call(c, "reserve", "{\"order_id\": \"o9\", \"lines\": [{\"sku\": \"A\", "
+	    "\"qty\": 1}], \"strategy\": \"most_stock\", \"split\": \"none\", \"explain\": true}"));
+	cr_assert_str_empty(call(c, "channel.put", "{\"channel\": \"m\", \"locations\": [\"W1\", \"W2\"], "
+	    "\"buffer\": 1}"));
+	cr_assert_str_eq(call(c, "channel.put", "{\"channel\": \"m\", \"locations\": [\"W9\"]}"), "NOT_FOUND");
+	cr_assert_str_empty(call(c, "avail", "{\"skus\": [\"A\"], \"channel\": \"m\"}"));
+	cr_assert_str_empty(call(c, "sku.put", "{\"sku\": \"A\", \"per_customer\": 5, \"per_order\": 3}"));
+	cr_assert_str_empty(call(c, "reserve", "{\"order_id\": \"o10\", \"lines\": [{\"sku\": \"A\", "
+	    "\"qty\": 1}], \"channel\": \"m\", \"customer_id\": \"ann\"}"));
+	cr_assert_str_eq(call(c, "reserve", "{\"order_id\": \"o11\", \"lines\": [{\"sku\": \"A\", "
+	    "\"qty\": 5}], \"customer_id\": \"ann\"}"), "LIMIT_EXCEEDED");
+	cr_assert_str_empty(call(c, "sku.put", "{\"sku\": \"A\", \"per_customer\": 0}"));
+	cr_assert_str_empty(call(c, "sku.put", "{\"sku\": \"A\", \"per_customer\": 9}"));
+	cr_assert_str_empty(call(c, "inbound.add", "{\"sku\": \"B\", \"location\": \"W1\", \"qty\": 9, "
+	    "\"eta\": 1900000000000, \"ref\": \"po-1\"}"));
+	cr_assert_str_empty(call(c, "reserve", "{\"order_id\": \"o12\", \"lines\": [{\"sku\": \"B\", "
+	    "\"qty\": 6}], \"allow_backorder\": true, \"ttl_ms\": 1}"));
+	cr_assert_str_empty(call(c, "avail", "{\"skus\": [\"B\"]}"));
+	cr_assert_str_eq(call(c, "auth", "{\"token\": \"t\"}"), "UNKNOWN_METHOD");
 	free(held);
 	free(expiring);
 	free(released);

@@ -345,9 +345,7 @@ Test(methods, ping_answers_pong)
 
 Test(methods, methods_of_later_versions_and_unknown_ones_are_unknown_method)
 {
-	static const char *const later[] = { "location.put", "location.list",
-		"channel.put", "sku.put", "inbound.add", "route.quote",
-		"auth", "subscribe", "stock.delete", "" };
+	static const char *const later[] = { "auth", "subscribe", "stock.delete", "" };
 	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
 		fail_with(later[i], json_pack("{s:s}", "location", "W1"),
 		    ALLOT_ERR_UNKNOWN_METHOD, NULL);
@@ -782,10 +780,18 @@ Test(methods, avail_reports_totals_per_location_and_unknown_skus)
 	    (json_object_size(bl) == 1 && geti(bl, "W2") == 0),
 	    "av-b has no record at W2 but avail lists other locations");
 
-	/* a channel sees every location with no buffer */
+	/* a channel must have been made; made without a list, it sees every
+	 * location, and a buffer is withheld per location */
+	fail_with("avail", json_pack("{s:[s], s:s}", "skus", "av-a", "channel", "web"),
+	    ALLOT_ERR_NOT_FOUND, "web");
+	ok("channel.put", json_pack("{s:s}", "channel", "web"));
 	av = ok("avail", json_pack("{s:[s], s:s}", "skus", "av-a",
 	    "channel", "web"));
 	cr_assert_eq(geti(get(av, "av-a"), "total"), 12);
+	ok("channel.put", json_pack("{s:s, s:i}", "channel", "web", "buffer", 2));
+	av = ok("avail", json_pack("{s:[s], s:s}", "skus", "av-a",
+	    "channel", "web"));
+	cr_assert_eq(geti(get(av, "av-a"), "total"), 8);
 
 	/* an empty list answers an empty map */
 	av = ok("avail", json_pack("{s:[]}", "skus"));
@@ -876,21 +882,22 @@ Test(methods, reserve_prefers_one_location_that_covers_the_whole_order)
 	finish();
 }
 
-Test(methods, reserve_splits_across_locations_in_rank_order_by_name)
+Test(methods, reserve_splits_across_the_fewest_locations_then_in_rank_order_by_name)
 {
 	/* created out of name order */
 	set_stock("split", "W-b", 4);
 	set_stock("split", "W-c", 5);
 	set_stock("split", "W-a", 3);
 
+	/* 9 units: W-b and W-c hold them in two shipments, which beats three */
 	json_t *r = reserve1("o-split", "split", 9, 60000);
-	static const char *const abc[] = { "W-a", "W-b", "W-c" };
-	static const json_int_t q[] = { 3, 4, 2 };
-	expect_line(r, 0, "split", 9, 3, abc, q);
+	static const char *const bc9[] = { "W-b", "W-c" };
+	static const json_int_t q[] = { 4, 5 };
+	expect_line(r, 0, "split", 9, 2, bc9, q);
 
-	expect_record(record("split", "W-a"), "split", "W-a", 3, 3, 0, 0);
+	expect_record(record("split", "W-a"), "split", "W-a", 3, 0, 0, 0);
 	expect_record(record("split", "W-b"), "split", "W-b", 4, 4, 0, 0);
-	expect_record(record("split", "W-c"), "split", "W-c", 5, 2, 0, 0);
+	expect_record(record("split", "W-c"), "split", "W-c", 5, 5, 0, 0);
 
 	json_t *g = by_id("reservation.get", r);
 	cr_assert(json_equal(g, r), "reservation.get differs from the reply");
@@ -1076,22 +1083,25 @@ Test(methods, reserve_rejects_bad_params_naming_the_field_and_holds_nothing)
 	    "a-channel-name-longer-than-32-bytes"), ALLOT_ERR_BAD_REQUEST,
 	    "channel");
 
-	/* not in this version */
+	/* routing options out of range */
 	fail_with("reserve", json_pack("{s:s, s:[{s:s, s:i}], s:s}", "order_id",
-	    "o-val", "lines", "sku", "val", "qty", 1, "strategy", "nearest"),
+	    "o-val", "lines", "sku", "val", "qty", 1, "strategy", "fastest"),
 	    ALLOT_ERR_BAD_REQUEST, "strategy");
 	fail_with("reserve", json_pack("{s:s, s:[{s:s, s:i}], s:s}", "order_id",
-	    "o-val", "lines", "sku", "val", "qty", 1, "split", "lines"),
+	    "o-val", "lines", "sku", "val", "qty", 1, "strategy", "nearest"),
+	    ALLOT_ERR_BAD_REQUEST, "ship_to");
+	fail_with("reserve", json_pack("{s:s, s:[{s:s, s:i}], s:s}", "order_id",
+	    "o-val", "lines", "sku", "val", "qty", 1, "split", "parcels"),
 	    ALLOT_ERR_BAD_REQUEST, "split");
 	fail_with("reserve", json_pack("{s:s, s:[{s:s, s:i}], s:i}", "order_id",
-	    "o-val", "lines", "sku", "val", "qty", 1, "max_shipments", 2),
+	    "o-val", "lines", "sku", "val", "qty", 1, "max_shipments", -1),
 	    ALLOT_ERR_BAD_REQUEST, "max_shipments");
-	fail_with("reserve", json_pack("{s:s, s:[{s:s, s:i}], s:b}", "order_id",
+	fail_with("reserve", json_pack("{s:s, s:[{s:s, s:i}], s:s}", "order_id",
+	    "o-val", "lines", "sku", "val", "qty", 1, "explain", "yes"),
+	    ALLOT_ERR_BAD_REQUEST, "explain");
+	fail_with("reserve", json_pack("{s:s, s:[{s:s, s:i}], s:i}", "order_id",
 	    "o-val", "lines", "sku", "val", "qty", 1, "allow_backorder", 1),
 	    ALLOT_ERR_BAD_REQUEST, "allow_backorder");
-	fail_with("reserve", json_pack("{s:s, s:[{s:s, s:i}], s:b}", "order_id",
-	    "o-val", "lines", "sku", "val", "qty", 1, "explain", 1),
-	    ALLOT_ERR_BAD_REQUEST, "explain");
 
 	/* 101 lines: TOO_LARGE; 100 lines is within the limit */
 	json_t *lines = json_array();
@@ -1117,6 +1127,10 @@ Test(methods, reserve_rejects_bad_params_naming_the_field_and_holds_nothing)
 	cr_assert_eq(geti(get(st, "reservations"), "held"), 0);
 
 	/* the options of this version are accepted */
+	fail_with("reserve", json_pack("{s:s, s:[{s:s, s:i}], s:s}", "order_id",
+	    "o-val", "lines", "sku", "val", "qty", 1, "channel", "web"),
+	    ALLOT_ERR_NOT_FOUND, "channel");
+	ok("channel.put", json_pack("{s:s}", "channel", "web"));
 	json_t *r = ok("reserve", json_pack("{s:s, s:[{s:s, s:i}], s:s, s:s, "
 	    "s:i, s:b, s:b, s:b, s:s, s:s, s:{s:f, s:f}, s:I}", "order_id",
 	    "o-val-ok", "lines", "sku", "val", "qty", 1, "strategy", "priority",

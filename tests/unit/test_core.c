@@ -1487,9 +1487,14 @@ Test(core, optional_strings_absent_are_fine_and_given_empty_or_bad_are_bad_reque
 	cr_assert_eq(core_stock_get(c, S("A"), S(""), rec_emit, &v, &n, &err), CORE_E_BAD_REQUEST);
 	dump_unchanged(before, c, "a command with a bad optional string");
 	free(before);
-	/* Valid ones, and an empty reason (free text may be empty). */
+	/* Valid ones, and an empty reason (free text may be empty); a channel
+	 * must have been made by channel.put. */
 	cmd.u.reserve.channel = S("web");
 	cmd.u.reserve.customer_id = S("cust-9");
+	cr_assert_eq(core_exec(c, &cmd, 0, &res, &err), CORE_E_NOT_FOUND);
+	core_cmd chan = { .type = CORE_CMD_CHANNEL_PUT };
+	chan.u.channel = (core_channel_cmd){ .channel = S("web"), .buffer = -1 };
+	cr_assert_eq(core_exec(c, &chan, 0, &res, &err), CORE_OK, "%s", err.message);
 	cr_assert_eq(core_exec(c, &cmd, 0, &res, &err), CORE_OK, "%s", err.message);
 	cr_assert_eq(stock_adjust(c, 0, "A", "W1", 1, NULL, "", &res, &err), CORE_OK);
 	rec_is(c, "A", "W1", 6, 1, 0, 0, 3);
@@ -1960,26 +1965,60 @@ static const m_rec *m_rec_of(const model *m, int sku, int loc)
 	return &m->rec[sku][loc];
 }
 
+/* True when set a beats set b of the same size: compared in rank order,
+ * best first (bit k is the location ranked k). */
+static bool m_set_before(unsigned a, unsigned b)
+{
+	for (int k = 0; k < M_LOCS; k++)
+		if (((a ^ b) >> k) & 1)
+			return (a >> k) & 1;
+	return false;
+}
+
+/* The planner's rule by brute force over every set of locations: the most
+ * units held, then the fewest locations, then the best-ranked set; each
+ * line then draws from the set in rank order. */
 static void m_plan_make(const model *m, const int *sku, const int64_t *qty, int n, m_plan *p)
 {
 	memset(p, 0, sizeof(*p));
-	int only = -1;
-	for (int k = 0; k < M_LOCS && only < 0; k++) {
-		int loc = m->rank[k];
-		bool covers = true;
-		for (int i = 0; i < n && covers; i++) {
-			const m_rec *rec = m_rec_of(m, sku[i], loc);
-			covers = rec && m_avail(rec) >= qty[i];
+	unsigned best = 0;
+	int64_t best_units = -1;
+	for (unsigned set = 0; set < (1u << M_LOCS); set++) {
+		int64_t units = 0;
+		bool useless = false;
+		for (int k = 0; k < M_LOCS; k++) {
+			if (!((set >> k) & 1))
+				continue;
+			int64_t offers = 0; /* a location without stock is not usable */
+			for (int i = 0; i < n; i++) {
+				const m_rec *rec = m_rec_of(m, sku[i], m->rank[k]);
+				offers += rec ? m_avail(rec) : 0;
+			}
+			useless |= offers == 0;
 		}
-		if (covers)
-			only = loc;
+		if (useless)
+			continue;
+		for (int i = 0; i < n; i++) {
+			int64_t sum = 0;
+			for (int k = 0; k < M_LOCS; k++) {
+				const m_rec *rec = (set >> k) & 1 ? m_rec_of(m, sku[i], m->rank[k]) : NULL;
+				sum += rec ? m_avail(rec) : 0;
+			}
+			units += sum < qty[i] ? sum : qty[i];
+		}
+		int size = __builtin_popcount(set), best_size = __builtin_popcount(best);
+		if (units > best_units || (units == best_units && (size < best_size ||
+		    (size == best_size && m_set_before(set, best))))) {
+			best = set;
+			best_units = units;
+		}
 	}
 	for (int i = 0; i < n; i++) {
 		int64_t need = qty[i];
 		for (int k = 0; k < M_LOCS && need > 0; k++) {
 			int loc = m->rank[k];
 			const m_rec *rec = m_rec_of(m, sku[i], loc);
-			if (rec == NULL || (only >= 0 && loc != only))
+			if (rec == NULL || !((best >> k) & 1))
 				continue;
 			int64_t take = m_avail(rec) < need ? m_avail(rec) : need;
 			if (take == 0)

@@ -14,9 +14,19 @@
 #include <string.h>
 
 #include "journal.h"
+#include "routing_random.h"
 
 #define LINES_MAX 8
 #define STEPS 3000
+
+/* journal_decode() with lines[0..cap) and room for 16 channel locations. */
+static int dec(const uint8_t *buf, size_t len, journal_entry *e, core_line_req *lines, uint32_t cap,
+    const char **why)
+{
+	static core_str names[16];
+	journal_scratch scratch = { lines, cap, names, 16 };
+	return journal_decode(buf, len, e, &scratch, why);
+}
 
 static core_str S(const char *s)
 {
@@ -55,7 +65,7 @@ static void random_cmd(rng *g, core_cmd *cmd, core_line_req *lines, char ids[][3
 {
 	memset(cmd, 0, sizeof(*cmd));
 	uint64_t x = next(g);
-	int kind = (int)(x % 9);
+	int kind = (int)(x % 10);
 	core_stock_cmd *s = &cmd->u.stock;
 	core_resv_cmd *v = &cmd->u.resv;
 	s->safety = s->if_version = -1;
@@ -94,7 +104,29 @@ static void random_cmd(rng *g, core_cmd *cmd, core_line_req *lines, char ids[][3
 			cmd->u.reserve.idempotency_key = S(keys[(x >> 43) % 3]);
 		if ((x >> 44) & 1)
 			cmd->u.reserve.channel = S("web");
+		if ((x >> 45) & 1)
+			cmd->u.reserve.customer_id = S(routing_customers[(x >> 42) % 3]);
+		routing_options(next(g), &cmd->u.reserve);
 		break;
+	case 9: {
+		static core_str chan_names[8];
+		uint64_t y = next(g);
+		memset(&cmd->u, 0, sizeof(cmd->u));
+		if (y % 4 == 3) {
+			cmd->type = CORE_CMD_INBOUND_ADD;
+			random_inbound(y >> 2, &cmd->u.inbound, skus[(x >> 8) % 4], locs[(x >> 10) % 3]);
+		} else if (y % 3 == 0) {
+			cmd->type = CORE_CMD_LOCATION_PUT;
+			random_location(y >> 2, &cmd->u.location, locs[(x >> 10) % 3]);
+		} else if (y % 3 == 1) {
+			cmd->type = CORE_CMD_CHANNEL_PUT;
+			random_channel(y >> 2, &cmd->u.channel, locs, 3, chan_names);
+		} else {
+			cmd->type = CORE_CMD_SKU_PUT;
+			random_sku_put(y >> 2, &cmd->u.sku, skus[(x >> 8) % 4]);
+		}
+		break;
+	}
 	case 5:
 		memset(&cmd->u, 0, sizeof(cmd->u)); /* the stock fields share the union */
 		cmd->type = CORE_CMD_COMMIT;
@@ -137,7 +169,7 @@ static void replay_last(mp_buf *journal, size_t start, core *b, int step)
 	core_line_req lines[LINES_MAX];
 	journal_entry e;
 	const char *why = NULL;
-	cr_assert_eq(journal_decode(journal->data + start, journal->len - start, &e, lines,
+	cr_assert_eq(dec(journal->data + start, journal->len - start, &e, lines,
 	    LINES_MAX, &why), 0, "step %d: record does not decode: %s", step, why);
 	core_error err;
 	cr_assert_eq(journal_apply(b, &e, &err), CORE_OK, "step %d: replay failed: %s", step,
@@ -211,7 +243,7 @@ static void run(uint64_t seed)
 		cr_assert_eq(mp_scan(journal.data + pos, journal.len - pos, &lim, &len, &why), MP_OK);
 		core_line_req lines[LINES_MAX];
 		journal_entry e;
-		cr_assert_eq(journal_decode(journal.data + pos, len, &e, lines, LINES_MAX, &why), 0);
+		cr_assert_eq(dec(journal.data + pos, len, &e, lines, LINES_MAX, &why), 0);
 		core_error err;
 		cr_assert_eq(journal_apply(c, &e, &err), CORE_OK);
 		pos += len;
@@ -245,7 +277,7 @@ Test(journal, records_cut_short_or_corrupted_are_refused_without_harm)
 	core_line_req out[LINES_MAX];
 	journal_entry e;
 	const char *why;
-	cr_assert_eq(journal_decode(b.data, b.len, &e, out, LINES_MAX, &why), 0);
+	cr_assert_eq(dec(b.data, b.len, &e, out, LINES_MAX, &why), 0);
 	cr_assert_eq(e.type, CORE_CMD_RESERVE);
 	cr_assert_eq(e.now_ms, 123456);
 	cr_assert_eq(e.cmd.u.reserve.nlines, 3);
@@ -257,12 +289,12 @@ Test(journal, records_cut_short_or_corrupted_are_refused_without_harm)
 	for (size_t len = 0; len < b.len; len++) {
 		uint8_t *copy = malloc(len ? len : 1);
 		memcpy(copy, b.data, len);
-		cr_assert_eq(journal_decode(copy, len, &e, out, LINES_MAX, &why), -1, "prefix %zu accepted", len);
+		cr_assert_eq(dec(copy, len, &e, out, LINES_MAX, &why), -1, "prefix %zu accepted", len);
 		cr_assert_not_null(why);
 		free(copy);
 	}
 	/* More lines than the engine allows is refused. */
-	cr_assert_eq(journal_decode(b.data, b.len, &e, out, 2, &why), -1);
+	cr_assert_eq(dec(b.data, b.len, &e, out, 2, &why), -1);
 	/* Random byte flips: decoded or refused, never a crash. */
 	uint64_t x = 99;
 	for (int i = 0; i < 20000; i++) {
@@ -271,7 +303,54 @@ Test(journal, records_cut_short_or_corrupted_are_refused_without_harm)
 		memcpy(copy, b.data, b.len);
 		x = x * 6364136223846793005ULL + 1;
 		copy[(x >> 33) % b.len] ^= (uint8_t)(1 + (x >> 20) % 255);
-		journal_decode(copy, b.len, &e, out, LINES_MAX, &why);
+		dec(copy, b.len, &e, out, LINES_MAX, &why);
 	}
+	mp_buf_finish(&b);
+}
+
+Test(journal, location_records_round_trip_and_old_reserve_records_still_read)
+{
+	core_str tags[2] = { S("dc"), S("eu") };
+	core_cmd cmd = { .type = CORE_CMD_LOCATION_PUT };
+	cmd.u.location = (core_location_cmd){ .location = S("W1"), .has_coords = true, .lat = 52.52,
+		.lon = -1.5, .has_cost_per_km = true, .cost_per_km = 0.25, .capacity = 7, .enabled = 0,
+		.has_tags = true, .ntags = 2, .tags = tags };
+	mp_buf b;
+	mp_buf_init(&b);
+	journal_encode_cmd(&b, &cmd, 99);
+	core_line_req out[LINES_MAX];
+	journal_entry e;
+	const char *why;
+	cr_assert_eq(dec(b.data, b.len, &e, out, LINES_MAX, &why), 0);
+	const core_location_cmd *l = &e.cmd.u.location;
+	cr_assert_eq(e.type, CORE_CMD_LOCATION_PUT);
+	cr_assert(l->has_coords && l->lat == 52.52 && l->lon == -1.5);
+	cr_assert(!l->has_priority && !l->has_cost && l->has_cost_per_km && l->cost_per_km == 0.25);
+	cr_assert_eq(l->capacity, 7);
+	cr_assert_eq(l->enabled, 0);
+	cr_assert(l->has_tags && l->ntags == 2 && memcmp(l->tags[1].p, "eu", 2) == 0);
+	for (size_t len = 0; len < b.len; len++)
+		cr_assert_eq(dec(b.data, len, &e, out, LINES_MAX, &why), -1);
+
+	/* A reserve record as written before ship_to and allow_backorder. */
+	mp_buf_reset(&b);
+	mp_write_array(&b, 12);
+	mp_write_uint(&b, CORE_CMD_RESERVE);
+	mp_write_int(&b, 5);
+	mp_write_lit(&b, "o-1");
+	mp_write_array(&b, 2);
+	mp_write_lit(&b, "A");
+	mp_write_int(&b, 2);
+	mp_write_nil(&b);
+	mp_write_nil(&b);
+	mp_write_int(&b, -1);
+	mp_write_uint(&b, 0);
+	mp_write_uint(&b, 0);
+	mp_write_uint(&b, 0);
+	mp_write_bool(&b, false);
+	mp_write_nil(&b);
+	cr_assert_eq(dec(b.data, b.len, &e, out, LINES_MAX, &why), 0, "%s", why);
+	cr_assert(!e.cmd.u.reserve.has_ship_to && !e.cmd.u.reserve.allow_backorder);
+	cr_assert_eq(e.cmd.u.reserve.nlines, 1);
 	mp_buf_finish(&b);
 }

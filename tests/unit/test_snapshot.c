@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "routing_random.h"
 #include "snapshot.h"
 
 #define LINES_MAX 8
@@ -262,7 +263,7 @@ static void order_init(order *o, const char *order_id, const char *key, int64_t 
 	o->cmd = (core_cmd){ .type = CORE_CMD_RESERVE };
 	o->cmd.u.reserve = (core_reserve_cmd){ .order_id = S(order_id), .lines = o->lines,
 		.nlines = sku2 ? 2 : 1, .ttl_ms = ttl_ms, .allow_partial = partial,
-		.idempotency_key = S(key), .channel = S("web") };
+		.idempotency_key = S(key), .channel = S("web"), .customer_id = S("c-1") };
 }
 
 /* A reservation's id as text. */
@@ -308,9 +309,26 @@ static core *realistic(void)
 	stock_set(c, 1000, "tee-m", "amsterdam", 2);
 	stock_set(c, 1000, "mug", "leeds", 40);
 	stock_set(c, 1000, "cap", "berlin", 3);
-	core_cmd adj = adjust_cmd("mug", "leeds", -2, "count-1");
 	core_result res;
 	core_error err;
+	/* Routing: attributes, channels, limits. */
+	static const core_str tags[] = { { "dc", 2 }, { "uk", 2 } };
+	static const core_str market_locs[] = { { "leeds", 5 }, { "berlin", 6 } };
+	core_cmd cmds[] = {
+		{ .type = CORE_CMD_LOCATION_PUT, .u.location = { .location = S("leeds"), .has_coords = true,
+			.lat = 53.8, .lon = -1.55, .has_priority = true, .priority = 1, .has_cost = true,
+			.cost = 2.5, .capacity = 50, .enabled = 1, .has_tags = true, .ntags = 2, .tags = tags } },
+		{ .type = CORE_CMD_LOCATION_PUT, .u.location = { .location = S("amsterdam"), .capacity = -1,
+			.enabled = 0 } },
+		{ .type = CORE_CMD_CHANNEL_PUT, .u.channel = { .channel = S("web"), .buffer = -1 } },
+		{ .type = CORE_CMD_CHANNEL_PUT, .u.channel = { .channel = S("market"), .has_locations = true,
+			.nlocations = 2, .locations = market_locs, .buffer = 1 } },
+		{ .type = CORE_CMD_SKU_PUT, .u.sku = { .sku = S("mug"), .per_order = 20, .per_customer = 50,
+			.low_stock = 5 } },
+	};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		ok(core_exec(c, &cmds[i], 1050, &res, &err), &err, "routing setup");
+	core_cmd adj = adjust_cmd("mug", "leeds", -2, "count-1");
 	ok(core_exec(c, &adj, 1100, &res, &err), &err, "adjust");
 	order o;
 	order_init(&o, "o-1", "key-1", 60000, false, "tee-m", 12, "mug", 1);
@@ -372,6 +390,11 @@ Test(snapshot, an_empty_core_round_trips)
 	cr_assert_eq(core_get_config(b)->id_epoch, cfg.id_epoch);
 	stock_set(a, 10, "x", "w", 1);
 	stock_set(b, 10, "x", "w", 1);
+	core_cmd web = { .type = CORE_CMD_CHANNEL_PUT, .u.channel = { .channel = S("web"), .buffer = -1 } };
+	core_result res;
+	core_error err;
+	ok(core_exec(a, &web, 10, &res, &err), &err, "channel.put");
+	ok(core_exec(b, &web, 10, &res, &err), &err, "channel.put");
 	order o;
 	order_init(&o, "o", NULL, 100, false, "x", 1, NULL, 0);
 	char ia[CORE_RESERVATION_ID_LEN + 1], ib[CORE_RESERVATION_ID_LEN + 1];
@@ -492,7 +515,9 @@ static void random_cmd(rng *g, core_cmd *cmd, core_line_req *lines, char ids[][3
 {
 	memset(cmd, 0, sizeof(*cmd));
 	uint64_t x = next(g);
-	int kind = (int)(x % 9);
+	int kind = (int)(x % 10);
+	if (kind == 9 && (x >> 50) % 3 != 0)
+		kind = 8; /* location.put now and then: it may disable where holds go */
 	core_stock_cmd *s = &cmd->u.stock;
 	core_resv_cmd *v = &cmd->u.resv;
 	s->safety = s->if_version = -1;
@@ -531,7 +556,31 @@ static void random_cmd(rng *g, core_cmd *cmd, core_line_req *lines, char ids[][3
 			cmd->u.reserve.idempotency_key = S(keys[(x >> 43) % 8]);
 		if ((x >> 46) & 1)
 			cmd->u.reserve.channel = S("web");
+		if ((x >> 45) & 1)
+			cmd->u.reserve.customer_id = S(routing_customers[(x >> 42) % 3]);
+		uint64_t opts = next(g);
+		if (opts & 1)
+			routing_options(opts >> 1, &cmd->u.reserve);
 		break;
+	case 9: {
+		static core_str chan_names[8];
+		uint64_t y = next(g);
+		memset(&cmd->u, 0, sizeof(cmd->u));
+		if (y % 4 == 3) {
+			cmd->type = CORE_CMD_INBOUND_ADD;
+			random_inbound(y >> 2, &cmd->u.inbound, skus[(x >> 8) % 4], locs[(x >> 10) % 4]);
+		} else if (y % 3 == 0) {
+			cmd->type = CORE_CMD_LOCATION_PUT;
+			random_location(y >> 2, &cmd->u.location, locs[(x >> 10) % 4]);
+		} else if (y % 3 == 1) {
+			cmd->type = CORE_CMD_CHANNEL_PUT;
+			random_channel(y >> 2, &cmd->u.channel, locs, 4, chan_names);
+		} else {
+			cmd->type = CORE_CMD_SKU_PUT;
+			random_sku_put(y >> 2, &cmd->u.sku, skus[(x >> 8) % 4]);
+		}
+		break;
+	}
 	case 5:
 		memset(&cmd->u, 0, sizeof(cmd->u)); /* the stock fields share the union */
 		cmd->type = CORE_CMD_COMMIT;
@@ -610,7 +659,7 @@ static void walk(uint64_t seed, int steps)
 			forgets += fa[0] + fa[1] > 0;
 		} else {
 			/* Now and then the last command again, as a client retries. */
-			if (!have_cmd || (x >> 33) % 8 != 0) {
+			if (!have_cmd || (x >> 33) % 5 != 0) {
 				snprintf(order_id, sizeof(order_id), "o-%d", step);
 				random_cmd(&g, &cmd, lines, ids, nids, order_id);
 				have_cmd = true;
@@ -937,7 +986,7 @@ static core_snap_header small_header(void)
 static core_snap_item location_item(uint64_t id, const char *name)
 {
 	core_snap_item it = { .kind = CORE_SNAP_LOCATION };
-	it.u.location = (core_snap_location){ id, S(name), 0 };
+	it.u.location = (core_snap_location){ .id = id, .name = S(name), .capacity = -1, .enabled = true };
 	return it;
 }
 
@@ -969,9 +1018,9 @@ static void small_items(small_state *s)
 	s->recs[0] = (core_snap_record){ 1, 10, 0, 0, 0, 1 };
 	s->recs[1] = (core_snap_record){ 0, 10, 3, 0, 0, 2 };
 	s->items[2] = (core_snap_item){ .kind = CORE_SNAP_SKU };
-	s->items[2].u.sku = (core_snap_sku){ S("x"), 2, s->recs };
+	s->items[2].u.sku = (core_snap_sku){ .name = S("x"), .nrecs = 2, .recs = s->recs };
 	s->allocs[0] = (core_snap_alloc){ 0, 3, 3 };
-	s->lines[0] = (core_snap_line){ S("x"), true, 3, 0, 0, 1, s->allocs };
+	s->lines[0] = (core_snap_line){ .sku = S("x"), .sku_known = true, .qty = 3, .nallocs = 1, .allocs = s->allocs };
 	s->items[3] = (core_snap_item){ .kind = CORE_SNAP_RESERVATION };
 	s->items[3].u.resv = (core_snap_resv){ .seq = 2, .status = CORE_RESV_HELD,
 		.expires_at_ms = 9000, .orig_expires_at_ms = 9000, .finished_at_ms = -1,
@@ -1069,7 +1118,7 @@ Test(snapshot, inconsistent_items_are_refused_with_a_message_naming_the_problem)
 		{ edit_loc, "names location 5 of 2" },
 		{ edit_no_record, "names no record" },
 		{ edit_no_sku, "'y' is not a sku" },
-		{ edit_rank, "rank order" },
+		{ edit_rank, "name order" },
 		{ edit_order, "out of order" },
 		{ edit_count, "header says" },
 		{ edit_dup_loc, "twice" },

@@ -1,0 +1,296 @@
+/*
+ * inbound.c - expected arrivals (inbound.add) and the backorders held
+ * against them.
+ *
+ * Each sku with inbound stock has a small sorted array of entries, filed
+ * by sku. A backordered allocation of a reservation names only its
+ * location: at each (sku, location) what backorders hold equals the sum of
+ * the entries' held, and which entries hold it follows fixed rules (see
+ * core_internal.h), so the state replays exactly.
+ */
+#include "core_internal.h"
+
+#include <stdlib.h>
+
+static uint32_t inb_hash_of(const void *item)
+{
+	return ((const core_inb *)item)->sku->hash32;
+}
+
+int inbound_init(core *c)
+{
+	return table_init(&c->inb_by_sku, 64, inb_hash_of);
+}
+
+void inbound_finish(core *c)
+{
+	for (uint32_t i = 0; i < table_slots(&c->inb_by_sku); i++) {
+		core_inb *b = table_at(&c->inb_by_sku, i);
+		if (b) {
+			free(b->e);
+			free(b);
+		}
+	}
+	table_finish(&c->inb_by_sku);
+}
+
+static bool inb_eq(const void *item, const void *key)
+{
+	return ((const core_inb *)item)->sku == key;
+}
+
+core_inb *inbound_of(const core *c, const core_sku *s)
+{
+	if (s == NULL || table_count(&c->inb_by_sku) == 0)
+		return NULL;
+	return table_find(&c->inb_by_sku, s->hash32, inb_eq, s);
+}
+
+/* Entries order by eta, then location name, then ref. */
+static int entry_cmp(const core *c, const inb_entry *a, const inb_entry *b)
+{
+	if (a->eta_ms != b->eta_ms)
+		return a->eta_ms < b->eta_ms ? -1 : 1;
+	uint32_t ra = c->locs[a->loc]->name_rank, rb = c->locs[b->loc]->name_rank;
+	if (ra != rb)
+		return ra < rb ? -1 : 1;
+	int n = memcmp(a->ref, b->ref, a->ref_len < b->ref_len ? a->ref_len : b->ref_len);
+	return n ? n : (int)a->ref_len - (int)b->ref_len;
+}
+
+/* Room for one more entry in b (or a new b for s); NULL without memory. */
+static core_inb *inb_room(core *c, core_sku *s, core_inb *b, core_error *err)
+{
+	if (b && b->n < b->cap)
+		return b;
+	bool fresh = b == NULL;
+	if (fresh) {
+		if (table_reserve(&c->inb_by_sku, 1) != 0 || (b = calloc(1, sizeof(*b))) == NULL) {
+			core_fail(err, CORE_E_BUSY, "out of memory");
+			return NULL;
+		}
+		b->sku = s;
+	}
+	uint32_t cap = b->cap ? b->cap * 2 : 2;
+	inb_entry *e = realloc(b->e, cap * sizeof(*e));
+	if (e == NULL) {
+		if (fresh)
+			free(b);
+		core_fail(err, CORE_E_BUSY, "out of memory");
+		return NULL;
+	}
+	b->e = e;
+	b->cap = cap;
+	if (fresh) {
+		int rc = table_insert(&c->inb_by_sku, s->hash32, b);
+		assert(rc == 0); /* room was reserved */
+		(void)rc;
+	}
+	return b;
+}
+
+static void inb_insert(core *c, core_inb *b, const inb_entry *e)
+{
+	uint32_t i = b->n;
+	while (i > 0 && entry_cmp(c, e, &b->e[i - 1]) < 0) {
+		b->e[i] = b->e[i - 1];
+		i--;
+	}
+	b->e[i] = *e;
+	b->n++;
+	c->ninbound++;
+}
+
+static void entry_view(const core *c, const core_inb *b, const inb_entry *e, core_inbound_view *out)
+{
+	const core_loc *l = c->locs[e->loc];
+	*out = (core_inbound_view){ .sku = { b->sku->name, b->sku->name_len },
+		.location = { l->name, l->name_len }, .qty = e->qty, .eta_ms = e->eta_ms,
+		.ref = { e->ref_len ? e->ref : NULL, e->ref_len }, .backordered = e->held };
+}
+
+int inbound_add(core *c, const core_inbound_cmd *cmd, core_result *res, core_error *err)
+{
+	if (!name_valid(cmd->sku, CORE_NAME_MAX))
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "sku: must be 1 to %d bytes without control characters", CORE_NAME_MAX);
+	if (!name_valid(cmd->location, CORE_NAME_MAX))
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "location: must be 1 to %d bytes without control characters", CORE_NAME_MAX);
+	if (cmd->qty < 1 || cmd->qty > CORE_QTY_MAX)
+		return core_fail(err, CORE_E_BAD_REQUEST, "qty: must be 1 to %lld", CORE_QTY_MAX);
+	if (cmd->eta_ms < 0)
+		return core_fail(err, CORE_E_BAD_REQUEST, "eta: must be a time in ms since the epoch");
+	if (cmd->ref.p && !name_valid(cmd->ref, CORE_REF_MAX))
+		return core_fail(err, CORE_E_BAD_REQUEST,
+		    "ref: must be 1 to %d bytes without control characters", CORE_REF_MAX);
+	core_loc *l = loc_find(c, cmd->location);
+	if (l == NULL)
+		return core_fail(err, CORE_E_NOT_FOUND, "location '%.*s' not found: stock.set or "
+		    "location.put makes it", (int)cmd->location.len, cmd->location.p);
+	core_sku *s = sku_find(c, cmd->sku);
+	core_inb *b = inbound_of(c, s);
+	inb_entry e = { .eta_ms = cmd->eta_ms, .qty = (uint32_t)cmd->qty, .loc = l->id,
+		.ref_len = (uint8_t)cmd->ref.len };
+	if (cmd->ref.len)
+		memcpy(e.ref, cmd->ref.p, cmd->ref.len);
+	/* The same location, eta and ref: more of the same arrival. */
+	for (uint32_t i = 0; b && i < b->n; i++) {
+		inb_entry *x = &b->e[i];
+		if (entry_cmp(c, x, &e) != 0)
+			continue;
+		if ((int64_t)x->qty + cmd->qty > CORE_QTY_MAX)
+			return core_fail(err, CORE_E_BAD_REQUEST, "qty: the entry would exceed %lld", CORE_QTY_MAX);
+		x->qty += (uint32_t)cmd->qty;
+		res->kind = CORE_RESULT_INBOUND;
+		entry_view(c, b, x, &res->inbound);
+		return 0;
+	}
+	if (b && b->n >= CORE_INBOUND_PER_SKU_MAX)
+		return core_fail(err, CORE_E_TOO_LARGE, "sku '%.*s' has its maximum of %d inbound entries",
+		    (int)cmd->sku.len, cmd->sku.p, CORE_INBOUND_PER_SKU_MAX);
+	if (c->ninbound >= CORE_INBOUND_MAX)
+		return core_fail(err, CORE_E_TOO_LARGE, "the engine holds its maximum of %d inbound entries",
+		    CORE_INBOUND_MAX);
+	bool new_sku = s == NULL;
+	if (new_sku && (s = sku_make(c, cmd->sku, err)) == NULL)
+		return err->code;
+	core_inb *room = inb_room(c, s, b, err);
+	if (room == NULL) {
+		(void)new_sku; /* a sku made above stays, without records: as sku.put makes them */
+		return err->code;
+	}
+	inb_insert(c, room, &e);
+	res->kind = CORE_RESULT_INBOUND;
+	for (uint32_t i = 0; i < room->n; i++)
+		if (entry_cmp(c, &room->e[i], &e) == 0)
+			entry_view(c, room, &room->e[i], &res->inbound);
+	return 0;
+}
+
+void inbound_hold(core *c, const core_sku *s, uint16_t loc, uint32_t units)
+{
+	core_inb *b = inbound_of(c, s);
+	for (uint32_t i = 0; b && i < b->n && units > 0; i++) {
+		inb_entry *e = &b->e[i];
+		uint32_t free_units = e->qty - e->held;
+		uint32_t take = e->loc == loc ? (free_units < units ? free_units : units) : 0;
+		e->held += take;
+		units -= take;
+	}
+	assert(units == 0);
+}
+
+void inbound_return(core *c, const core_sku *s, uint16_t loc, uint32_t units)
+{
+	core_inb *b = inbound_of(c, s);
+	for (uint32_t i = b ? b->n : 0; i-- > 0 && units > 0;) {
+		inb_entry *e = &b->e[i];
+		uint32_t take = e->loc == loc ? (e->held < units ? e->held : units) : 0;
+		e->held -= take;
+		units -= take;
+	}
+	assert(units == 0);
+}
+
+void inbound_ship(core *c, const core_sku *s, uint16_t loc, uint32_t units)
+{
+	core_inb *b = inbound_of(c, s);
+	for (uint32_t i = 0; b && i < b->n && units > 0; i++) {
+		inb_entry *e = &b->e[i];
+		uint32_t take = e->loc == loc ? (e->held < units ? e->held : units) : 0;
+		e->held -= take;
+		e->qty -= take;
+		units -= take;
+	}
+	assert(units == 0);
+	/* Entries shipped to nothing are gone. */
+	uint32_t k = 0;
+	for (uint32_t i = 0; b && i < b->n; i++) {
+		if (b->e[i].qty > 0)
+			b->e[k++] = b->e[i];
+		else
+			c->ninbound--;
+	}
+	if (b)
+		b->n = k;
+}
+
+int inbound_restore(core *c, core_sku *s, const inb_entry *e)
+{
+	core_error err;
+	core_inb *b = inbound_of(c, s);
+	for (uint32_t i = 0; b && i < b->n; i++)
+		if (entry_cmp(c, &b->e[i], e) == 0)
+			return -2; /* the same arrival twice */
+	if ((b = inb_room(c, s, b, &err)) == NULL)
+		return -1;
+	inb_insert(c, b, e);
+	return 0;
+}
+
+uint32_t core_incoming(const core *c, core_str sku, const core_channel *ch,
+    void (*emit)(void *ctx, const core_inbound_view *v), void *ctx)
+{
+	const core_inb *b = inbound_of(c, sku_find(c, sku));
+	uint32_t n = 0;
+	for (uint32_t i = 0; b && i < b->n; i++) {
+		const inb_entry *e = &b->e[i];
+		if (ch && !ch->all && !((ch->bits[e->loc >> 6] >> (e->loc & 63)) & 1))
+			continue;
+		n++;
+		if (emit) {
+			core_inbound_view v;
+			entry_view(c, b, e, &v);
+			emit(ctx, &v);
+		}
+	}
+	return n;
+}
+
+/* What backorders hold at each (sku, location) equals the entries' held;
+ * entries are sorted, within bounds, and counted. */
+const char *inbound_check(const core *c)
+{
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < table_slots(&c->inb_by_sku); i++) {
+		const core_inb *b = table_at(&c->inb_by_sku, i);
+		for (uint32_t j = 0; b && j < b->n; j++) {
+			if (b->e[j].held > b->e[j].qty || b->e[j].qty == 0)
+				return "an inbound entry holds more than it has, or nothing";
+			if (j > 0 && entry_cmp(c, &b->e[j - 1], &b->e[j]) >= 0)
+				return "inbound entries are not in order";
+		}
+		n += b ? b->n : 0;
+	}
+	if (n != c->ninbound)
+		return "the inbound count differs from the entries";
+	for (uint32_t i = 0; i < table_slots(&c->inb_by_sku); i++) {
+		const core_inb *b = table_at(&c->inb_by_sku, i);
+		for (uint32_t j = 0; b && j < b->n; j++) {
+			/* Sum once per (sku, location): at its first entry. */
+			bool first = true;
+			for (uint32_t k = 0; k < j && first; k++)
+				first = b->e[k].loc != b->e[j].loc;
+			if (!first)
+				continue;
+			uint64_t held = 0, by_resv = 0;
+			for (uint32_t k = j; k < b->n; k++)
+				held += b->e[k].loc == b->e[j].loc ? b->e[k].held : 0;
+			for (uint64_t seq = 0; seq < c->next_seq; seq++) {
+				const core_resv *r = seqmap_get(&c->resv_by_seq, seq);
+				if (r == NULL || (r->status != CORE_RESV_HELD && r->status != CORE_RESV_COMMITTED))
+					continue;
+				const core_ralloc *al = resv_allocs(r);
+				for (uint32_t li = 0; li < r->nlines; li++)
+					for (uint32_t a = 0; r->lines[li].sku == b->sku && a < r->lines[li].nallocs; a++) {
+						const core_ralloc *x = &al[r->lines[li].alloc_first + a];
+						by_resv += x->backorder && x->loc == b->e[j].loc ? x->qty : 0;
+					}
+			}
+			if (held != by_resv)
+				return "inbound entries' held differs from the backorders";
+		}
+	}
+	return NULL;
+}
