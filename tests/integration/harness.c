@@ -44,14 +44,14 @@ static void say(char *err, size_t err_len, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int64_t now_ms(void)
+int64_t harness_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(long ms)
+void harness_sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -61,7 +61,7 @@ static void sleep_ms(long ms)
 /* Milliseconds left before deadline, for poll(): at least 0. */
 static int ms_left(int64_t deadline)
 {
-	int64_t left = deadline - now_ms();
+	int64_t left = deadline - harness_now_ms();
 	return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
@@ -74,8 +74,7 @@ static int exit_status(int wstatus)
 	return HARNESS_STATUS_ERROR;
 }
 
-/* Reap pid, waiting until deadline; HARNESS_STATUS_TIMEOUT if still alive. */
-static int wait_child(pid_t pid, int64_t deadline)
+int harness_wait_child(pid_t pid, int64_t deadline)
 {
 	for (;;) {
 		int wstatus = 0;
@@ -84,14 +83,13 @@ static int wait_child(pid_t pid, int64_t deadline)
 			return exit_status(wstatus);
 		if (r < 0 && errno != EINTR)
 			return HARNESS_STATUS_ERROR;
-		if (now_ms() >= deadline)
+		if (harness_now_ms() >= deadline)
 			return HARNESS_STATUS_TIMEOUT;
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	}
 }
 
-/* Kill pid outright and reap it. */
-static int kill_child(pid_t pid)
+int harness_kill_child(pid_t pid)
 {
 	kill(pid, SIGKILL);
 	int wstatus = 0;
@@ -194,10 +192,10 @@ static int ping_once(int port, char *err, size_t err_len)
 /* Wait until the server answers ping, exits, or runs out of time. */
 static int wait_ready(harness_server *s, char *err, size_t err_len)
 {
-	int64_t deadline = now_ms() + HARNESS_START_TIMEOUT_MS;
+	int64_t deadline = harness_now_ms() + HARNESS_START_TIMEOUT_MS;
 	char last[256] = "no attempt";
 	for (;;) {
-		int status = wait_child(s->pid, 0);
+		int status = harness_wait_child(s->pid, 0);
 		if (status != HARNESS_STATUS_TIMEOUT) {
 			/* Perhaps another process took the port: try another. */
 			say(err, err_len, "allotd exited with status %d before "
@@ -207,13 +205,13 @@ static int wait_ready(harness_server *s, char *err, size_t err_len)
 		int ready = ping_once(s->port, last, sizeof(last));
 		if (ready > 0)
 			return START_OK;
-		if (ready < 0 || now_ms() >= deadline) {
+		if (ready < 0 || harness_now_ms() >= deadline) {
 			say(err, err_len, "allotd did not answer ping with \"pong\" "
 			    "within %d ms: %s", HARNESS_START_TIMEOUT_MS, last);
-			kill_child(s->pid);
+			harness_kill_child(s->pid);
 			return START_FAILED;
 		}
-		sleep_ms(20);
+		harness_sleep_ms(20);
 	}
 }
 
@@ -286,12 +284,12 @@ int harness_server_stop(harness_server *s)
 		return HARNESS_STATUS_ERROR;
 	int status = HARNESS_STATUS_ERROR;
 	if (kill(s->pid, SIGTERM) == 0 || errno == ESRCH)
-		status = wait_child(s->pid, now_ms() + HARNESS_STOP_TIMEOUT_MS);
+		status = harness_wait_child(s->pid, harness_now_ms() + HARNESS_STOP_TIMEOUT_MS);
 	if (status == HARNESS_STATUS_TIMEOUT) {
 		fprintf(stderr, "harness: allotd (pid %d) still running %d ms "
 		    "after SIGTERM; killing it\n", (int)s->pid,
 		    HARNESS_STOP_TIMEOUT_MS);
-		status = kill_child(s->pid);
+		status = harness_kill_child(s->pid);
 	}
 	free(s);
 	return status;
@@ -332,7 +330,7 @@ int harness_write_all(int fd, const void *buf, size_t len)
 
 ssize_t harness_read_until_eof(int fd, void *buf, size_t cap, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = harness_now_ms() + timeout_ms;
 	size_t got = 0;
 	char spare;
 	for (;;) {
@@ -423,7 +421,7 @@ static char *capture_text(capture *c)
 int harness_run(const char *const *argv, int timeout_ms, char **out,
     char **err_out)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = harness_now_ms() + timeout_ms;
 	int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
 	capture cs[2] = { { .fd = -1 }, { .fd = -1 } };
 	int status = HARNESS_STATUS_ERROR;
@@ -442,9 +440,9 @@ int harness_run(const char *const *argv, int timeout_ms, char **out,
 		goto fail_spawn;
 
 	bool done = capture_all(cs, deadline);
-	status = done ? wait_child(pid, deadline) : HARNESS_STATUS_TIMEOUT;
+	status = done ? harness_wait_child(pid, deadline) : HARNESS_STATUS_TIMEOUT;
 	if (status == HARNESS_STATUS_TIMEOUT)
-		kill_child(pid);
+		harness_kill_child(pid);
 
 fail_spawn:
 	for (int i = 0; i < 2; i++) {

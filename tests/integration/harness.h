@@ -10,6 +10,7 @@
 #define ALLOT_TESTS_HARNESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "allot/client.h"
@@ -78,5 +79,15 @@ ssize_t harness_read_until_eof(int fd, void *buf, size_t cap, int timeout_ms);
  */
 int harness_run(const char *const *argv, int timeout_ms, char **out,
     char **err_out);
+
+/* Milliseconds on the monotonic clock. */
+int64_t harness_now_ms(void);
+/* Sleep ms milliseconds, resuming after signals. */
+void harness_sleep_ms(long ms);
+/* Reap pid once it exits, waiting until deadline (harness_now_ms()); its
+ * status as harness_server_stop() gives it, or HARNESS_STATUS_TIMEOUT. */
+int harness_wait_child(pid_t pid, int64_t deadline);
+/* SIGKILL pid and reap it; its status (128 + 9) or HARNESS_STATUS_ERROR. */
+int harness_kill_child(pid_t pid);
 
 #endif

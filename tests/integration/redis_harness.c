@@ -41,56 +41,6 @@ static void say(char *err, size_t err_len, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static int exit_status(int wstatus)
-{
-	if (WIFEXITED(wstatus))
-		return WEXITSTATUS(wstatus);
-	if (WIFSIGNALED(wstatus))
-		return 128 + WTERMSIG(wstatus);
-	return HARNESS_STATUS_ERROR;
-}
-
-/* Reap pid if it has exited by deadline; HARNESS_STATUS_TIMEOUT if not. */
-static int wait_child(pid_t pid, int64_t deadline)
-{
-	for (;;) {
-		int wstatus = 0;
-		pid_t r = waitpid(pid, &wstatus, WNOHANG);
-		if (r == pid)
-			return exit_status(wstatus);
-		if (r < 0 && errno != EINTR)
-			return HARNESS_STATUS_ERROR;
-		if (mono_ms() >= deadline)
-			return HARNESS_STATUS_TIMEOUT;
-		sleep_ms(5);
-	}
-}
-
-static int kill_child(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	int wstatus = 0;
-	while (waitpid(pid, &wstatus, 0) < 0) {
-		if (errno != EINTR)
-			return HARNESS_STATUS_ERROR;
-	}
-	return exit_status(wstatus);
-}
-
 /* The last REDIS_LOG_TAIL bytes of a file in r's directory, or "". */
 static void log_tail(const redis_server *r, const char *name, char *buf,
     size_t cap)
@@ -189,11 +139,11 @@ static int run_and_wait(redis_server *r, char *err, size_t err_len)
 		say(err, err_len, "fork: %s", strerror(errno));
 		return FAILED;
 	}
-	int64_t deadline = mono_ms() + REDIS_START_TIMEOUT_MS;
+	int64_t deadline = harness_now_ms() + REDIS_START_TIMEOUT_MS;
 	char last[256] = "no attempt";
 	char tail[REDIS_LOG_TAIL + 1];
 	for (;;) {
-		int status = wait_child(r->pid, 0);
+		int status = harness_wait_child(r->pid, 0);
 		if (status != HARNESS_STATUS_TIMEOUT) {
 			r->pid = 0;
 			log_tail(r, "redis.out", tail, sizeof(tail));
@@ -206,8 +156,8 @@ static int run_and_wait(redis_server *r, char *err, size_t err_len)
 		}
 		if (ping_once(r, last, sizeof(last)))
 			return UP;
-		if (mono_ms() >= deadline) {
-			kill_child(r->pid);
+		if (harness_now_ms() >= deadline) {
+			harness_kill_child(r->pid);
 			r->pid = 0;
 			log_tail(r, "redis.log", tail, sizeof(tail));
 			say(err, err_len, "redis-server on port %d did not answer "
@@ -215,7 +165,7 @@ static int run_and_wait(redis_server *r, char *err, size_t err_len)
 			    REDIS_START_TIMEOUT_MS, last, tail);
 			return FAILED;
 		}
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	}
 }
 
@@ -282,7 +232,7 @@ int redis_server_restart(redis_server *r, char *err, size_t err_len)
 	for (int attempt = 0; attempt < REDIS_START_ATTEMPTS && rc == EXITED;
 	     attempt++) {
 		if (attempt > 0)
-			sleep_ms(200);
+			harness_sleep_ms(200);
 		rc = run_and_wait(r, err, err_len);
 	}
 	return rc == UP ? 0 : -1;
@@ -295,13 +245,13 @@ int redis_server_stop(redis_server *r)
 	int status = HARNESS_STATUS_ERROR;
 	if (kill(r->pid, SIGTERM) == 0 || errno == ESRCH) {
 		kill(r->pid, SIGCONT); /* in case it was paused */
-		status = wait_child(r->pid, mono_ms() + REDIS_STOP_TIMEOUT_MS);
+		status = harness_wait_child(r->pid, harness_now_ms() + REDIS_STOP_TIMEOUT_MS);
 	}
 	if (status == HARNESS_STATUS_TIMEOUT) {
 		fprintf(stderr, "redis harness: redis-server (pid %d) still "
 		    "running %d ms after SIGTERM; killing it\n", (int)r->pid,
 		    REDIS_STOP_TIMEOUT_MS);
-		status = kill_child(r->pid);
+		status = harness_kill_child(r->pid);
 	}
 	r->pid = 0;
 	return status;
@@ -311,7 +261,7 @@ int redis_server_kill(redis_server *r)
 {
 	if (r == NULL || r->pid == 0)
 		return HARNESS_STATUS_ERROR;
-	int status = kill_child(r->pid);
+	int status = harness_kill_child(r->pid);
 	r->pid = 0;
 	return status;
 }
@@ -404,7 +354,7 @@ int allotd_kill(harness_server *s)
 {
 	if (s == NULL)
 		return HARNESS_STATUS_ERROR;
-	int status = kill_child(s->pid);
+	int status = harness_kill_child(s->pid);
 	free(s);
 	return status;
 }
