@@ -137,7 +137,7 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 		case OPT_FRAME_BYTES_MAX: srv->frame.frame_bytes_max = (size_t)parse_num(name, optarg, 1024, 1 << 30); break;
 		case OPT_OUTPUT_BYTES_MAX: srv->output_bytes_max = (size_t)parse_num(name, optarg, 65536, 1LL << 32); break;
 		case OPT_LINES_MAX: cc->lines_max = (uint32_t)parse_num(name, optarg, 1, 10000); break;
-		case OPT_AVAIL_SKUS_MAX: srv->cmd.avail_skus_max = (uint32_t)parse_num(name, optarg, 1, 100000); break;
+		case OPT_AVAIL_SKUS_MAX: srv->avail_skus_max = (uint32_t)parse_num(name, optarg, 1, 100000); break;
 		case OPT_TTL_DEFAULT_MS: cc->ttl_default_ms = parse_num(name, optarg, 1, INT32_MAX); break;
 		case OPT_TTL_MAX_MS: cc->ttl_max_ms = parse_num(name, optarg, 1, 365LL * 86400000); break;
 		case OPT_RETAIN_MS: cc->retain_ms = parse_num(name, optarg, 0, 30LL * 86400000); break;

@@ -1497,3 +1497,25 @@ void persist_destroy(persist *p)
 	mp_buf_finish(&p->batch.buf);
 	free(p);
 }
+
+uint64_t persist_append_cmd(persist *p, const core_cmd *cmd, int64_t now_ms)
+{
+	durable_batch *b = persist_journal(p);
+	journal_encode_cmd(&b->buf, cmd, now_ms);
+	b->count++;
+	return b->first_lsn + b->count - 1;
+}
+
+uint64_t persist_append_sweep(persist *p, int64_t now_ms, uint32_t forgot_reservations,
+    uint32_t forgot_keys)
+{
+	durable_batch *b = persist_journal(p);
+	journal_encode_sweep(&b->buf, now_ms, forgot_reservations, forgot_keys);
+	b->count++;
+	return b->first_lsn + b->count - 1;
+}
+
+uint64_t persist_batch_first_lsn(const persist *p)
+{
+	return persist_journal((persist *)p)->first_lsn;
+}

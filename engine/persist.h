@@ -101,6 +101,13 @@ persist *persist_create(uv_loop_t *loop, const persist_config *cfg, core *c,
 
 /* The batch the request path appends records to (see cmd_ctx.journal). */
 durable_batch *persist_journal(persist *p);
+/* Append the journal record of a successful change (or of a sweep that
+ * forgot something) to this turn's batch; returns its lsn. */
+uint64_t persist_append_cmd(persist *p, const core_cmd *cmd, int64_t now_ms);
+uint64_t persist_append_sweep(persist *p, int64_t now_ms, uint32_t forgot_reservations,
+    uint32_t forgot_keys);
+/* The first lsn of the batch being filled this turn. */
+uint64_t persist_batch_first_lsn(const persist *p);
 /* NULL, or why mutations cannot be made durable right now. */
 const char *persist_unavailable(const persist *p);
 uint64_t persist_acked_lsn(const persist *p);

@@ -3,10 +3,11 @@
  *
  * The request path: bytes land in the connection's input buffer (libuv
  * reads straight into it), mp_scan() cuts complete messages off its front,
- * proto_handle_frame() runs each against the core and appends its reply to
- * the connection's output buffer, and after the whole read is handled the
- * replies go out in one write. Replies on a connection therefore leave in
- * request order, and a pipelining client gets one write per read.
+ * dispatch_frame() (dispatch.c) handles each and appends its reply to the
+ * connection's reply queue (outq.c), and after the whole read is handled
+ * the replies that may leave go out in one write. Replies on a connection
+ * therefore leave in request order, and a pipelining client gets one write
+ * per read.
  *
  * Memory per connection is bounded: the input buffer by the frame limit,
  * the output by output_bytes_max (a client that does not read its replies
@@ -14,11 +15,13 @@
  */
 #include "server.h"
 
-#include "journal.h"
+#include "dispatch.h"
 #include "log.h"
+#include "outq.h"
 #include "persist.h"
 
 #include <allot/protocol.h>
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jemalloc/jemalloc.h>
@@ -32,22 +35,8 @@
 
 typedef struct server server;
 
-/*
- * A point in a connection's reply stream that output must not pass yet:
- * the start of a change's reply whose journal record Redis has not
- * acknowledged (sync mode), or the place of a reply the engine owes later
- * (snapshot). pos counts bytes since the connection opened.
- */
-typedef struct gate {
-	uint64_t pos;
-	uint64_t lsn;   /* journal gate: released once acked_lsn >= lsn */
-	uint64_t run;   /* deferred: the snapshot run that answers it */
-	uint32_t msgid;
-	bool deferred;
-	bool resolved;  /* deferred: its reply is in place */
-} gate;
-
-#define CONN_DEFERRED_MAX 16
+/* Buffers handed to one write: the open slots at the queue's front. */
+#define CONN_IOV_MAX 16
 
 typedef struct conn {
 	uv_tcp_t tcp;
@@ -55,20 +44,17 @@ typedef struct conn {
 	struct conn *prev, *next;
 	uint8_t *in;
 	size_t in_len, in_cap;
-	mp_buf out;      /* replies not yet handed to libuv */
+	outq out;        /* replies not yet handed to libuv */
 	mp_buf inflight; /* replies being written */
 	uv_write_t wreq;
+	dispatch_peer peer;
 	bool writing;
 	bool closing;         /* uv_close called */
 	bool close_when_sent; /* no more reads; close once the output is out */
 	bool counted;         /* counts against max_connections */
 	uint64_t id;
-	uint64_t out_base;    /* bytes of replies taken off out's front so far */
-	gate *gates;          /* gates[gate_head..ngates) are pending, in order */
-	uint32_t gate_head, ngates, gates_cap;
-	uint32_t deferred;    /* pending deferred replies */
-	struct conn *wprev, *wnext; /* in the server's list of gated conns */
-	bool waiting;
+	struct conn *wprev, *wnext; /* in the server's list of waiting conns */
+	bool waiting;         /* replies wait on the journal or a snapshot */
 } conn;
 
 struct server {
@@ -79,17 +65,17 @@ struct server {
 	uv_timer_t sweep;
 	uv_timer_t shutdown_timer;
 	uv_signal_t sigint, sigterm;
-	cmd_ctx ctx;
-	cmd_server_stats stats;
+	dispatch dispatch;
 	conn *conns;
-	conn *waiting;        /* connections with gates */
-	conn *current;        /* the connection being processed */
+	conn *waiting;        /* connections whose replies wait */
 	uint64_t next_conn_id;
+	uint64_t connections_current;
+	uint64_t connections_total;
+	uint64_t connections_rejected;
+	uint64_t loop_busy_max_us; /* the longest loop turn */
 	bool stopping;
 	persist *persist;
-	persist_mode mode;
 	uint64_t acked_lsn;
-	uint64_t deferred_run; /* set by the snapshot hook for the current request */
 	uv_prepare_t busy_meter;
 	uint64_t turn_hr, turn_idle;
 };
@@ -115,7 +101,7 @@ void server_config_default(server_config *cfg)
 			.map_max = 10000,
 			.str_max = 65536,
 		},
-		.cmd = { .avail_skus_max = ALLOT_DEFAULT_AVAIL_SKUS_MAX },
+		.avail_skus_max = ALLOT_DEFAULT_AVAIL_SKUS_MAX,
 		.sweep_interval_ms = 10,
 		.sweep_budget = 10000,
 		.shutdown_timeout_ms = 5000,
@@ -135,7 +121,7 @@ static void on_close(uv_handle_t *h)
 	if (cn->next)
 		cn->next->prev = cn->prev;
 	if (cn->counted)
-		srv->stats.connections_current--;
+		srv->connections_current--;
 	if (cn->waiting) {
 		if (cn->wprev)
 			cn->wprev->wnext = cn->wnext;
@@ -145,9 +131,8 @@ static void on_close(uv_handle_t *h)
 			cn->wnext->wprev = cn->wprev;
 	}
 	log_debug("connection %" PRIu64 " closed", cn->id);
-	free(cn->gates);
 	free(cn->in);
-	mp_buf_finish(&cn->out);
+	outq_finish(&cn->out);
 	mp_buf_finish(&cn->inflight);
 	free(cn);
 }
@@ -199,72 +184,51 @@ static void conn_wait(conn *cn, bool on)
 	}
 }
 
-/* Queue a gate at the end of the output; false without memory. */
-static bool conn_gate(conn *cn, const gate *g)
+/*
+ * Send the replies that may go; close when asked to and all is sent. The
+ * common case is one write() that takes everything: uv_try_write() does
+ * just that. Only a remainder goes through uv_write(), because libuv 1.44
+ * re-arms the socket's epoll registration after every completed uv_write(),
+ * which costs an extra system call per reply.
+ */
+/* Keep the server's list of connections whose replies wait current. */
+static void conn_update_waiting(conn *cn)
 {
-	if (cn->gate_head == cn->ngates)
-		cn->gate_head = cn->ngates = 0;
-	if (cn->ngates == cn->gates_cap) {
-		if (cn->gate_head > 0) {
-			memmove(cn->gates, cn->gates + cn->gate_head, (cn->ngates - cn->gate_head) * sizeof(gate));
-			cn->ngates -= cn->gate_head;
-			cn->gate_head = 0;
-		} else {
-			uint32_t cap = cn->gates_cap ? cn->gates_cap * 2 : 8;
-			gate *gs = realloc(cn->gates, cap * sizeof(gate));
-			if (gs == NULL)
-				return false;
-			cn->gates = gs;
-			cn->gates_cap = cap;
-		}
-	}
-	cn->gates[cn->ngates++] = *g;
-	conn_wait(cn, true);
-	return true;
+	if (cn->srv->persist)
+		conn_wait(cn, outq_waiting(&cn->out, cn->srv->acked_lsn));
 }
 
-/* A journal gate for a change whose reply starts at pos. Gates within one
- * unsent batch are one: they are acknowledged together. */
-static bool conn_gate_lsn(conn *cn, uint64_t pos, uint64_t lsn, uint64_t batch_first)
+static void conn_close_if_done(conn *cn)
 {
-	if (cn->ngates > cn->gate_head) {
-		gate *last = &cn->gates[cn->ngates - 1];
-		if (!last->deferred && last->lsn >= batch_first) {
-			last->lsn = lsn;
-			return true;
-		}
-	}
-	return conn_gate(cn, &(gate){ .pos = pos, .lsn = lsn });
+	if (cn->close_when_sent && !cn->writing && outq_empty(&cn->out))
+		conn_close(cn);
 }
 
-/* Bytes at out's front that may go now; drops gates that have opened. */
-static size_t conn_sendable(conn *cn)
+/* Hand libuv the rest of what try_write did not take, copied, since the
+ * queue's buffers change before the write completes. */
+static void conn_write_rest(conn *cn, uv_buf_t *bufs, uint32_t n, size_t done, size_t total)
 {
-	uint64_t acked = cn->srv->acked_lsn;
-	while (cn->gate_head < cn->ngates) {
-		gate *g = &cn->gates[cn->gate_head];
-		bool open = g->deferred ? g->resolved : g->lsn <= acked;
-		if (!open)
-			return (size_t)(g->pos - cn->out_base);
-		if (g->deferred)
-			cn->deferred--;
-		cn->gate_head++;
+	mp_buf_reset(&cn->inflight);
+	for (uint32_t i = 0; i < n; i++) {
+		size_t skip = done < bufs[i].len ? done : bufs[i].len;
+		done -= skip;
+		mp_write_raw(&cn->inflight, bufs[i].base + skip, bufs[i].len - skip);
 	}
-	if (cn->waiting)
-		conn_wait(cn, false);
-	return cn->out.len;
-}
-
-/* Take n sent bytes off out's front. */
-static void conn_consume(conn *cn, size_t n)
-{
-	if (n == cn->out.len) {
-		mp_buf_reset(&cn->out);
-	} else {
-		memmove(cn->out.data, cn->out.data + n, cn->out.len - n);
-		cn->out.len -= n;
+	if (mp_buf_failed(&cn->inflight)) {
+		log_error("connection %" PRIu64 ": out of memory for its replies", cn->id);
+		conn_close(cn);
+		return;
 	}
-	cn->out_base += n;
+	outq_consume(&cn->out, total);
+	uv_buf_t buf = uv_buf_init((char *)cn->inflight.data, (unsigned)cn->inflight.len);
+	cn->wreq.data = cn;
+	int rc = uv_write(&cn->wreq, (uv_stream_t *)&cn->tcp, &buf, 1, on_write);
+	if (rc < 0) {
+		log_debug("connection %" PRIu64 ": write failed: %s", cn->id, uv_strerror(rc));
+		conn_close(cn);
+		return;
+	}
+	cn->writing = true;
 }
 
 /*
@@ -276,45 +240,33 @@ static void conn_consume(conn *cn, size_t n)
  */
 static void conn_flush(conn *cn)
 {
-	if (cn->closing || cn->writing)
-		return;
-	size_t n = conn_sendable(cn);
-	if (n == 0) {
-		if (cn->close_when_sent && cn->out.len == 0 && !cn->waiting)
+	const uint8_t *base[CONN_IOV_MAX];
+	size_t lens[CONN_IOV_MAX];
+	uv_buf_t bufs[CONN_IOV_MAX];
+	uint32_t n;
+	while (!cn->closing && !cn->writing &&
+	    (n = outq_sendable(&cn->out, cn->srv->acked_lsn, base, lens, CONN_IOV_MAX)) > 0) {
+		size_t total = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			bufs[i] = uv_buf_init((char *)base[i], (unsigned)lens[i]);
+			total += lens[i];
+		}
+		int sent = uv_try_write((uv_stream_t *)&cn->tcp, bufs, n);
+		if (sent == (int)total) {
+			outq_consume(&cn->out, total);
+			continue;
+		}
+		if (sent < 0 && sent != UV_EAGAIN) {
+			log_debug("connection %" PRIu64 ": write failed: %s", cn->id, uv_strerror(sent));
 			conn_close(cn);
-		return;
+			return;
+		}
+		conn_write_rest(cn, bufs, n, sent > 0 ? (size_t)sent : 0, total);
 	}
-	uv_buf_t buf = uv_buf_init((char *)cn->out.data, (unsigned)n);
-	int sent = uv_try_write((uv_stream_t *)&cn->tcp, &buf, 1);
-	if (sent == (int)n) {
-		conn_consume(cn, n);
-		if (cn->close_when_sent && cn->out.len == 0 && !cn->waiting)
-			conn_close(cn);
+	if (cn->closing)
 		return;
-	}
-	if (sent < 0 && sent != UV_EAGAIN) {
-		log_debug("connection %" PRIu64 ": write failed: %s", cn->id, uv_strerror(sent));
-		conn_close(cn);
-		return;
-	}
-	size_t done = sent > 0 ? (size_t)sent : 0;
-	mp_buf_reset(&cn->inflight);
-	mp_write_raw(&cn->inflight, cn->out.data + done, n - done);
-	if (mp_buf_failed(&cn->inflight)) {
-		log_error("connection %" PRIu64 ": out of memory for its replies", cn->id);
-		conn_close(cn);
-		return;
-	}
-	conn_consume(cn, n);
-	buf = uv_buf_init((char *)cn->inflight.data, (unsigned)cn->inflight.len);
-	cn->wreq.data = cn;
-	int rc = uv_write(&cn->wreq, (uv_stream_t *)&cn->tcp, &buf, 1, on_write);
-	if (rc < 0) {
-		log_debug("connection %" PRIu64 ": write failed: %s", cn->id, uv_strerror(rc));
-		conn_close(cn);
-		return;
-	}
-	cn->writing = true;
+	conn_update_waiting(cn);
+	conn_close_if_done(cn);
 }
 
 /* Stop reading; send what is owed, then close. */
@@ -344,26 +296,52 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)cn->in + cn->in_len, (unsigned)(cn->in_cap - cn->in_len));
 }
 
+/* A reply the connection cannot take: out of memory, or more unread
+ * than it may have. Either way the client is cut off. */
+static bool conn_overfull(conn *cn, bool queued)
+{
+	size_t max = cn->srv->cfg->output_bytes_max;
+	if (!queued) {
+		log_error("connection %" PRIu64 ": out of memory holding replies; closing it", cn->id);
+		conn_close(cn);
+		return true;
+	}
+	if (cn->out.bytes + cn->inflight.len > max) {
+		log_warn("connection %" PRIu64 ": more than %zu bytes of replies unread; cutting it off",
+		    cn->id, max);
+		conn_close(cn);
+		return true;
+	}
+	return false;
+}
+
 static void refuse_stream(conn *cn, int rc, const char *why)
 {
 	const char *code = rc == MP_ERR_TOO_LARGE ? ALLOT_ERR_TOO_LARGE : ALLOT_ERR_BAD_REQUEST;
 	char msg[200];
 	snprintf(msg, sizeof(msg), "cannot decode the request stream: %s; closing the connection", why);
-	proto_write_error_response(&cn->out, 0, code, msg);
+	mp_buf *out = outq_tail(&cn->out);
+	if (out) {
+		size_t before = out->len;
+		encode_error_response(out, 0, code, msg);
+		outq_wrote(&cn->out, before, 0, 0);
+	}
 	log_info("connection %" PRIu64 ": %s; closing", cn->id, why);
-	cn->srv->stats.errors_total++;
+	dispatch_count_refusal(&cn->srv->dispatch);
 	conn_finish(cn);
 }
 
-static void count_request(server *srv, const proto_frame_info *info)
+/* Queue one frame's reply, as the dispatch says it may leave. */
+static bool conn_queue(conn *cn, mp_buf *out, size_t before, const dispatch_reply *r)
 {
-	if (!info->replied)
-		return;
-	srv->stats.requests_total++;
-	if (info->cmd)
-		srv->stats.requests_by_cmd[info->cmd->id]++;
-	if (info->code != CORE_OK)
-		srv->stats.errors_total++;
+	server *srv = cn->srv;
+	if (r->deferred)
+		return outq_defer(&cn->out, r->msgid, r->run);
+	if (!r->replied)
+		return true;
+	assert(r->wait_lsn == 0 || srv->persist != NULL);
+	return outq_wrote(&cn->out, before, r->wait_lsn, dispatch_batch_first_lsn(&srv->dispatch)) &&
+	    !mp_buf_failed(out);
 }
 
 /* Handle every complete message in the input buffer, in order. */
@@ -371,11 +349,7 @@ static void conn_process(conn *cn)
 {
 	server *srv = cn->srv;
 	size_t pos = 0;
-	srv->ctx.now_ms = wall_ms();
-	core_advance(srv->core, srv->ctx.now_ms);
-	if (srv->persist)
-		srv->ctx.unavailable = persist_unavailable(srv->persist);
-	srv->current = cn;
+	dispatch_turn(&srv->dispatch, wall_ms());
 	while (pos < cn->in_len && !cn->close_when_sent) {
 		size_t len;
 		const char *why = NULL;
@@ -386,34 +360,16 @@ static void conn_process(conn *cn)
 			refuse_stream(cn, rc, why ? why : "malformed MessagePack");
 			break;
 		}
-		proto_frame_info info;
-		size_t reply_at = cn->out.len;
-		proto_handle_frame(&srv->ctx, cn->in + pos, len, &cn->out, &info);
-		count_request(srv, &info);
+		assert(len > 0 && len <= cn->in_len - pos);
+		dispatch_reply r;
+		mp_buf *out = outq_tail(&cn->out);
+		size_t before = out ? out->len : 0;
+		if (out)
+			dispatch_frame(&srv->dispatch, &cn->peer, cn->in + pos, len, out, &r);
 		pos += len;
-		bool gated = true;
-		if (info.deferred) {
-			gated = conn_gate(cn, &(gate){ .pos = cn->out_base + reply_at, .run = srv->deferred_run,
-			    .msgid = info.msgid, .deferred = true });
-			cn->deferred += gated;
-		} else if (info.changed && srv->mode == PERSIST_SYNC) {
-			uint64_t lsn = cmd_ctx_lsn(&srv->ctx);
-			if (lsn > srv->acked_lsn)
-				gated = conn_gate_lsn(cn, cn->out_base + reply_at, lsn, srv->ctx.journal->first_lsn);
-		}
-		if (!gated) {
-			log_error("connection %" PRIu64 ": out of memory holding replies; closing it", cn->id);
-			conn_close(cn);
+		if (conn_overfull(cn, out && conn_queue(cn, out, before, &r)))
 			break;
-		}
-		if (cn->out.len + cn->inflight.len > srv->cfg->output_bytes_max || mp_buf_failed(&cn->out)) {
-			log_warn("connection %" PRIu64 ": more than %zu bytes of replies unread; cutting it off",
-			    cn->id, srv->cfg->output_bytes_max);
-			conn_close(cn);
-			break;
-		}
 	}
-	srv->current = NULL;
 	if (pos > 0) {
 		memmove(cn->in, cn->in + pos, cn->in_len - pos);
 		cn->in_len -= pos;
@@ -453,7 +409,9 @@ static void on_connection(uv_stream_t *listener, int status)
 	cn->srv = srv;
 	cn->tcp.data = cn;
 	cn->id = ++srv->next_conn_id;
-	mp_buf_init(&cn->out);
+	/* Without tokens every connection may call every method. */
+	cn->peer.role = ROLE_ADMIN;
+	outq_init(&cn->out);
 	mp_buf_init(&cn->inflight);
 	cn->next = srv->conns;
 	if (srv->conns)
@@ -463,17 +421,20 @@ static void on_connection(uv_stream_t *listener, int status)
 		conn_close(cn);
 		return;
 	}
-	if (srv->stats.connections_current >= srv->cfg->max_connections) {
-		srv->stats.connections_rejected++;
-		proto_write_error_response(&cn->out, 0, ALLOT_ERR_BUSY,
-		    "too many connections; try again later");
+	if (srv->connections_current >= srv->cfg->max_connections) {
+		srv->connections_rejected++;
+		mp_buf *out = outq_tail(&cn->out);
+		if (out) {
+			encode_error_response(out, 0, ALLOT_ERR_BUSY, "too many connections; try again later");
+			outq_wrote(&cn->out, 0, 0, 0);
+		}
 		cn->close_when_sent = true;
 		conn_flush(cn);
 		return;
 	}
 	cn->counted = true;
-	srv->stats.connections_current++;
-	srv->stats.connections_total++;
+	srv->connections_current++;
+	srv->connections_total++;
 	uv_tcp_nodelay(&cn->tcp, 1);
 	uv_read_start((uv_stream_t *)&cn->tcp, on_alloc, on_read);
 	log_debug("connection %" PRIu64 " accepted", cn->id);
@@ -484,13 +445,7 @@ static void on_connection(uv_stream_t *listener, int status)
 static void on_sweep(uv_timer_t *t)
 {
 	server *srv = t->data;
-	uint32_t done = core_sweep(srv->core, wall_ms(), srv->cfg->sweep_budget);
-	uint32_t forgot_resv, forgot_keys;
-	core_sweep_forgot(srv->core, &forgot_resv, &forgot_keys);
-	if (srv->ctx.journal && (forgot_resv || forgot_keys)) {
-		journal_encode_sweep(&srv->ctx.journal->buf, core_now(srv->core), forgot_resv, forgot_keys);
-		srv->ctx.journal->count++;
-	}
+	uint32_t done = dispatch_sweep(&srv->dispatch, wall_ms(), srv->cfg->sweep_budget);
 	/* Behind: come back on the next loop turn rather than a full period. */
 	if (done >= srv->cfg->sweep_budget)
 		uv_timer_start(t, on_sweep, 0, srv->cfg->sweep_interval_ms);
@@ -519,69 +474,33 @@ static void on_acked(void *ud, uint64_t lsn)
 	}
 }
 
-static int on_snapshot_request(void *ud, char *message, size_t message_len)
+typedef struct snapshot_outcome {
+	int code;
+	const char *message;
+	const persist_snapshot_info *info;
+} snapshot_outcome;
+
+static void fill_snapshot_reply(void *ud, mp_buf *buf, uint32_t msgid)
 {
-	server *srv = ud;
-	if (srv->current && srv->current->deferred >= CONN_DEFERRED_MAX) {
-		snprintf(message, message_len, "%d snapshot requests are already waiting on this connection",
-		    CONN_DEFERRED_MAX);
-		return CORE_E_BUSY;
-	}
-	return persist_snapshot_request(srv->persist, &srv->deferred_run, message, message_len);
+	const snapshot_outcome *o = ud;
+	dispatch_snapshot_reply(buf, msgid, o->code, o->message, o->info);
 }
 
-/* Put a snapshot's reply in place of every deferred gate of run or before. */
+/* A snapshot's reply for every request waiting on run or before. */
 static void on_snapshot_done(void *ud, uint64_t run, int code, const char *message,
     const persist_snapshot_info *info)
 {
 	server *srv = ud;
-	mp_buf reply;
-	mp_buf_init(&reply);
+	snapshot_outcome done = { code, message, info };
 	conn *next;
 	for (conn *cn = srv->waiting; cn; cn = next) {
 		next = cn->wnext;
-		for (uint32_t i = cn->gate_head; i < cn->ngates; i++) {
-			gate *g = &cn->gates[i];
-			if (!g->deferred || g->resolved || g->run > run)
-				continue;
-			mp_buf_reset(&reply);
-			if (code == 0) {
-				mp_write_array(&reply, 4);
-				mp_write_uint(&reply, ALLOT_MSG_RESPONSE);
-				mp_write_uint(&reply, g->msgid);
-				mp_write_nil(&reply);
-				mp_write_map(&reply, 6);
-				mp_write_lit(&reply, "lsn");
-				mp_write_uint(&reply, info->lsn);
-				mp_write_lit(&reply, "taken_at_ms");
-				mp_write_int(&reply, info->taken_at_ms);
-				mp_write_lit(&reply, "bytes");
-				mp_write_uint(&reply, info->bytes);
-				mp_write_lit(&reply, "chunks");
-				mp_write_uint(&reply, info->chunks);
-				mp_write_lit(&reply, "duration_ms");
-				mp_write_uint(&reply, info->duration_ms);
-				mp_write_lit(&reply, "fork_us");
-				mp_write_uint(&reply, info->fork_us);
-			} else {
-				proto_write_error_response(&reply, g->msgid,
-				    code == CORE_E_BUSY ? ALLOT_ERR_BUSY : ALLOT_ERR_UNAVAILABLE, message);
-			}
-			size_t at = (size_t)(g->pos - cn->out_base);
-			if (mp_buf_failed(&reply) || !mp_buf_reserve(&cn->out, reply.len)) {
-				conn_close(cn);
-				break;
-			}
-			memmove(cn->out.data + at + reply.len, cn->out.data + at, cn->out.len - at);
-			memcpy(cn->out.data + at, reply.data, reply.len);
-			cn->out.len += reply.len;
-			for (uint32_t j = i + 1; j < cn->ngates; j++)
-				cn->gates[j].pos += reply.len;
-			g->resolved = true;
-		}
-		conn_flush(cn);
+		uint32_t filled = outq_fill(&cn->out, run, fill_snapshot_reply, &done);
+		assert(filled <= cn->peer.deferred);
+		cn->peer.deferred -= filled;
+		if (filled && !conn_overfull(cn, true))
+			conn_flush(cn);
 	}
-	mp_buf_finish(&reply);
 }
 
 /* The longest loop turn: wall time between two prepares less the time the
@@ -592,8 +511,8 @@ static void on_busy_meter(uv_prepare_t *h)
 	uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(srv->loop);
 	if (srv->turn_hr) {
 		uint64_t busy = (now - srv->turn_hr) - (idle - srv->turn_idle);
-		if (busy / 1000 > srv->stats.loop_busy_max_us)
-			srv->stats.loop_busy_max_us = busy / 1000;
+		if (busy / 1000 > srv->loop_busy_max_us)
+			srv->loop_busy_max_us = busy / 1000;
 	}
 	srv->turn_hr = now;
 	srv->turn_idle = idle;
@@ -634,8 +553,10 @@ static void on_signal(uv_signal_t *s, int signum)
 	persist_stop(srv->persist);
 }
 
-static void refresh_stats(cmd_server_stats *s)
+/* The figures of `stats` that the server keeps. */
+static void server_stats(void *ud, proto_server_stats *s)
 {
+	server *srv = ud;
 	uint64_t epoch = 1;
 	size_t len = sizeof(epoch);
 	mallctl("epoch", &epoch, &len, &epoch, len);
@@ -646,6 +567,10 @@ static void refresh_stats(cmd_server_stats *s)
 	len = sizeof(v);
 	if (mallctl("stats.resident", &v, &len, NULL, 0) == 0)
 		s->memory_resident = v;
+	s->connections_current = srv->connections_current;
+	s->connections_total = srv->connections_total;
+	s->connections_rejected = srv->connections_rejected;
+	s->loop_busy_max_us = srv->loop_busy_max_us;
 }
 
 static int listen_on(server *srv)
@@ -676,65 +601,81 @@ static int listen_on(server *srv)
 	return 0;
 }
 
+/* The durability and the dispatch; false when out of memory. */
+static bool server_start_request_path(server *srv, const persist_config *pc, persist_state *st)
+{
+	const core_config *cc = core_get_config(srv->core);
+	proto_limits limits = {
+		.lines_max = cc->lines_max,
+		.avail_skus_max = srv->cfg->avail_skus_max,
+		.locations_max = cc->locations_max,
+		.ttl_max_ms = cc->ttl_max_ms,
+	};
+	persist_mode mode = pc ? pc->mode : PERSIST_NONE;
+	if (mode != PERSIST_NONE) {
+		srv->acked_lsn = st->lsn;
+		srv->persist = persist_create(srv->loop, pc, srv->core, st, on_acked, on_snapshot_done, srv);
+		if (srv->persist == NULL)
+			return false;
+	}
+	if (dispatch_init(&srv->dispatch, srv->core, &limits, srv->persist, mode, wall_ms()) != 0)
+		return false;
+	srv->dispatch.server_stats = server_stats;
+	srv->dispatch.server_stats_ud = srv;
+	return true;
+}
+
+static void server_start_timers(server *srv)
+{
+	uv_prepare_init(srv->loop, &srv->busy_meter);
+	srv->busy_meter.data = srv;
+	uv_prepare_start(&srv->busy_meter, on_busy_meter);
+	uv_unref((uv_handle_t *)&srv->busy_meter);
+	uv_timer_init(srv->loop, &srv->sweep);
+	srv->sweep.data = srv;
+	uv_timer_start(&srv->sweep, on_sweep, srv->cfg->sweep_interval_ms, srv->cfg->sweep_interval_ms);
+	uv_timer_init(srv->loop, &srv->shutdown_timer);
+	srv->shutdown_timer.data = srv;
+	uv_signal_init(srv->loop, &srv->sigint);
+	uv_signal_init(srv->loop, &srv->sigterm);
+	srv->sigint.data = srv->sigterm.data = srv;
+	uv_signal_start(&srv->sigint, on_signal, SIGINT);
+	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+}
+
+/* Close every handle left and end the loop. */
+static int server_close_loop(server *srv)
+{
+	uv_walk(srv->loop, close_handle, NULL);
+	uv_run(srv->loop, UV_RUN_DEFAULT);
+	return uv_loop_close(srv->loop);
+}
+
 int server_run(const server_config *cfg, core *c, const persist_config *pc, persist_state *st)
 {
 	server srv = { .cfg = cfg, .core = c };
 	srv.loop = uv_default_loop();
 	uv_loop_configure(srv.loop, UV_METRICS_IDLE_TIME);
-	if (cmd_ctx_init(&srv.ctx, c, &cfg->cmd) != 0) {
-		log_error("out of memory");
-		return 1;
-	}
-	srv.stats.version = ALLOT_VERSION;
-	srv.stats.durability = persist_mode_name(pc ? pc->mode : PERSIST_NONE);
-	srv.stats.started_at_ms = wall_ms();
-	srv.ctx.stats = &srv.stats;
-	srv.ctx.refresh_stats = refresh_stats;
 	signal(SIGPIPE, SIG_IGN);
 	if (listen_on(&srv) != 0) {
-		uv_walk(srv.loop, close_handle, NULL);
-		uv_run(srv.loop, UV_RUN_DEFAULT);
-		uv_loop_close(srv.loop);
-		cmd_ctx_finish(&srv.ctx);
+		server_close_loop(&srv);
 		return 1;
 	}
-	if (pc && pc->mode != PERSIST_NONE) {
-		srv.mode = pc->mode;
-		srv.acked_lsn = st->lsn;
-		srv.persist = persist_create(srv.loop, pc, c, st, on_acked, on_snapshot_done, &srv);
-		if (srv.persist == NULL) {
-			log_error("out of memory");
-			return 1;
-		}
-		srv.ctx.journal = persist_journal(srv.persist);
-		srv.ctx.snapshot = on_snapshot_request;
-		srv.ctx.snapshot_ud = &srv;
-		srv.stats.write_durability = persist_write_stats;
-		srv.stats.durability_ud = srv.persist;
+	if (!server_start_request_path(&srv, pc, st)) {
+		log_error("out of memory");
+		persist_close(srv.persist);
+		server_close_loop(&srv);
+		persist_destroy(srv.persist);
+		return 1;
 	}
-	uv_prepare_init(srv.loop, &srv.busy_meter);
-	srv.busy_meter.data = &srv;
-	uv_prepare_start(&srv.busy_meter, on_busy_meter);
-	uv_unref((uv_handle_t *)&srv.busy_meter);
-	uv_timer_init(srv.loop, &srv.sweep);
-	srv.sweep.data = &srv;
-	uv_timer_start(&srv.sweep, on_sweep, cfg->sweep_interval_ms, cfg->sweep_interval_ms);
-	uv_timer_init(srv.loop, &srv.shutdown_timer);
-	srv.shutdown_timer.data = &srv;
-	uv_signal_init(srv.loop, &srv.sigint);
-	uv_signal_init(srv.loop, &srv.sigterm);
-	srv.sigint.data = srv.sigterm.data = &srv;
-	uv_signal_start(&srv.sigint, on_signal, SIGINT);
-	uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
+	server_start_timers(&srv);
 
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 
 	persist_close(srv.persist);
-	uv_walk(srv.loop, close_handle, NULL);
-	uv_run(srv.loop, UV_RUN_DEFAULT);
-	int rc = uv_loop_close(srv.loop);
+	int rc = server_close_loop(&srv);
 	persist_destroy(srv.persist);
-	cmd_ctx_finish(&srv.ctx);
+	dispatch_finish(&srv.dispatch);
 	if (rc != 0) {
 		log_error("the loop did not close cleanly: %s", uv_strerror(rc));
 		return 1;

@@ -5,7 +5,6 @@
 #ifndef ALLOT_ENGINE_SERVER_H
 #define ALLOT_ENGINE_SERVER_H
 
-#include "command.h"
 #include "core.h"
 #include "mp.h"
 #include "persist.h"
@@ -19,7 +18,7 @@ typedef struct server_config {
 	uint32_t max_connections;
 	size_t output_bytes_max;    /* replies queued per connection */
 	mp_limits frame;            /* limits on each incoming message */
-	cmd_limits cmd;
+	uint32_t avail_skus_max;    /* skus per avail call */
 	uint32_t sweep_interval_ms;
 	uint32_t sweep_budget;      /* expiries and forgets per tick */
 	uint32_t shutdown_timeout_ms;

@@ -8,6 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <allot/protocol.h>
+#include <assert.h>
+
+/* Reservation states, for stats' map of counts by state. */
+#define RESV_STATUSES (CORE_RESV_EXPIRED + 1)
+_Static_assert(RESV_STATUSES == sizeof(((core_stats *)0)->reservations) / sizeof(uint64_t),
+    "stats counts every reservation state");
+
 void encode_str(mp_buf *out, core_str s)
 {
 	mp_write_str(out, s.p, s.len);
@@ -273,315 +281,186 @@ void encode_quote(mp_buf *out, const core *c, const core_reserve_cmd *r)
 		encode_explain(out, c, r);
 }
 
-/* ---- explain -------------------------------------------------------------------- */
 
-/* Locations listed in an explanation; the rest are counted in "omitted". */
-#define EXPLAIN_LOCATIONS_MAX 64
-/* Lines named in one sentence; the rest are summed up. */
-#define EXPLAIN_LINES_NAMED 3
+/* ---- responses ---------------------------------------------------------------- */
 
-static const char *const fate_names[] = {
-	[CORE_FATE_USED] = "used",
-	[CORE_FATE_NOT_NEEDED] = "not_needed",
-	[CORE_FATE_SHORT] = "short",
-	[CORE_FATE_DISABLED] = "disabled",
-	[CORE_FATE_OUTSIDE_CHANNEL] = "outside_channel",
-	[CORE_FATE_AT_CAPACITY] = "at_capacity",
-};
-
-/* A growing sentence in a fixed buffer; what does not fit is cut. */
-typedef struct text {
-	char buf[400];
-	size_t len;
-} text;
-
-__attribute__((format(printf, 2, 3)))
-static void say(text *t, const char *fmt, ...)
+void encode_response_head(mp_buf *out, uint32_t msgid)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	size_t room = sizeof(t->buf) - t->len;
-	int n = vsnprintf(t->buf + t->len, room, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		t->len += (size_t)n < room ? (size_t)n : room - 1;
+	mp_write_array(out, 4);
+	mp_write_uint(out, ALLOT_MSG_RESPONSE);
+	mp_write_uint(out, msgid);
 }
 
-static bool str_eq(core_str a, core_str b)
+void encode_error_response(mp_buf *out, uint32_t msgid, const char *code, const char *message)
 {
-	return a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
+	encode_response_head(out, msgid);
+	encode_error(out, code, message);
 }
 
-/* "2 of A, 1 of B": what the plan holds at location loc. */
-static void say_held_at(text *t, const core *c, const core_reserve_cmd *r, core_str loc)
+/* ---- reads ---------------------------------------------------------------------- */
+
+void encode_record_item(void *out, const core_record_view *rec)
 {
-	uint32_t named = 0;
-	for (uint32_t i = 0; i < r->nlines; i++) {
-		core_line_view l;
-		core_plan_line_get(c, i, &l);
-		for (uint32_t j = 0; j < l.nallocs; j++) {
-			core_alloc_view a;
-			core_plan_alloc_get(c, i, j, &a);
-			if (!str_eq(a.location, loc))
-				continue;
-			if (named++ < EXPLAIN_LINES_NAMED)
-				say(t, "%s%lld of %.*s", named > 1 ? ", " : "", (long long)a.qty, (int)l.sku.len, l.sku.p);
-		}
+	encode_record(out, rec);
+}
+
+static void encode_avail_location(void *arg, const core_avail_loc *l)
+{
+	encode_str(arg, l->location);
+	mp_write_int(arg, l->available);
+}
+
+static void encode_incoming(void *arg, const core_inbound_view *v)
+{
+	mp_buf *out = arg;
+	mp_write_map(out, 4 + (v->ref.p != NULL));
+	mp_write_lit(out, "location");
+	encode_str(out, v->location);
+	mp_write_lit(out, "qty");
+	mp_write_int(out, v->qty - v->backordered);
+	mp_write_lit(out, "eta");
+	mp_write_int(out, v->eta_ms);
+	mp_write_lit(out, "backordered");
+	mp_write_int(out, v->backordered);
+	if (v->ref.p) {
+		mp_write_lit(out, "ref");
+		encode_str(out, v->ref);
 	}
-	if (named > EXPLAIN_LINES_NAMED)
-		say(t, " and %u more lines", named - EXPLAIN_LINES_NAMED);
 }
 
-static uint32_t lines_lacking(const core *c, const core_reserve_cmd *r, uint32_t i)
+void encode_avail_sku(mp_buf *out, const core *c, core_str sku, core_str location,
+    const core_channel *ch)
+{
+	uint32_t nlocs;
+	int64_t total = core_avail_channel(c, sku, location, ch, NULL, NULL, &nlocs);
+	encode_str(out, sku);
+	mp_write_map(out, 3);
+	kv_int(out, "total", total);
+	mp_write_lit(out, "locations");
+	mp_write_map(out, nlocs);
+	core_avail_channel(c, sku, location, ch, encode_avail_location, out, &nlocs);
+	mp_write_lit(out, "incoming");
+	mp_write_array(out, core_incoming(c, sku, ch, NULL, NULL));
+	core_incoming(c, sku, ch, encode_incoming, out);
+}
+
+void encode_location_list(mp_buf *out, const core *c)
+{
+	uint32_t n = core_location_count(c);
+	mp_write_array(out, n);
+	for (uint32_t i = 0; i < n; i++) {
+		core_location_view v;
+		core_location_at(c, i, &v);
+		encode_location(out, &v);
+	}
+}
+
+/* ---- operations ------------------------------------------------------------------ */
+
+/*
+ * A map whose pairs are counted as they are written, so that no count is
+ * typed by hand: map_open() writes a map 16 header with a zero count and
+ * map_close() puts the count in.
+ */
+static size_t map_open(mp_buf *out)
+{
+	static const uint8_t map16[3] = { 0xde, 0, 0 };
+	size_t at = out->len;
+	mp_write_raw(out, map16, sizeof(map16));
+	return at;
+}
+
+static void map_close(mp_buf *out, size_t at, uint32_t pairs)
+{
+	assert(pairs <= UINT16_MAX);
+	if (mp_buf_failed(out))
+		return;
+	assert(out->data[at] == 0xde);
+	out->data[at + 1] = (uint8_t)(pairs >> 8);
+	out->data[at + 2] = (uint8_t)pairs;
+}
+
+/* A literal key and an unsigned value, counted. */
+#define kv_uint_n(out, n, key, v) (mp_write_lit(out, key), mp_write_uint(out, v), (n)++)
+
+void encode_stats(mp_buf *out, const core_stats *cs, const proto_server_stats *s)
+{
+	uint32_t n = 0, used = 0;
+	size_t at = map_open(out);
+	kv_uint_n(out, n, "skus", cs->skus);
+	kv_uint_n(out, n, "locations", cs->locations);
+	kv_uint_n(out, n, "records", cs->records);
+	mp_write_lit(out, "reservations");
+	mp_write_map(out, RESV_STATUSES);
+	for (int i = 0; i < RESV_STATUSES; i++) {
+		mp_write_cstr(out, core_resv_status_name((core_resv_status)i));
+		mp_write_uint(out, cs->reservations[i]);
+	}
+	n++;
+	kv_uint_n(out, n, "expired_total", cs->expired_total);
+	kv_uint_n(out, n, "units_reserved", cs->units_reserved);
+	kv_uint_n(out, n, "units_committed", cs->units_committed);
+	kv_uint_n(out, n, "idempotency_keys", cs->idempotency_keys);
+	mp_write_lit(out, "version");
+	mp_write_cstr(out, s->version);
+	mp_write_lit(out, "uptime_ms");
+	mp_write_int(out, s->uptime_ms);
+	n += 2;
+	mp_write_lit(out, "connections");
+	mp_write_map(out, 3);
+	mp_write_lit(out, "current");
+	mp_write_uint(out, s->connections_current);
+	mp_write_lit(out, "total");
+	mp_write_uint(out, s->connections_total);
+	mp_write_lit(out, "rejected");
+	mp_write_uint(out, s->connections_rejected);
+	n++;
+	for (int i = 0; i < CMD_COUNT; i++)
+		used += s->requests_by_cmd[i] > 0;
+	mp_write_lit(out, "requests");
+	mp_write_map(out, 2 + used);
+	mp_write_lit(out, "total");
+	mp_write_uint(out, s->requests_total);
+	mp_write_lit(out, "errors");
+	mp_write_uint(out, s->errors_total);
+	for (int i = 0; i < CMD_COUNT; i++)
+		if (s->requests_by_cmd[i] > 0) {
+			mp_write_str(out, cmd_table[i].name, cmd_table[i].name_len);
+			mp_write_uint(out, s->requests_by_cmd[i]);
+		}
+	n++;
+	mp_write_lit(out, "memory");
+	mp_write_map(out, 2);
+	mp_write_lit(out, "allocated");
+	mp_write_uint(out, s->memory_allocated);
+	mp_write_lit(out, "resident");
+	mp_write_uint(out, s->memory_resident);
+	n++;
+	kv_uint_n(out, n, "loop_busy_max_us", s->loop_busy_max_us);
+	/* The caller writes durability's value next. */
+	mp_write_lit(out, "durability");
+	n++;
+	map_close(out, at, n);
+}
+
+void encode_durability_none(mp_buf *out, const char *mode)
+{
+	mp_write_map(out, 1);
+	mp_write_lit(out, "mode");
+	mp_write_cstr(out, mode);
+}
+
+void encode_snapshot_result(mp_buf *out, const proto_snapshot_result *r)
 {
 	uint32_t n = 0;
-	for (uint32_t k = 0; k < r->nlines; k++)
-		n += r->lines[k].qty > core_explain_line_available(c, i, k);
-	return n;
-}
-
-/* "2 more units of B and 1 more unit of C": what location i lacks to
- * cover every line (more: "more " or ""); the number of lines it lacks
- * for. */
-static uint32_t say_lacks(text *t, const core *c, const core_reserve_cmd *r, uint32_t i, const char *more)
-{
-	uint32_t total = lines_lacking(c, r, i), lacking = 0;
-	uint32_t named = total < EXPLAIN_LINES_NAMED ? total : EXPLAIN_LINES_NAMED;
-	for (uint32_t k = 0; k < r->nlines && lacking < named; k++) {
-		int64_t lack = r->lines[k].qty - core_explain_line_available(c, i, k);
-		if (lack <= 0)
-			continue;
-		lacking++;
-		say(t, "%s%lld %sunit%s of %.*s", lacking == 1 ? "" : lacking == total ? " and " : ", ",
-		    (long long)lack, more, lack == 1 ? "" : "s", (int)r->lines[k].sku.len, r->lines[k].sku.p);
-	}
-	if (total > named)
-		say(t, " and more of %u other lines", total - named);
-	return total;
-}
-
-/* The rank key the strategy compares, in words: "12.3 km". */
-static void say_key(text *t, const core_explain *ex, const core_explain_loc *l)
-{
-	switch (ex->strategy) {
-	case CORE_STRATEGY_NEAREST:
-		if (l->has_km)
-			say(t, "%.1f km", l->km);
-		else
-			say(t, "no coordinates");
-		break;
-	case CORE_STRATEGY_CHEAPEST:
-		say(t, "cost %.2f", l->cost);
-		break;
-	case CORE_STRATEGY_MOST_STOCK:
-		say(t, "%lld units available", (long long)l->available);
-		break;
-	case CORE_STRATEGY_PRIORITY:
-	default:
-		say(t, "priority %d", l->priority);
-		break;
-	}
-}
-
-/* Why location i met its fate, in a sentence. */
-static void say_why(text *t, const core *c, const core_reserve_cmd *r, const core_explain *ex,
-    uint32_t i, const core_explain_loc *l, core_str first_used)
-{
-	switch (l->fate) {
-	case CORE_FATE_USED:
-		say(t, "holds ");
-		say_held_at(t, c, r, l->location);
-		break;
-	case CORE_FATE_NOT_NEEDED:
-		say(t, "could hold the whole order, but %.*s ranks before it (this one: ", (int)first_used.len,
-		    first_used.p);
-		say_key(t, ex, l);
-		say(t, ")");
-		break;
-	case CORE_FATE_SHORT:
-		if (l->available == 0) {
-			say(t, "short: nothing of the order available");
-		} else {
-			say(t, "short by ");
-			say_lacks(t, c, r, i, "");
-		}
-		break;
-	case CORE_FATE_DISABLED:
-		say(t, "disabled");
-		break;
-	case CORE_FATE_OUTSIDE_CHANNEL:
-		say(t, "not a location of channel %.*s", (int)r->channel.len, r->channel.p);
-		break;
-	case CORE_FATE_AT_CAPACITY:
-		say(t, "at capacity: %u of %lld open shipments", l->open_shipments, (long long)l->capacity);
-		break;
-	}
-}
-
-static void encode_explain_loc(mp_buf *out, const core *c, const core_reserve_cmd *r,
-    const core_explain *ex, uint32_t i, core_str first_used)
-{
-	core_explain_loc l;
-	core_explain_loc_get(c, i, &l);
-	mp_write_map(out, 7 + l.has_km);
-	mp_write_lit(out, "location");
-	encode_str(out, l.location);
-	kv_int(out, "rank", i + 1);
-	mp_write_lit(out, "fate");
-	mp_write_cstr(out, fate_names[l.fate]);
-	text why = { .len = 0 };
-	say_why(&why, c, r, ex, i, &l, first_used);
-	mp_write_lit(out, "why");
-	mp_write_str(out, why.buf, why.len);
-	if (l.has_km)
-		kv_double(out, "km", round(l.km * 1000) / 1000);
-	kv_double(out, "cost", round(l.cost * 10000) / 10000);
-	kv_int(out, "available", l.available);
-	kv_int(out, "priority", l.priority);
-}
-
-/* The best-ranked location not used, and what it lacked. */
-static void encode_runner_up(mp_buf *out, const core *c, const core_reserve_cmd *r,
-    const core_explain *ex, core_str first_used)
-{
-	core_explain_loc l;
-	core_explain_loc_get(c, (uint32_t)ex->runner_up, &l);
-	text t = { .len = 0 };
-	say(&t, "%.*s ", (int)l.location.len, l.location.p);
-	text lacks = { .len = 0 };
-	uint32_t lacking = say_lacks(&lacks, c, r, (uint32_t)ex->runner_up, "more ");
-	switch (l.fate) {
-	case CORE_FATE_DISABLED:
-		say(&t, "is disabled%s", lacking ? "; it would also need " : "");
-		break;
-	case CORE_FATE_OUTSIDE_CHANNEL:
-		say(&t, "is not a location of channel %.*s%s", (int)r->channel.len, r->channel.p,
-		    lacking ? "; it would also need " : "");
-		break;
-	case CORE_FATE_AT_CAPACITY:
-		say(&t, "is at capacity (%u of %lld open shipments)%s", l.open_shipments,
-		    (long long)l.capacity, lacking ? "; it would also need " : "");
-		break;
-	default:
-		if (lacking)
-			say(&t, "would cover the order with ");
-		else if (first_used.len)
-			say(&t, "could cover the whole order too, but %.*s ranks before it",
-			    (int)first_used.len, first_used.p);
-		else
-			say(&t, "could cover the whole order");
-		break;
-	}
-	if (lacking)
-		say(&t, "%s", lacks.buf);
-	mp_write_lit(out, "runner_up");
-	mp_write_map(out, 3);
-	mp_write_lit(out, "location");
-	encode_str(out, l.location);
-	mp_write_lit(out, "lacks");
-	mp_write_array(out, lacking);
-	for (uint32_t k = 0; k < r->nlines; k++) {
-		int64_t lack = r->lines[k].qty - core_explain_line_available(c, (uint32_t)ex->runner_up, k);
-		if (lack <= 0)
-			continue;
-		mp_write_map(out, 2);
-		mp_write_lit(out, "sku");
-		encode_str(out, r->lines[k].sku);
-		kv_int(out, "units", lack);
-	}
-	mp_write_lit(out, "text");
-	mp_write_str(out, t.buf, t.len);
-}
-
-/* One sentence for the whole plan. */
-static void say_summary(text *t, const core *c, const core_reserve_cmd *r, const core_explain *ex)
-{
-	static const char *const by[] = { "priority", "distance", "cost", "stock" };
-	int64_t short_units = 0;
-	for (uint32_t i = 0; i < r->nlines; i++) {
-		core_line_view l;
-		core_plan_line_get(c, i, &l);
-		short_units += l.short_qty;
-	}
-	if (ex->shipments == 0) {
-		say(t, "nothing can be held: %s", ex->usable ? "no usable location offers the order's skus"
-		    : "no location is usable for this order");
-		return;
-	}
-	uint32_t named = 0;
-	core_explain_loc first = { .fate = CORE_FATE_USED };
-	for (uint32_t i = 0; i < ex->considered && named < ex->shipments; i++) {
-		core_explain_loc l;
-		core_explain_loc_get(c, i, &l);
-		if (l.fate != CORE_FATE_USED)
-			continue;
-		if (named == 0)
-			first = l;
-		if (named == 0)
-			say(t, "%u shipment%s from ", ex->shipments, ex->shipments == 1 ? "" : "s");
-		if (named < 4)
-			say(t, "%s%.*s", named ? ", " : "", (int)l.location.len, l.location.p);
-		else if (named == 4)
-			say(t, " and %u more", ex->shipments - 4);
-		named++;
-	}
-	if (ex->shipments == 1 && short_units == 0) {
-		say(t, ": the best-ranked location by %s that holds the whole order (", by[ex->strategy]);
-		say_key(t, ex, &first);
-		say(t, ")");
-	}
-	else if (ex->split == CORE_SPLIT_NONE)
-		say(t, ": split none, and no location holds the whole order");
-	else if (ex->exact)
-		say(t, ": no one location holds %s; the fewest that hold %s, ranked best by %s",
-		    short_units ? "all it can" : "the whole order", short_units ? "the most" : "it", by[ex->strategy]);
-	else
-		say(t, ": chosen greedily among %u usable locations (exact search covers up to %d)",
-		    ex->usable, CORE_PLAN_EXACT_MAX);
-	if (ex->max_shipments && ex->shipments == ex->max_shipments && short_units)
-		say(t, "; max_shipments %u", ex->max_shipments);
-	if (short_units)
-		say(t, "; %lld unit%s short", (long long)short_units, short_units == 1 ? "" : "s");
-}
-
-void encode_explain(mp_buf *out, const core *c, const core_reserve_cmd *r)
-{
-	core_explain ex;
-	if (!core_explain_get(c, &ex)) {
-		mp_write_lit(out, "explain");
-		mp_write_nil(out);
-		return;
-	}
-	core_str first_used = { "", 0 };
-	for (uint32_t i = 0; i < ex.considered && first_used.len == 0; i++) {
-		core_explain_loc l;
-		core_explain_loc_get(c, i, &l);
-		if (l.fate == CORE_FATE_USED)
-			first_used = l.location;
-	}
-	uint32_t listed = ex.considered < EXPLAIN_LOCATIONS_MAX ? ex.considered : EXPLAIN_LOCATIONS_MAX;
-	bool runner_up = ex.runner_up >= 0;
-	mp_write_lit(out, "explain");
-	mp_write_map(out, 8 + runner_up + (ex.considered > listed));
-	mp_write_lit(out, "strategy");
-	mp_write_cstr(out, core_strategy_name(ex.strategy));
-	mp_write_lit(out, "split");
-	mp_write_cstr(out, core_split_name(ex.split));
-	kv_int(out, "max_shipments", ex.max_shipments);
-	kv_int(out, "usable", ex.usable);
-	mp_write_lit(out, "search");
-	mp_write_cstr(out, ex.exact ? "exact" : "greedy");
-	kv_int(out, "shipments", ex.shipments);
-	text summary = { .len = 0 };
-	say_summary(&summary, c, r, &ex);
-	mp_write_lit(out, "summary");
-	mp_write_str(out, summary.buf, summary.len);
-	mp_write_lit(out, "locations");
-	mp_write_array(out, listed);
-	for (uint32_t i = 0; i < listed; i++)
-		encode_explain_loc(out, c, r, &ex, i, first_used);
-	if (ex.considered > listed)
-		kv_int(out, "omitted", ex.considered - listed);
-	if (runner_up)
-		encode_runner_up(out, c, r, &ex, first_used);
+	size_t at = map_open(out);
+	kv_uint_n(out, n, "lsn", r->lsn);
+	mp_write_lit(out, "taken_at_ms");
+	mp_write_int(out, r->taken_at_ms);
+	n++;
+	kv_uint_n(out, n, "bytes", r->bytes);
+	kv_uint_n(out, n, "chunks", r->chunks);
+	kv_uint_n(out, n, "duration_ms", r->duration_ms);
+	kv_uint_n(out, n, "fork_us", r->fork_us);
+	map_close(out, at, n);
 }

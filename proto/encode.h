@@ -4,6 +4,7 @@
 #ifndef ALLOT_PROTO_ENCODE_H
 #define ALLOT_PROTO_ENCODE_H
 
+#include "command.h"
 #include "core.h"
 #include "mp.h"
 
@@ -38,5 +39,57 @@ void encode_core_error_head(mp_buf *out, const core_error *err, uint32_t extra);
 void encode_core_error(mp_buf *out, const core_error *err);
 /* The error map {code, message} then nil result. */
 void encode_error(mp_buf *out, const char *code, const char *message);
+
+/* ---- responses: [1, msgid, error, result] ---- */
+
+/* [1, msgid, then the caller writes error and result. */
+void encode_response_head(mp_buf *out, uint32_t msgid);
+/* A whole error response [1, msgid, {code, message}, nil]. */
+void encode_error_response(mp_buf *out, uint32_t msgid, const char *code, const char *message);
+
+/* ---- reads ---- */
+
+/* encode_record in the shape of core_stock_get's callback (out: mp_buf). */
+void encode_record_item(void *out, const core_record_view *rec);
+/* One sku of avail's map: sku => {total, locations, incoming}. */
+void encode_avail_sku(mp_buf *out, const core *c, core_str sku, core_str location,
+    const core_channel *ch);
+/* [location, ...] */
+void encode_location_list(mp_buf *out, const core *c);
+
+/* ---- operations ---- */
+
+/* Server-wide figures for `stats`, filled by the engine. */
+typedef struct proto_server_stats {
+	const char *version;
+	int64_t uptime_ms;
+	uint64_t connections_current;
+	uint64_t connections_total;
+	uint64_t connections_rejected;
+	uint64_t requests_total;
+	uint64_t errors_total;
+	const uint64_t *requests_by_cmd; /* CMD_COUNT of them */
+	uint64_t memory_allocated;       /* bytes, from the allocator */
+	uint64_t memory_resident;
+	uint64_t loop_busy_max_us;       /* the longest loop turn */
+} proto_server_stats;
+
+/* stats' map, ending with the key "durability": the caller writes its
+ * value (a map) next. */
+void encode_stats(mp_buf *out, const core_stats *cs, const proto_server_stats *s);
+/* durability's value when there is none: {mode}. */
+void encode_durability_none(mp_buf *out, const char *mode);
+
+/* What the snapshot method answers once the snapshot is durable. */
+typedef struct proto_snapshot_result {
+	uint64_t lsn;
+	int64_t taken_at_ms;
+	uint64_t bytes;
+	uint32_t chunks;
+	uint64_t duration_ms;
+	uint64_t fork_us;
+} proto_snapshot_result;
+
+void encode_snapshot_result(mp_buf *out, const proto_snapshot_result *r);
 
 #endif

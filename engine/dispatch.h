@@ -1,0 +1,95 @@
+/*
+ * dispatch.h - the one owner of a request from decoded frame to reply.
+ *
+ * For each complete frame the server hands it: decode (proto/), check the
+ * caller's role against the command table, run the method against the core
+ * (core_exec for changes, the core's reads otherwise), append the journal
+ * record of a change and learn its lsn, and encode the reply. The server
+ * then queues the reply, gated on that lsn in sync mode. Expiry sweeps go
+ * through here too, so every change the core makes is journaled in one
+ * place.
+ */
+#ifndef ALLOT_ENGINE_DISPATCH_H
+#define ALLOT_ENGINE_DISPATCH_H
+
+#include "command.h"
+#include "core.h"
+#include "encode.h"
+#include "mp.h"
+#include "persist.h"
+#include "request.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Snapshot requests one connection may have waiting at once. */
+#define DISPATCH_DEFERRED_MAX 16
+
+/* What the dispatch keeps of the connection a request came on. */
+typedef struct dispatch_peer {
+	uint8_t role;      /* cmd_role: the highest role it may call */
+	uint32_t deferred; /* replies it is owed later (snapshot) */
+} dispatch_peer;
+
+/* Server-wide figures for `stats` that only the server knows. */
+typedef void (*dispatch_server_stats_fn)(void *ud, proto_server_stats *s);
+
+typedef struct dispatch {
+	core *core;
+	persist *persist;   /* NULL: durability none */
+	persist_mode mode;
+	proto_decoder dec;
+	int64_t now_ms;     /* the engine's time this turn */
+	const char *unavailable; /* this turn: NULL, or why changes are refused */
+	uint64_t last_lsn;  /* the highest lsn given out */
+	int64_t started_at_ms;
+	uint64_t requests_total;
+	uint64_t errors_total;
+	uint64_t requests_by_cmd[CMD_COUNT];
+	dispatch_server_stats_fn server_stats;
+	void *server_stats_ud;
+} dispatch;
+
+/* What became of one frame. */
+typedef struct dispatch_reply {
+	bool replied;      /* a response was appended to out */
+	bool deferred;     /* nothing appended: dispatch_snapshot_reply() answers
+	                    * msgid once snapshot run `run` ends */
+	uint32_t msgid;
+	int code;          /* CORE_OK, or the error answered */
+	uint64_t wait_lsn; /* 0, or the reply may leave only once Redis has
+	                    * acknowledged the journal up to this lsn (sync) */
+	uint64_t run;
+} dispatch_reply;
+
+/* 0, or -1 without memory. The core is borrowed; p may be NULL. */
+int dispatch_init(dispatch *d, core *c, const proto_limits *limits, persist *p, persist_mode mode,
+    int64_t now_ms);
+void dispatch_finish(dispatch *d);
+
+/* Before the frames of one read: the engine's time, the core's expiry up
+ * to it, and whether changes can be made durable now. */
+void dispatch_turn(dispatch *d, int64_t now_ms);
+
+/* Handle one complete MessagePack value from peer; the response (if any)
+ * is appended to out. Never fails: out's sticky failure flag says if
+ * memory ran out. */
+void dispatch_frame(dispatch *d, dispatch_peer *peer, const uint8_t *frame, size_t len,
+    mp_buf *out, dispatch_reply *r);
+
+/* The first lsn of the journal batch this turn is filling: replies gated
+ * at or after it are acknowledged together. */
+uint64_t dispatch_batch_first_lsn(const dispatch *d);
+
+/* The periodic sweep: expire and forget at most budget items at now_ms,
+ * journaling what was forgotten. Returns the items done. */
+uint32_t dispatch_sweep(dispatch *d, int64_t now_ms, uint32_t budget);
+
+/* The whole response to a deferred snapshot request. */
+void dispatch_snapshot_reply(mp_buf *out, uint32_t msgid, int code, const char *message,
+    const persist_snapshot_info *info);
+
+/* Count a reply the server wrote itself (a refused stream or connection). */
+void dispatch_count_refusal(dispatch *d);
+
+#endif
