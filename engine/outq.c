@@ -7,11 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A slot's buffer above this is freed when the slot is recycled, so one
- * burst of large replies does not keep its memory for the connection's
- * life; below it the buffer is kept and reused. */
-#define OUTQ_KEEP_BYTES (64u * 1024u)
-
 void outq_init(outq *q)
 {
 	memset(q, 0, sizeof(*q));
@@ -84,13 +79,14 @@ mp_buf *outq_tail(outq *q)
 	return s ? &s->buf : NULL;
 }
 
-bool outq_wrote(outq *q, size_t len_before, uint64_t wait_lsn, uint64_t batch_first)
+bool outq_wrote_gated(outq *q, size_t len_before, uint64_t wait_lsn, uint64_t batch_first)
 {
 	outq_slot *tail = slot_at(q, q->count - 1);
 	assert(!tail->pending && len_before <= tail->buf.len && tail->sent <= len_before);
+	assert(wait_lsn > 0);
 	size_t len = tail->buf.len - len_before;
 	q->bytes += len;
-	if (wait_lsn == 0 || wait_lsn <= tail->wait_lsn)
+	if (wait_lsn <= tail->wait_lsn)
 		return true; /* open, or behind a gate that covers it already */
 	if (len_before == 0 || (tail->wait_lsn > 0 && tail->wait_lsn >= batch_first)) {
 		/* Nothing before it in the slot, or what is there is acknowledged
@@ -140,7 +136,7 @@ uint32_t outq_fill(outq *q, uint64_t run, void (*fill)(void *ud, mp_buf *buf, ui
 	return n;
 }
 
-uint32_t outq_sendable(const outq *q, uint64_t acked, const uint8_t **base, size_t *lens,
+uint32_t outq_sendable_slow(const outq *q, uint64_t acked, const uint8_t **base, size_t *lens,
     uint32_t max)
 {
 	uint32_t n = 0;
@@ -157,7 +153,7 @@ uint32_t outq_sendable(const outq *q, uint64_t acked, const uint8_t **base, size
 	return n;
 }
 
-void outq_consume(outq *q, size_t n)
+void outq_consume_slow(outq *q, size_t n)
 {
 	assert(n <= q->bytes);
 	q->bytes -= n;

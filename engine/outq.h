@@ -21,6 +21,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A slot's buffer above this is freed when the slot is recycled, so one
+ * burst of large replies does not keep its memory for the connection's
+ * life; below it the buffer is kept and reused. */
+#define OUTQ_KEEP_BYTES (64u * 1024u)
+
 typedef struct outq_slot {
 	mp_buf buf;
 	size_t sent;       /* bytes at buf's front already handed on */
@@ -42,14 +47,24 @@ void outq_finish(outq *q);
 
 /* The buffer the next reply is written into: the last slot's, unless that
  * slot is a pending one (then a new slot). NULL without memory. Call
- * outq_wrote() once the reply is in. */
+ * outq_wrote() once the reply is in. The pointer is valid only until the
+ * queue's next call: taking a slot may move every slot. */
 mp_buf *outq_tail(outq *q);
 /* The reply just appended to outq_tail()'s buffer (len bytes before it was
  * written) may leave only once the journal is acknowledged to wait_lsn (0:
  * at once, after what is before it). batch_first: the first lsn of the
  * journal batch being filled, whose gates open together. false without
  * memory. */
-bool outq_wrote(outq *q, size_t len_before, uint64_t wait_lsn, uint64_t batch_first);
+bool outq_wrote_gated(outq *q, size_t len_before, uint64_t wait_lsn, uint64_t batch_first);
+static inline bool outq_wrote(outq *q, size_t len_before, uint64_t wait_lsn, uint64_t batch_first)
+{
+	if (wait_lsn == 0) {
+		/* Open: it leaves with, or right after, what is before it. */
+		q->bytes += q->slots[(q->head + q->count - 1) % q->cap].buf.len - len_before;
+		return true;
+	}
+	return outq_wrote_gated(q, len_before, wait_lsn, batch_first);
+}
 /* A slot for a reply the engine writes later. false without memory. */
 bool outq_defer(outq *q, uint32_t msgid, uint64_t run);
 
@@ -58,12 +73,44 @@ bool outq_defer(outq *q, uint32_t msgid, uint64_t run);
 uint32_t outq_fill(outq *q, uint64_t run, void (*fill)(void *ud, mp_buf *buf, uint32_t msgid),
     void *ud);
 
+uint32_t outq_sendable_slow(const outq *q, uint64_t acked, const uint8_t **base, size_t *lens,
+    uint32_t max);
+void outq_consume_slow(outq *q, size_t n);
+
 /* Up to max buffers of bytes that may leave now (acked: the journal's
  * acknowledged lsn), from the front; returns how many. */
-uint32_t outq_sendable(const outq *q, uint64_t acked, const uint8_t **base, size_t *lens,
-    uint32_t max);
+static inline uint32_t outq_sendable(const outq *q, uint64_t acked, const uint8_t **base,
+    size_t *lens, uint32_t max)
+{
+	/* The common case, inline: one open slot. */
+	if (q->count == 1) {
+		const outq_slot *s = &q->slots[q->head];
+		if (s->pending || s->wait_lsn > acked || s->buf.len == s->sent)
+			return 0;
+		base[0] = s->buf.data + s->sent;
+		lens[0] = s->buf.len - s->sent;
+		return 1;
+	}
+	return outq_sendable_slow(q, acked, base, lens, max);
+}
+
 /* n bytes from the front went out. */
-void outq_consume(outq *q, size_t n);
+static inline void outq_consume(outq *q, size_t n)
+{
+	/* The common case, inline: all of the one slot went, and its buffer is
+	 * kept for the next replies. */
+	if (q->count == 1 && n == q->bytes) {
+		outq_slot *s = &q->slots[q->head];
+		if (!s->pending && s->buf.cap <= OUTQ_KEEP_BYTES && s->sent + n == s->buf.len) {
+			s->buf.len = 0;
+			s->sent = 0;
+			s->wait_lsn = 0;
+			q->bytes = 0;
+			return;
+		}
+	}
+	outq_consume_slow(q, n);
+}
 
 /* Slots that wait on the journal or on a deferred reply. */
 bool outq_waiting(const outq *q, uint64_t acked);

@@ -254,6 +254,8 @@ static void conn_flush(conn *cn)
 		int sent = uv_try_write((uv_stream_t *)&cn->tcp, bufs, n);
 		if (sent == (int)total) {
 			outq_consume(&cn->out, total);
+			if (cn->out.bytes == 0)
+				break;
 			continue;
 		}
 		if (sent < 0 && sent != UV_EAGAIN) {
@@ -298,7 +300,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 /* A reply the connection cannot take: out of memory, or more unread
  * than it may have. Either way the client is cut off. */
-static bool conn_overfull(conn *cn, bool queued)
+static bool conn_overfull_slow(conn *cn, bool queued)
 {
 	size_t max = cn->srv->cfg->output_bytes_max;
 	if (!queued) {
@@ -313,6 +315,13 @@ static bool conn_overfull(conn *cn, bool queued)
 		return true;
 	}
 	return false;
+}
+
+static inline bool conn_overfull(conn *cn, bool queued)
+{
+	if (queued && cn->out.bytes + cn->inflight.len <= cn->srv->cfg->output_bytes_max)
+		return false;
+	return conn_overfull_slow(cn, queued);
 }
 
 static void refuse_stream(conn *cn, int rc, const char *why)
@@ -335,13 +344,17 @@ static void refuse_stream(conn *cn, int rc, const char *why)
 static bool conn_queue(conn *cn, mp_buf *out, size_t before, const dispatch_reply *r)
 {
 	server *srv = cn->srv;
+	/* out belongs to the queue: it may move once the queue takes a slot. */
+	if (mp_buf_failed(out))
+		return false;
 	if (r->deferred)
 		return outq_defer(&cn->out, r->msgid, r->run);
 	if (!r->replied)
 		return true;
-	assert(r->wait_lsn == 0 || srv->persist != NULL);
-	return outq_wrote(&cn->out, before, r->wait_lsn, dispatch_batch_first_lsn(&srv->dispatch)) &&
-	    !mp_buf_failed(out);
+	if (r->wait_lsn == 0)
+		return outq_wrote(&cn->out, before, 0, 0);
+	assert(srv->persist != NULL);
+	return outq_wrote(&cn->out, before, r->wait_lsn, dispatch_batch_first_lsn(&srv->dispatch));
 }
 
 /* Handle every complete message in the input buffer, in order. */

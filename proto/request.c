@@ -654,6 +654,7 @@ static bool read_params(mp_cursor *c, bool *map)
 
 static proto_decoded refuse(proto_refusal *why, const char *code, int core_code, const char *message)
 {
+	assert(code != NULL && message != NULL);
 	why->code = code;
 	why->core_code = core_code;
 	snprintf(why->message, sizeof(why->message), "%s", message);
@@ -668,7 +669,10 @@ proto_decoded proto_decode(proto_decoder *d, const uint8_t *frame, size_t len,
 	uint32_t n, name_len;
 	uint64_t type = 0, msgid = 0;
 	const char *name;
-	*why = (proto_refusal){ .msgid = 0 };
+	/* The refusal is filled only when there is one: it is large, and the
+	 * common request never needs it. */
+	why->msgid = 0;
+	why->cmd = NULL;
 	if (!mp_read_array(&c, &n) || n < 3 || n > 4 || !mp_read_uint(&c, &type))
 		return refuse(why, ALLOT_ERR_BAD_REQUEST, CORE_E_BAD_REQUEST,
 		    "not a msgpack-rpc message: expected [0, msgid, method, params]");
