@@ -290,6 +290,7 @@ int mp_reader_next(mp_reader *r, const uint8_t *buf, size_t len,
 {
 	int rc;
 
+	assert(frame_len != NULL);
 	if (why)
 		*why = r->err ? r->why : NULL;
 	if (r->err)

@@ -91,7 +91,8 @@ void mp_reader_reset(mp_reader *r);
  * Errors are sticky: every later call returns the same one until
  * mp_reader_reset(). On an error *why (if why is not NULL) points to a
  * static message naming what was wrong; otherwise it is set to NULL.
- * Never allocates; *frame_len is left alone unless MP_OK.
+ * Never allocates; frame_len must not be NULL, and *frame_len is left
+ * alone unless MP_OK.
  */
 int mp_reader_next(mp_reader *r, const uint8_t *buf, size_t len,
     size_t *frame_len, const char **why);
