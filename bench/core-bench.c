@@ -6,6 +6,7 @@
  *
  * usage: core-bench [--skus N] [--locations L] [--ops N] [--holds N] [--seed S] [--json]
  */
+#include "bench_time.h"
 #include "core.h"
 
 #include <inttypes.h>
@@ -38,13 +39,6 @@ static uint64_t allocated_bytes(void)
 	len = sizeof(v);
 	mallctl("stats.allocated", &v, &len, NULL, 0);
 	return v;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void must(int rc, const core_error *err, const char *what)
@@ -91,7 +85,7 @@ static void reserve_one(core *c, uint32_t skus, int64_t now, char id_out[CORE_RE
 
 static double bench_pair(core *c, uint32_t skus, uint64_t ops, core_cmd_type second)
 {
-	double t0 = now_s();
+	double t0 = bench_mono_s();
 	for (uint64_t i = 0; i < ops; i++) {
 		char id[CORE_RESERVATION_ID_LEN + 1];
 		reserve_one(c, skus, 2, id);
@@ -101,7 +95,7 @@ static double bench_pair(core *c, uint32_t skus, uint64_t ops, core_cmd_type sec
 		core_error err;
 		must(core_exec(c, &cmd, 2, &res, &err), &err, "commit/release");
 	}
-	return (now_s() - t0) * 1e9 / (double)ops;
+	return (bench_mono_s() - t0) * 1e9 / (double)ops;
 }
 
 int main(int argc, char **argv)

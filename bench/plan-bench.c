@@ -11,6 +11,7 @@
  *
  * usage: plan-bench [--plans N] [--skus K] [--locations L] [--lines N] [--seed S] [--json]
  */
+#include "bench_time.h"
 #include "core.h"
 
 #include <inttypes.h>
@@ -30,13 +31,6 @@ static uint64_t rng(void)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 	return z ^ (z >> 31);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void must(int rc, const core_error *err, const char *what)
@@ -120,7 +114,7 @@ static result bench(core *c, const order *orders, uint32_t nlines, core_strategy
 		.strategy = strategy, .has_ship_to = true };
 	uint64_t shipments = 0, oos = 0;
 	core_error err;
-	double t0 = now_s();
+	double t0 = bench_mono_s();
 	for (uint64_t n = 0; n < plans; n++) {
 		const order *o = &orders[n % ORDERS];
 		cmd.lines = o->lines;
@@ -134,7 +128,7 @@ static result bench(core *c, const order *orders, uint32_t nlines, core_strategy
 		else
 			must(rc, &err, "route.quote");
 	}
-	double t = now_s() - t0;
+	double t = bench_mono_s() - t0;
 	uint64_t planned = plans - oos;
 	return (result){ t * 1e9 / (double)plans, planned ? (double)shipments / (double)planned : 0,
 		(double)oos / (double)plans };

@@ -23,6 +23,7 @@
  * Everything is bounded by --timeout-s (default 120). Exit status: 0 done,
  * 1 the server failed or timed out, 2 usage.
  */
+#include "bench_time.h"
 #include "hist.h"
 
 #include <allot/client.h>
@@ -59,20 +60,6 @@ static struct {
 	.after_ms = 1000,
 	.timeout_s = 120,
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void fail(const char *fmt, ...)
@@ -151,7 +138,7 @@ static void *snapshot_thread(void *arg)
 	char err[256];
 	int rc = allot_client_call_params(snap.c, "snapshot", json_object(), &error, &snap.result,
 	    err, sizeof err);
-	snap.t1 = mono_ns();
+	snap.t1 = bench_mono_ns();
 	if (rc != 0) {
 		snprintf(snap.err, sizeof snap.err, "%s", err);
 	} else if (error) {
@@ -225,20 +212,20 @@ static int run_stall(void)
 	allot_message_init(&m);
 	char err[256];
 
-	uint64_t start = mono_ns(), deadline = start + O.timeout_s * 1000000000ull;
+	uint64_t start = bench_mono_ns(), deadline = start + O.timeout_s * 1000000000ull;
 	uint64_t snap_at = start + O.before_ms * 1000000ull, stop_at = 0;
 	bool started = false;
 	pthread_t th;
 	uint64_t pings = 0, max_pings = O.timeout_s * 10000000ull; /* 10M/s: never reached */
 	for (;;) {
-		uint64_t now = mono_ns();
+		uint64_t now = bench_mono_ns();
 		if (now >= deadline || pings >= max_pings) {
 			fail("gave up after %" PRIu64 " s (the snapshot %s)", O.timeout_s,
 			    started ? "never answered" : "was never called");
 		}
 		if (!started && now >= snap_at) {
 			/* the call counts as out from here, just before the thread sends it */
-			snap.t0 = mono_ns();
+			snap.t0 = bench_mono_ns();
 			atomic_store(&snap.phase, PH_DURING);
 			if (pthread_create(&th, NULL, snapshot_thread, NULL) != 0)
 				fail("cannot start a thread");
@@ -251,10 +238,10 @@ static int run_stall(void)
 			stop_at = snap.t1 + O.after_ms * 1000000ull;
 		if (stop_at && now >= stop_at)
 			break;
-		uint64_t t = mono_ns();
+		uint64_t t = bench_mono_ns();
 		if (allot_client_call(pc, "ping", NULL, 0, &m, err, sizeof err) != 0)
 			fail("ping: %s", err);
-		uint64_t rtt = mono_ns() - t;
+		uint64_t rtt = bench_mono_ns() - t;
 		if (m.error.type != MSGPACK_OBJECT_NIL)
 			fail("ping answered an error");
 		int p1 = atomic_load(&snap.phase);
@@ -340,18 +327,18 @@ static bool pid_gone(long pid)
 
 static int run_ready(void)
 {
-	uint64_t deadline = mono_ns() + O.timeout_s * 1000000000ull;
+	uint64_t deadline = bench_mono_ns() + O.timeout_s * 1000000000ull;
 	uint64_t tries = 0, max_tries = O.timeout_s * 1000 + 10;
 	char err[256];
 	allot_message m;
 	allot_message_init(&m);
-	for (; tries < max_tries && mono_ns() < deadline; tries++) {
+	for (; tries < max_tries && bench_mono_ns() < deadline; tries++) {
 		if (O.pid && pid_gone(O.pid))
 			fail("process %ld exited before answering", O.pid);
 		allot_client *c = allot_client_connect(O.host, O.port, CONNECT_TIMEOUT_MS, err, sizeof err);
 		if (c) {
 			int rc = allot_client_call(c, "ping", NULL, 0, &m, err, sizeof err);
-			int64_t at = wall_us();
+			int64_t at = bench_wall_us();
 			bool pong = rc == 0 && m.error.type == MSGPACK_OBJECT_NIL &&
 			    m.result.type == MSGPACK_OBJECT_STR && m.result.via.str.size == 4 &&
 			    memcmp(m.result.via.str.ptr, "pong", 4) == 0;

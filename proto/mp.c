@@ -1,5 +1,6 @@
 /*
- * mp.c - bounded MessagePack scanning, in-place reading and writing.
+ * mp.c - bounded, resumable MessagePack scanning and in-place reading (the
+ * writer is in mp_write.c).
  *
  * See mp.h for the contract. Everything here is byte-oriented: multi-byte
  * fields are assembled with shifts (big-endian on the wire), never through
@@ -8,6 +9,7 @@
  */
 #include "mp.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,26 +32,6 @@ static inline uint32_t ld32(const uint8_t *p)
 static inline uint64_t ld64(const uint8_t *p)
 {
 	return (uint64_t)ld32(p) << 32 | (uint64_t)ld32(p + 4);
-}
-
-static inline void st16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void st32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static inline void st64(uint8_t *p, uint64_t v)
-{
-	st32(p, (uint32_t)(v >> 32));
-	st32(p + 4, (uint32_t)v);
 }
 
 /* Read an n-byte (1, 2 or 4) big-endian unsigned length field. */
@@ -147,7 +129,7 @@ static inline struct hinfo classify(uint8_t b)
 }
 
 /* ------------------------------------------------------------------------
- * mp_scan
+ * mp_reader
  * --------------------------------------------------------------------- */
 
 static const char ERR_C1[] = "invalid MessagePack byte 0xc1";
@@ -159,119 +141,198 @@ static const char ERR_STR[] = "string longer than the limit";
 static const char ERR_BIN[] = "bin longer than the limit";
 static const char ERR_EXT[] = "ext longer than the limit";
 
-static inline int scan_fail(const char **err, int status, const char *msg)
+/* What one step of the walk did, besides the mp_status values. */
+#define STEP_TAKEN 2 /* a value (or a container's header) was walked */
+
+/* Back to the start of a frame; the limits and the counter stay. */
+static void reader_restart(mp_reader *r)
 {
-	if (err)
-		*err = msg;
+	r->pos = 0;
+	r->need = 0;
+	r->depth = 0;
+	r->counted = false;
+	r->err = 0;
+	r->why = NULL;
+}
+
+void mp_reader_init(mp_reader *r, const mp_limits *lim)
+{
+	r->lim = *lim;
+	if (r->lim.depth_max > MP_DEPTH_HARD_MAX)
+		r->lim.depth_max = MP_DEPTH_HARD_MAX;
+	r->headers = 0;
+	reader_restart(r);
+}
+
+void mp_reader_reset(mp_reader *r)
+{
+	reader_restart(r);
+	assert(r->pos == 0 && r->depth == 0 && r->need == 0 && r->err == 0);
+}
+
+static int reader_fail(mp_reader *r, int status, const char *msg)
+{
+	r->err = status;
+	r->why = msg;
 	return status;
+}
+
+/*
+ * Check what header h claims, n payload bytes (str, bin, ext) or n
+ * elements (array, map; a map's n pairs become 2n elements in *n), against
+ * the limits and against the avail bytes the frame has left for it.
+ * Returns 0, or the error r now holds.
+ */
+static int reader_claim(mp_reader *r, const struct hinfo *h, uint64_t *n,
+    size_t avail)
+{
+	switch (h->kind) {
+	case HK_STR:
+		if (*n > r->lim.str_max)
+			return reader_fail(r, MP_ERR_TOO_LARGE, ERR_STR);
+		break;
+	case HK_BIN:
+		if (*n > r->lim.str_max)
+			return reader_fail(r, MP_ERR_TOO_LARGE, ERR_BIN);
+		break;
+	case HK_EXT:
+		if (*n > r->lim.str_max)
+			return reader_fail(r, MP_ERR_TOO_LARGE, ERR_EXT);
+		break;
+	case HK_ARRAY:
+		if (*n > r->lim.array_max)
+			return reader_fail(r, MP_ERR_TOO_LARGE, ERR_ARRAY);
+		break;
+	case HK_MAP:
+		if (*n > r->lim.map_max)
+			return reader_fail(r, MP_ERR_TOO_LARGE, ERR_MAP);
+		*n *= 2;
+		break;
+	default: /* HK_FIXED: the header is the whole value */
+		*n = 0;
+		break;
+	}
+	/* Every payload byte and every element takes at least a byte. */
+	if (*n > avail)
+		return reader_fail(r, MP_ERR_TOO_LARGE, ERR_FRAME);
+	return 0;
+}
+
+/*
+ * Walk the one value that starts at r->pos: its header, and for str, bin
+ * and ext its payload too; a container's elements are later steps. Returns
+ * STEP_TAKEN, MP_INCOMPLETE (nothing changed but r->counted), or the error
+ * r now holds.
+ *
+ * r->need counts the elements of the open containers not yet started.
+ * Each takes at least one byte, so pos + need is the least the frame can
+ * still end up as, and every claimed length is checked against what that
+ * leaves of frame_bytes_max. Invariant: pos + need <= frame_bytes_max, so
+ * frame_max - pos - need never wraps.
+ */
+static int reader_step(mp_reader *r, const uint8_t *buf, size_t len)
+{
+	const size_t frame_max = r->lim.frame_bytes_max;
+	struct hinfo h;
+	size_t avail;
+	uint64_t n;
+	int rc;
+
+	assert(r->pos <= frame_max && r->need <= frame_max - r->pos);
+	/* Start the value: take it off its container's count, once only, as
+	 * an INCOMPLETE return comes back here for the same value. */
+	if (!r->counted) {
+		if (r->depth > 0) {
+			r->stack[r->depth - 1]--;
+			r->need--;
+		}
+		r->counted = true;
+	}
+	/* Even its first byte would not fit. */
+	if (frame_max - r->pos - r->need < 1)
+		return reader_fail(r, MP_ERR_TOO_LARGE, ERR_FRAME);
+	if (r->pos >= len)
+		return MP_INCOMPLETE;
+
+	r->headers++;
+	h = classify(buf[r->pos]);
+	if (h.kind == HK_BAD)
+		return reader_fail(r, MP_ERR_MALFORMED, ERR_C1);
+	if ((h.kind == HK_ARRAY || h.kind == HK_MAP) && r->depth >= r->lim.depth_max)
+		return reader_fail(r, MP_ERR_TOO_LARGE, ERR_DEPTH);
+	avail = frame_max - r->pos - r->need;
+	if (h.hdr > avail)
+		return reader_fail(r, MP_ERR_TOO_LARGE, ERR_FRAME);
+	if (len - r->pos < h.hdr)
+		return MP_INCOMPLETE;
+	n = h.lenbytes ? ldn(buf + r->pos + 1, h.lenbytes) : h.len;
+	rc = reader_claim(r, &h, &n, avail - h.hdr);
+	if (rc < 0)
+		return rc;
+
+	if (h.kind == HK_ARRAY || h.kind == HK_MAP) {
+		if (n > 0) {
+			assert(r->depth < MP_DEPTH_HARD_MAX);
+			r->stack[r->depth++] = n;
+			r->need += (size_t)n;
+		}
+		n = 0; /* the elements are later steps, not payload */
+	} else if (len - r->pos - h.hdr < n) {
+		return MP_INCOMPLETE;
+	}
+	r->pos += h.hdr + (size_t)n;
+	r->counted = false;
+	return STEP_TAKEN;
+}
+
+int mp_reader_next(mp_reader *r, const uint8_t *buf, size_t len,
+    size_t *frame_len, const char **why)
+{
+	int rc;
+
+	assert(frame_len != NULL);
+	if (why)
+		*why = r->err ? r->why : NULL;
+	if (r->err)
+		return r->err;
+	/* The same bytes as last time, plus any new ones. */
+	assert(r->pos <= len);
+	while ((rc = reader_step(r, buf, len)) == STEP_TAKEN) {
+		/* A value ended: close every container it completed. */
+		while (r->depth > 0 && r->stack[r->depth - 1] == 0)
+			r->depth--;
+		assert(r->depth <= r->lim.depth_max && r->pos <= len);
+		if (r->depth == 0) {
+			assert(r->need == 0 && r->pos > 0);
+			*frame_len = r->pos;
+			reader_restart(r);
+			return MP_OK;
+		}
+	}
+	if (rc == MP_INCOMPLETE) {
+		/* Cannot happen given the checks above, but keep the promise:
+		 * what has arrived of the frame is below the limit. */
+		if (len >= r->lim.frame_bytes_max)
+			return reader_fail(r, MP_ERR_TOO_LARGE, ERR_FRAME);
+		return MP_INCOMPLETE;
+	}
+	if (why)
+		*why = r->why;
+	return rc;
 }
 
 int mp_scan(const uint8_t *buf, size_t len, const mp_limits *lim,
     size_t *value_len, const char **err)
 {
-	/*
-	 * stack[i] counts the elements of the open container at depth i+1
-	 * that have not been started yet (a map of n pairs has 2n elements).
-	 * need is their sum: every one of them takes at least one byte, so
-	 * pos + need bytes is the least the frame can still end up as.
-	 * Invariant: pos + need <= frame_max, so frame_max - pos - need never
-	 * wraps.
-	 */
-	uint64_t stack[MP_DEPTH_HARD_MAX];
-	const size_t frame_max = lim->frame_bytes_max;
-	const uint32_t depth_max = lim->depth_max < MP_DEPTH_HARD_MAX ?
-	    lim->depth_max : MP_DEPTH_HARD_MAX;
-	size_t pos = 0;
-	size_t need = 0;
-	uint32_t depth = 0;
+	mp_reader r;
+	size_t n = 0;
+	int rc;
 
-	if (err)
-		*err = NULL;
-
-	for (;;) {
-		struct hinfo h;
-		size_t avail;
-		uint64_t n;
-
-		/* Start one value: take it off its container's count. */
-		if (depth > 0) {
-			stack[depth - 1]--;
-			need--;
-		}
-		/* Even its first byte would not fit. */
-		if (frame_max - pos - need < 1)
-			return scan_fail(err, MP_ERR_TOO_LARGE, ERR_FRAME);
-		if (pos >= len)
-			goto incomplete;
-
-		h = classify(buf[pos]);
-		if (h.kind == HK_BAD)
-			return scan_fail(err, MP_ERR_MALFORMED, ERR_C1);
-		if ((h.kind == HK_ARRAY || h.kind == HK_MAP) && depth >= depth_max)
-			return scan_fail(err, MP_ERR_TOO_LARGE, ERR_DEPTH);
-
-		avail = frame_max - pos - need;
-		if (h.hdr > avail)
-			return scan_fail(err, MP_ERR_TOO_LARGE, ERR_FRAME);
-		if (len - pos < h.hdr)
-			goto incomplete;
-
-		n = h.lenbytes ? ldn(buf + pos + 1, h.lenbytes) : h.len;
-		avail -= h.hdr;
-
-		switch (h.kind) {
-		case HK_FIXED:
-			pos += h.hdr;
-			break;
-		case HK_STR:
-		case HK_BIN:
-		case HK_EXT:
-			if (n > lim->str_max)
-				return scan_fail(err, MP_ERR_TOO_LARGE,
-				    h.kind == HK_STR ? ERR_STR :
-				    h.kind == HK_BIN ? ERR_BIN : ERR_EXT);
-			if (n > avail)
-				return scan_fail(err, MP_ERR_TOO_LARGE, ERR_FRAME);
-			if (len - pos - h.hdr < n)
-				goto incomplete;
-			pos += h.hdr + (size_t)n;
-			break;
-		case HK_ARRAY:
-		case HK_MAP:
-			if (h.kind == HK_ARRAY && n > lim->array_max)
-				return scan_fail(err, MP_ERR_TOO_LARGE, ERR_ARRAY);
-			if (h.kind == HK_MAP && n > lim->map_max)
-				return scan_fail(err, MP_ERR_TOO_LARGE, ERR_MAP);
-			if (h.kind == HK_MAP)
-				n *= 2;
-			if (n > avail)
-				return scan_fail(err, MP_ERR_TOO_LARGE, ERR_FRAME);
-			pos += h.hdr;
-			if (n > 0) {
-				stack[depth++] = n;
-				need += (size_t)n;
-				continue;
-			}
-			break;
-		default:
-			return scan_fail(err, MP_ERR_MALFORMED, ERR_C1);
-		}
-
-		/* A value ended: close every container it completed. */
-		while (depth > 0 && stack[depth - 1] == 0)
-			depth--;
-		if (depth == 0) {
-			if (value_len)
-				*value_len = pos;
-			return MP_OK;
-		}
-	}
-
-incomplete:
-	/* Cannot happen given the checks above, but keep the promise. */
-	if (len >= frame_max)
-		return scan_fail(err, MP_ERR_TOO_LARGE, ERR_FRAME);
-	return MP_INCOMPLETE;
+	mp_reader_init(&r, lim);
+	rc = mp_reader_next(&r, buf, len, &n, err);
+	if (rc == MP_OK && value_len)
+		*value_len = n;
+	return rc;
 }
 
 /* ------------------------------------------------------------------------
@@ -553,242 +614,4 @@ bool mp_skip(mp_cursor *c)
 			return true;
 		}
 	}
-}
-
-/* ------------------------------------------------------------------------
- * Writer
- * --------------------------------------------------------------------- */
-
-#define MP_BUF_START 256
-
-void mp_buf_init(mp_buf *b)
-{
-	b->data = NULL;
-	b->len = 0;
-	b->cap = 0;
-	b->failed = false;
-}
-
-void mp_buf_finish(mp_buf *b)
-{
-	free(b->data);
-	mp_buf_init(b);
-}
-
-static bool buf_grow(mp_buf *b, size_t n)
-{
-	size_t cap = b->cap ? b->cap : MP_BUF_START;
-	uint8_t *d;
-
-	if (n > SIZE_MAX - b->len)
-		goto fail;
-	while (cap - b->len < n) {
-		if (cap > SIZE_MAX / 2)
-			goto fail;
-		cap *= 2;
-	}
-	d = realloc(b->data, cap);
-	if (!d)
-		goto fail;
-	b->data = d;
-	b->cap = cap;
-	return true;
-fail:
-	b->failed = true;
-	return false;
-}
-
-bool mp_buf_reserve(mp_buf *b, size_t n)
-{
-	if (b->failed)
-		return false;
-	if (b->cap - b->len >= n && b->data)
-		return true;
-	return buf_grow(b, n);
-}
-
-/* Room for n bytes at the end of b, or NULL (b->failed is then set). The
- * common case, room already there, stays inline in every writer. */
-static inline uint8_t *wr(mp_buf *b, size_t n)
-{
-	if (__builtin_expect(b->data != NULL && !b->failed && b->cap - b->len >= n, 1))
-		return b->data + b->len;
-	if (!mp_buf_reserve(b, n))
-		return NULL;
-	return b->data + b->len;
-}
-
-void mp_write_nil(mp_buf *b)
-{
-	uint8_t *p = wr(b, 1);
-
-	if (!p)
-		return;
-	p[0] = 0xc0;
-	b->len += 1;
-}
-
-void mp_write_bool(mp_buf *b, bool v)
-{
-	uint8_t *p = wr(b, 1);
-
-	if (!p)
-		return;
-	p[0] = v ? 0xc3 : 0xc2;
-	b->len += 1;
-}
-
-void mp_write_uint(mp_buf *b, uint64_t v)
-{
-	uint8_t *p = wr(b, 9);
-
-	if (!p)
-		return;
-	if (v <= 0x7f) {
-		p[0] = (uint8_t)v;
-		b->len += 1;
-	} else if (v <= UINT8_MAX) {
-		p[0] = 0xcc;
-		p[1] = (uint8_t)v;
-		b->len += 2;
-	} else if (v <= UINT16_MAX) {
-		p[0] = 0xcd;
-		st16(p + 1, (uint16_t)v);
-		b->len += 3;
-	} else if (v <= UINT32_MAX) {
-		p[0] = 0xce;
-		st32(p + 1, (uint32_t)v);
-		b->len += 5;
-	} else {
-		p[0] = 0xcf;
-		st64(p + 1, v);
-		b->len += 9;
-	}
-}
-
-void mp_write_int(mp_buf *b, int64_t v)
-{
-	uint8_t *p;
-
-	if (v >= 0) {
-		mp_write_uint(b, (uint64_t)v);
-		return;
-	}
-	p = wr(b, 9);
-	if (!p)
-		return;
-	if (v >= -32) {
-		p[0] = (uint8_t)(int8_t)v;              /* 0xe0..0xff */
-		b->len += 1;
-	} else if (v >= INT8_MIN) {
-		p[0] = 0xd0;
-		p[1] = (uint8_t)(int8_t)v;
-		b->len += 2;
-	} else if (v >= INT16_MIN) {
-		p[0] = 0xd1;
-		st16(p + 1, (uint16_t)(int16_t)v);
-		b->len += 3;
-	} else if (v >= INT32_MIN) {
-		p[0] = 0xd2;
-		st32(p + 1, (uint32_t)(int32_t)v);
-		b->len += 5;
-	} else {
-		p[0] = 0xd3;
-		st64(p + 1, (uint64_t)v);
-		b->len += 9;
-	}
-}
-
-void mp_write_double(mp_buf *b, double v)
-{
-	uint8_t *p = wr(b, 9);
-	uint64_t u;
-
-	if (!p)
-		return;
-	memcpy(&u, &v, sizeof u);
-	p[0] = 0xcb;
-	st64(p + 1, u);
-	b->len += 9;
-}
-
-void mp_write_str(mp_buf *b, const char *s, size_t len)
-{
-	uint8_t *p;
-	size_t h;
-
-	if (len > UINT32_MAX || len > SIZE_MAX - 5) {
-		/* Not representable in MessagePack: fail the whole buffer. */
-		b->failed = true;
-		return;
-	}
-	p = wr(b, 5 + len);
-	if (!p)
-		return;
-	if (len <= 31) {
-		p[0] = (uint8_t)(0xa0 | len);
-		h = 1;
-	} else if (len <= UINT8_MAX) {
-		p[0] = 0xd9;
-		p[1] = (uint8_t)len;
-		h = 2;
-	} else if (len <= UINT16_MAX) {
-		p[0] = 0xda;
-		st16(p + 1, (uint16_t)len);
-		h = 3;
-	} else {
-		p[0] = 0xdb;
-		st32(p + 1, (uint32_t)len);
-		h = 5;
-	}
-	if (len > 0)
-		memcpy(p + h, s, len);
-	b->len += h + len;
-}
-
-void mp_write_cstr(mp_buf *b, const char *s)
-{
-	/* NULL is written as the empty string, never dereferenced. */
-	mp_write_str(b, s ? s : "", s ? strlen(s) : 0);
-}
-
-static inline void write_container(mp_buf *b, uint32_t n, uint8_t fix,
-    uint8_t c16, uint8_t c32)
-{
-	uint8_t *p = wr(b, 5);
-
-	if (!p)
-		return;
-	if (n <= 15) {
-		p[0] = (uint8_t)(fix | n);
-		b->len += 1;
-	} else if (n <= UINT16_MAX) {
-		p[0] = c16;
-		st16(p + 1, (uint16_t)n);
-		b->len += 3;
-	} else {
-		p[0] = c32;
-		st32(p + 1, n);
-		b->len += 5;
-	}
-}
-
-void mp_write_array(mp_buf *b, uint32_t n)
-{
-	write_container(b, n, 0x90, 0xdc, 0xdd);
-}
-
-void mp_write_map(mp_buf *b, uint32_t n)
-{
-	write_container(b, n, 0x80, 0xde, 0xdf);
-}
-
-void mp_write_raw(mp_buf *b, const void *p, size_t len)
-{
-	uint8_t *d = wr(b, len);
-
-	if (!d || len == 0)
-		return;
-	memcpy(d, p, len);
-	b->len += len;
 }

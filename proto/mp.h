@@ -3,11 +3,18 @@
  *
  * The server never hands untrusted bytes to a general MessagePack decoder:
  * msgpack-c trusts a 5-byte header that claims 2^32 elements and allocates
- * for it. Instead, mp_scan() walks one complete value with an explicit stack,
- * checking every claimed length against the limits and against the bytes
- * that can still arrive before it accepts the value. Only then does the
- * request path read the value in place with an mp_cursor, which points into
- * the connection's buffer and allocates nothing.
+ * for it. Instead, an mp_reader walks each incoming value with an explicit
+ * stack, checking every claimed length against the limits and against the
+ * bytes that can still arrive before it accepts the value. Only then does
+ * the request path read the value in place with an mp_cursor, which points
+ * into the connection's buffer and allocates nothing.
+ *
+ * The reader is resumable, as hiredis's reader is: when a frame has only
+ * partly arrived it keeps its place (an offset into the frame and the
+ * counts of the containers still open), so the next call, with more bytes,
+ * goes on from there instead of walking the frame again from its first
+ * byte. It holds an offset, never a pointer, so the caller may move or
+ * grow its buffer between calls.
  *
  * No function here allocates except mp_buf's growth, and nothing here does
  * I/O.
@@ -19,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Limits checked by mp_scan() before a value is accepted. */
+/* Limits an mp_reader checks before it accepts a value. */
 typedef struct mp_limits {
 	size_t frame_bytes_max; /* bytes in one whole top-level value */
 	uint32_t depth_max;     /* nesting of arrays and maps; top level is 1 */
@@ -28,7 +35,7 @@ typedef struct mp_limits {
 	uint32_t str_max;       /* bytes in one str, bin or ext payload */
 } mp_limits;
 
-/* The deepest nesting mp_scan() can track, whatever the limits say. */
+/* The deepest nesting a reader can track, whatever the limits say. */
 #define MP_DEPTH_HARD_MAX 64
 
 enum mp_status {
@@ -39,17 +46,62 @@ enum mp_status {
 };
 
 /*
- * Scan the one MessagePack value that starts at buf[0].
+ * Where a reader stands in the frame at the front of the caller's input.
+ * The fields are private to mp.c except where said; the struct is public
+ * so that a connection can embed one (about 600 bytes) without allocating.
+ */
+typedef struct mp_reader {
+	mp_limits lim;      /* a copy; depth_max capped at MP_DEPTH_HARD_MAX */
+	size_t pos;         /* bytes of the current frame walked so far (read-only) */
+	size_t need;        /* elements of the open containers not yet started */
+	uint32_t depth;     /* containers open */
+	bool counted;       /* the value at pos is already off its container's count */
+	int err;            /* 0, or the MP_ERR_* this stream failed with */
+	const char *why;    /* a static message when err != 0 */
+	uint64_t headers;   /* headers examined since init (read-only; for tests) */
+	uint64_t stack[MP_DEPTH_HARD_MAX]; /* elements not yet started, per depth */
+} mp_reader;
+
+/* Start r at the beginning of a stream, checking values against *lim
+ * (copied: lim need not outlive r). */
+void mp_reader_init(mp_reader *r, const mp_limits *lim);
+
+/* Forget the partial frame and any error, keeping the limits: for a caller
+ * that discards its input and starts a new stream. */
+void mp_reader_reset(mp_reader *r);
+
+/*
+ * Walk the frame at the front of the caller's unconsumed input.
  *
- * Returns MP_OK and sets *value_len to its byte length when buf[0..len)
- * holds it whole; MP_INCOMPLETE when buf is a valid prefix and the value
- * could still complete within lim->frame_bytes_max; MP_ERR_TOO_LARGE as soon
- * as a claimed length or nesting exceeds a limit or the value cannot fit in
- * frame_bytes_max (a header claiming more elements than bytes remain in the
- * frame is refused at once, without waiting for them); MP_ERR_MALFORMED for
- * bytes that are not MessagePack. On an error *err points to a static
- * message naming what was wrong. Never allocates; stack use is bounded by
- * MP_DEPTH_HARD_MAX.
+ * buf[0..len) must start at the start of the current frame and hold the
+ * same bytes as on the previous call for this frame, plus any that arrived
+ * since (so len never shrinks within a frame); bytes after the frame (the
+ * next frames, pipelined) are allowed and not looked at. Returns:
+ *   MP_OK          the frame is whole: *frame_len is its length. The caller
+ *                  consumes frame_len bytes; r is ready for the next frame,
+ *                  which starts at buf + frame_len.
+ *   MP_INCOMPLETE  buf is a valid prefix that can still complete within
+ *                  lim.frame_bytes_max. r keeps its place: the next call
+ *                  examines only what it has not examined yet.
+ *   MP_ERR_TOO_LARGE  a claimed length or the nesting is over a limit, or
+ *                  the frame cannot fit in frame_bytes_max (a header
+ *                  claiming more elements than bytes remain in the frame is
+ *                  refused at once, without waiting for them);
+ *   MP_ERR_MALFORMED  bytes that are not MessagePack.
+ * Errors are sticky: every later call returns the same one until
+ * mp_reader_reset(). On an error *why (if why is not NULL) points to a
+ * static message naming what was wrong; otherwise it is set to NULL.
+ * Never allocates; frame_len must not be NULL, and *frame_len is left
+ * alone unless MP_OK.
+ */
+int mp_reader_next(mp_reader *r, const uint8_t *buf, size_t len,
+    size_t *frame_len, const char **why);
+
+/*
+ * One-shot: scan the one value that starts at buf[0], as a fresh reader's
+ * mp_reader_next() would (same results and messages). value_len and err
+ * may be NULL. For callers that hold whole records (a journal batch, a
+ * snapshot chunk); a stream should keep an mp_reader instead.
  */
 int mp_scan(const uint8_t *buf, size_t len, const mp_limits *lim,
     size_t *value_len, const char **err);

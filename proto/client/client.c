@@ -5,13 +5,16 @@
  * deadline, so one timeout bounds connect, send and receive alike.
  *
  * Incoming bytes collect in one buffer. Before msgpack-c sees any of them,
- * frame_scan() walks the next value's headers and finds where it ends,
- * refusing at once a header that claims more than the reply limit allows.
- * msgpack-c's own unpacker would allocate for a claimed element count as
- * soon as it read the header, so only whole, checked frames are decoded.
+ * the project's MessagePack reader (proto/mp.h) walks the next value's
+ * headers and finds where it ends, refusing at once a header that claims
+ * more than the reply limit allows. msgpack-c's own unpacker would allocate
+ * for a claimed element count as soon as it read the header, so only whole,
+ * checked frames are decoded. The reader keeps its place in a frame that
+ * has partly arrived, so a large reply read in many pieces is walked once.
  */
 #include "allot/client.h"
 #include "fail.h"
+#include "mp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,12 +36,6 @@
 /* How much is read from the socket at a time, at most. */
 #define CLIENT_READ_CHUNK ((size_t)64 << 10)
 
-/* Where frame_scan() stands in the value at the front of the buffer. */
-typedef struct frame_state {
-	size_t pos;       /* bytes of the value already walked */
-	uint64_t pending; /* values still to walk; 0 before the first header */
-} frame_state;
-
 struct allot_client {
 	int fd;
 	int timeout_ms;
@@ -54,7 +51,7 @@ struct allot_client {
 
 	uint8_t *buf;    /* received bytes; buf[off..len) not yet consumed */
 	size_t off, len, cap;
-	frame_state scan;
+	mp_reader reader; /* where it stands in the frame at buf + off */
 
 	allot_notify_fn *notify_fn;
 	void *notify_ud;
@@ -71,6 +68,33 @@ int client_fail(char *err, size_t err_len, int status, const char *fmt, ...)
 		va_end(ap);
 	}
 	return status;
+}
+
+/* ---- framing ---- */
+
+/*
+ * The limits a reply is framed with: only its size is the caller's to set.
+ * Element counts and string lengths are bounded by that size alone, and
+ * nesting by the reader's hard maximum (msgpack-c itself stops at 32
+ * levels, which message_take() reports, consuming the frame).
+ */
+static mp_limits frame_limits(size_t frame_bytes_max)
+{
+	return (mp_limits){
+		.frame_bytes_max = frame_bytes_max,
+		.depth_max = MP_DEPTH_HARD_MAX,
+		.array_max = UINT32_MAX,
+		.map_max = UINT32_MAX,
+		.str_max = UINT32_MAX,
+	};
+}
+
+/* Whether p[0..len) is exactly one well-formed MessagePack value. */
+static bool is_one_value(const void *p, size_t len)
+{
+	mp_limits lim = frame_limits(len);
+	size_t value_len = 0;
+	return mp_scan(p, len, &lim, &value_len, NULL) == MP_OK && value_len == len;
 }
 
 static int64_t now_ms(void)
@@ -239,6 +263,8 @@ allot_client *allot_client_connect(const char *host, int port, int timeout_ms,
 	c->timeout_ms = timeout_ms;
 	c->next_msgid = 1;
 	c->reply_max = ALLOT_CLIENT_REPLY_BYTES_MAX;
+	mp_limits lim = frame_limits(c->reply_max);
+	mp_reader_init(&c->reader, &lim);
 	msgpack_sbuffer_init(&c->out);
 
 	int64_t deadline = deadline_after(timeout_ms);
@@ -276,6 +302,11 @@ void allot_client_set_timeout(allot_client *c, int timeout_ms)
 void allot_client_set_reply_limit(allot_client *c, size_t bytes)
 {
 	c->reply_max = bytes > 0 ? bytes : ALLOT_CLIENT_REPLY_BYTES_MAX;
+	/* A frame partly walked under the old limit is walked again, from the
+	 * front of the buffer, under the new one. A stream already broken stays
+	 * broken: c->broken says so, whatever the reader holds. */
+	mp_limits lim = frame_limits(c->reply_max);
+	mp_reader_init(&c->reader, &lim);
 }
 
 int allot_client_fd(const allot_client *c)
@@ -336,105 +367,13 @@ int allot_client_send_raw(allot_client *c, const void *buf, size_t len,
 	    err_len);
 }
 
-/* ---- framing ---- */
-
-/*
- * The layout of the header starting with byte b: its total length in
- * bytes (hdr), how many of those bytes after the first hold a length
- * (len_bytes, 0 if none), and what that length counts.
- */
-enum frame_kind { FK_FIXED, FK_PAYLOAD, FK_ARRAY, FK_MAP, FK_BAD };
-
-typedef struct frame_head {
-	enum frame_kind kind;
-	uint8_t hdr;
-	uint8_t len_bytes;
-	uint32_t inline_len; /* for fix types, the length held in b itself */
-} frame_head;
-
-static frame_head frame_head_of(uint8_t b)
-{
-	if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
-		return (frame_head){ FK_FIXED, 1, 0, 0 };
-	if (b <= 0x8f)
-		return (frame_head){ FK_MAP, 1, 0, b & 0x0fu };
-	if (b <= 0x9f)
-		return (frame_head){ FK_ARRAY, 1, 0, b & 0x0fu };
-	if (b <= 0xbf)
-		return (frame_head){ FK_PAYLOAD, 1, 0, b & 0x1fu };
-	switch (b) {
-	case 0xc4: case 0xd9: return (frame_head){ FK_PAYLOAD, 2, 1, 0 };
-	case 0xc5: case 0xda: return (frame_head){ FK_PAYLOAD, 3, 2, 0 };
-	case 0xc6: case 0xdb: return (frame_head){ FK_PAYLOAD, 5, 4, 0 };
-	/* ext 8/16/32: the length, then a type byte, then the payload. */
-	case 0xc7: return (frame_head){ FK_PAYLOAD, 3, 1, 0 };
-	case 0xc8: return (frame_head){ FK_PAYLOAD, 4, 2, 0 };
-	case 0xc9: return (frame_head){ FK_PAYLOAD, 6, 4, 0 };
-	case 0xca: return (frame_head){ FK_FIXED, 5, 0, 0 };
-	case 0xcb: return (frame_head){ FK_FIXED, 9, 0, 0 };
-	case 0xcc: case 0xd0: return (frame_head){ FK_FIXED, 2, 0, 0 };
-	case 0xcd: case 0xd1: return (frame_head){ FK_FIXED, 3, 0, 0 };
-	case 0xce: case 0xd2: return (frame_head){ FK_FIXED, 5, 0, 0 };
-	case 0xcf: case 0xd3: return (frame_head){ FK_FIXED, 9, 0, 0 };
-	/* fixext 1/2/4/8/16: a type byte, then that many bytes. */
-	case 0xd4: return (frame_head){ FK_FIXED, 3, 0, 0 };
-	case 0xd5: return (frame_head){ FK_FIXED, 4, 0, 0 };
-	case 0xd6: return (frame_head){ FK_FIXED, 6, 0, 0 };
-	case 0xd7: return (frame_head){ FK_FIXED, 10, 0, 0 };
-	case 0xd8: return (frame_head){ FK_FIXED, 18, 0, 0 };
-	case 0xdc: return (frame_head){ FK_ARRAY, 3, 2, 0 };
-	case 0xdd: return (frame_head){ FK_ARRAY, 5, 4, 0 };
-	case 0xde: return (frame_head){ FK_MAP, 3, 2, 0 };
-	case 0xdf: return (frame_head){ FK_MAP, 5, 4, 0 };
-	default: return (frame_head){ FK_BAD, 1, 0, 0 }; /* 0xc1 */
-	}
-}
-
-/*
- * Walk the value at p[0..avail) from where st left off. Returns 1 and sets
- * *value_len when it is whole, 0 when more bytes are needed, or
- * ALLOT_CLIENT_ERR_PROTOCOL when it is not MessagePack or cannot fit in
- * max bytes. Every value takes at least one byte, so a frame whose walked
- * bytes plus its values still pending exceed max is refused without waiting
- * for them.
- */
-static int frame_scan(const uint8_t *p, size_t avail, size_t max,
-    frame_state *st, size_t *value_len, char *err, size_t err_len)
-{
-	if (st->pending == 0 && st->pos == 0)
-		st->pending = 1;
-	while (st->pending > 0) {
-		size_t pos = st->pos;
-		if (pos >= avail)
-			return 0;
-		frame_head h = frame_head_of(p[pos]);
-		if (h.kind == FK_BAD)
-			return client_fail(err, err_len, ALLOT_CLIENT_ERR_PROTOCOL,
-			    "not MessagePack: byte 0x%02x at offset %zu", p[pos], pos);
-		if (avail - pos < h.hdr)
-			return 0;
-		uint64_t n = h.inline_len;
-		for (unsigned i = 0; i < h.len_bytes; i++)
-			n = n << 8 | p[pos + 1 + i];
-		uint64_t payload = h.kind == FK_PAYLOAD ? n : 0;
-		uint64_t children = h.kind == FK_ARRAY ? n : h.kind == FK_MAP ? 2 * n : 0;
-		uint64_t least = (uint64_t)pos + h.hdr + payload + st->pending - 1 +
-		    children;
-		if (least > max)
-			return client_fail(err, err_len, ALLOT_CLIENT_ERR_PROTOCOL,
-			    "message over the %zu-byte limit", max);
-		if (avail - pos - h.hdr < payload)
-			return 0;
-		st->pos = pos + h.hdr + (size_t)payload;
-		st->pending = st->pending - 1 + children;
-	}
-	*value_len = st->pos;
-	return 1;
-}
+/* ---- receiving ---- */
 
 /* Read more bytes into the buffer, waiting until the deadline. */
 static int fill(allot_client *c, int64_t deadline, char *err, size_t err_len)
 {
+	/* The reader holds an offset into the frame at buf + off, not a
+	 * pointer, so the bytes may move to the front and the buffer grow. */
 	if (c->off > 0 && (c->off == c->len || c->cap - c->len < CLIENT_READ_CHUNK)) {
 		memmove(c->buf, c->buf + c->off, c->len - c->off);
 		c->len -= c->off;
@@ -527,14 +466,13 @@ static int message_take(allot_client *c, size_t frame_len, allot_message *m,
 		return client_fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory");
 	memcpy(m->frame_, c->buf + c->off, frame_len);
 	c->off += frame_len;
-	c->scan = (frame_state){ 0, 0 };
 	m->size = frame_len;
 
 	size_t used = 0;
 	msgpack_unpack_return ur =
 	    msgpack_unpack_next(&m->unpacked_, m->frame_, frame_len, &used);
 	if (ur != MSGPACK_UNPACK_SUCCESS || used != frame_len) {
-		/* frame_scan() accepted it, so msgpack-c ran out of nesting depth
+		/* The reader accepted it, so msgpack-c ran out of nesting depth
 		 * (32 levels) or of memory; it reports both as NOMEM_ERROR. The
 		 * frame is consumed, so the stream stays usable. */
 		allot_message_clear(m);
@@ -556,13 +494,19 @@ static int recv_until(allot_client *c, allot_message *m, int64_t deadline,
 		if (c->broken)
 			return broken_status(c, err, err_len);
 		size_t frame_len = 0;
-		int rc = frame_scan(c->buf + c->off, c->len - c->off, c->reply_max,
-		    &c->scan, &frame_len, err, err_len);
-		if (rc > 0)
+		const char *why = NULL;
+		int rc = mp_reader_next(&c->reader, c->buf + c->off, c->len - c->off,
+		    &frame_len, &why);
+		if (rc == MP_OK)
 			return message_take(c, frame_len, m, err, err_len);
-		if (rc < 0) {
-			c->broken = rc;
-			return rc;
+		if (rc != MP_INCOMPLETE) {
+			c->broken = ALLOT_CLIENT_ERR_PROTOCOL;
+			if (rc == MP_ERR_MALFORMED)
+				return client_fail(err, err_len, c->broken,
+				    "not MessagePack from the server: %s", why);
+			return client_fail(err, err_len, c->broken,
+			    "message from the server over the limits (%zu bytes, %d levels): %s",
+			    c->reply_max, MP_DEPTH_HARD_MAX, why);
 		}
 		rc = fill(c, deadline, err, err_len);
 		if (rc < 0)
@@ -585,10 +529,7 @@ static int send_request_until(allot_client *c, const char *method,
 	if (method == NULL)
 		return client_fail(err, err_len, ALLOT_CLIENT_ERR_ARG, "no method name");
 	if (params != NULL) {
-		frame_state st = { 0, 0 };
-		size_t value_len = 0;
-		if (frame_scan(params, params_len, params_len, &st, &value_len,
-		        NULL, 0) != 1 || value_len != params_len)
+		if (!is_one_value(params, params_len))
 			return client_fail(err, err_len, ALLOT_CLIENT_ERR_ARG,
 			    "params are not exactly one MessagePack value");
 	}
