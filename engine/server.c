@@ -2,7 +2,8 @@
  * server.c - listener, connections, request path, sweep and shutdown.
  *
  * The request path: bytes land in the connection's input buffer (libuv
- * reads straight into it), mp_scan() cuts complete messages off its front,
+ * reads straight into it), an mp_reader cuts complete messages off its
+ * front (resuming inside a frame that is still arriving, never re-walking it),
  * dispatch_frame() (dispatch.c) handles each and appends its reply to the
  * connection's reply queue (outq.c), and after the whole read is handled
  * the replies that may leave go out in one write. Replies on a connection
@@ -44,6 +45,7 @@ typedef struct conn {
 	struct conn *prev, *next;
 	uint8_t *in;
 	size_t in_len, in_cap;
+	mp_reader reader; /* keeps its place in a frame that is still arriving */
 	outq out;        /* replies not yet handed to libuv */
 	mp_buf inflight; /* replies being written */
 	uv_write_t wreq;
@@ -366,7 +368,7 @@ static void conn_process(conn *cn)
 	while (pos < cn->in_len && !cn->close_when_sent) {
 		size_t len;
 		const char *why = NULL;
-		int rc = mp_scan(cn->in + pos, cn->in_len - pos, &srv->cfg->frame, &len, &why);
+		int rc = mp_reader_next(&cn->reader, cn->in + pos, cn->in_len - pos, &len, &why);
 		if (rc == MP_INCOMPLETE)
 			break;
 		if (rc != MP_OK) {
@@ -425,6 +427,7 @@ static void on_connection(uv_stream_t *listener, int status)
 	/* Without tokens every connection may call every method. */
 	cn->peer.role = ROLE_ADMIN;
 	outq_init(&cn->out);
+	mp_reader_init(&cn->reader, &srv->cfg->frame);
 	mp_buf_init(&cn->inflight);
 	cn->next = srv->conns;
 	if (srv->conns)

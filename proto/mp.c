@@ -183,7 +183,7 @@ static int reader_fail(mp_reader *r, int status, const char *msg)
  * the limits and against the avail bytes the frame has left for it.
  * Returns 0, or the error r now holds.
  */
-static int reader_claim(mp_reader *r, const struct hinfo *h, uint64_t *n,
+static inline __attribute__((always_inline)) int reader_claim(mp_reader *r, const struct hinfo *h, uint64_t *n,
     size_t avail)
 {
 	switch (h->kind) {
@@ -218,19 +218,38 @@ static int reader_claim(mp_reader *r, const struct hinfo *h, uint64_t *n,
 	return 0;
 }
 
+/* Where a walk stands, in locals while it runs (mp_reader_next keeps them
+ * in registers and stores them back into the reader when it stops). */
+struct walk {
+	size_t pos, need;
+	uint32_t depth;
+	bool counted;
+	uint64_t headers;
+};
+
+static void walk_save(mp_reader *r, const struct walk *w)
+{
+	r->pos = w->pos;
+	r->need = w->need;
+	r->depth = w->depth;
+	r->counted = w->counted;
+	r->headers = w->headers;
+}
+
 /*
- * Walk the one value that starts at r->pos: its header, and for str, bin
+ * Walk the one value that starts at w->pos: its header, and for str, bin
  * and ext its payload too; a container's elements are later steps. Returns
- * STEP_TAKEN, MP_INCOMPLETE (nothing changed but r->counted), or the error
+ * STEP_TAKEN, MP_INCOMPLETE (nothing changed but w->counted), or the error
  * r now holds.
  *
- * r->need counts the elements of the open containers not yet started.
+ * w->need counts the elements of the open containers not yet started.
  * Each takes at least one byte, so pos + need is the least the frame can
  * still end up as, and every claimed length is checked against what that
  * leaves of frame_bytes_max. Invariant: pos + need <= frame_bytes_max, so
  * frame_max - pos - need never wraps.
  */
-static int reader_step(mp_reader *r, const uint8_t *buf, size_t len)
+static inline __attribute__((always_inline)) int reader_step(mp_reader *r, struct walk *w,
+    const uint8_t *buf, size_t len)
 {
 	const size_t frame_max = r->lim.frame_bytes_max;
 	struct hinfo h;
@@ -238,50 +257,53 @@ static int reader_step(mp_reader *r, const uint8_t *buf, size_t len)
 	uint64_t n;
 	int rc;
 
-	assert(r->pos <= frame_max && r->need <= frame_max - r->pos);
 	/* Start the value: take it off its container's count, once only, as
 	 * an INCOMPLETE return comes back here for the same value. */
-	if (!r->counted) {
-		if (r->depth > 0) {
-			r->stack[r->depth - 1]--;
-			r->need--;
+	if (!w->counted) {
+		if (w->depth > 0) {
+			r->stack[w->depth - 1]--;
+			w->need--;
 		}
-		r->counted = true;
+		w->counted = true;
 	}
 	/* Even its first byte would not fit. */
-	if (frame_max - r->pos - r->need < 1)
+	if (frame_max - w->pos - w->need < 1)
 		return reader_fail(r, MP_ERR_TOO_LARGE, ERR_FRAME);
-	if (r->pos >= len)
+	if (w->pos >= len)
 		return MP_INCOMPLETE;
 
-	r->headers++;
-	h = classify(buf[r->pos]);
+	w->headers++;
+	h = classify(buf[w->pos]);
 	if (h.kind == HK_BAD)
 		return reader_fail(r, MP_ERR_MALFORMED, ERR_C1);
-	if ((h.kind == HK_ARRAY || h.kind == HK_MAP) && r->depth >= r->lim.depth_max)
+	if ((h.kind == HK_ARRAY || h.kind == HK_MAP) && w->depth >= r->lim.depth_max)
 		return reader_fail(r, MP_ERR_TOO_LARGE, ERR_DEPTH);
-	avail = frame_max - r->pos - r->need;
+	avail = frame_max - w->pos - w->need;
 	if (h.hdr > avail)
 		return reader_fail(r, MP_ERR_TOO_LARGE, ERR_FRAME);
-	if (len - r->pos < h.hdr)
+	if (len - w->pos < h.hdr)
 		return MP_INCOMPLETE;
-	n = h.lenbytes ? ldn(buf + r->pos + 1, h.lenbytes) : h.len;
-	rc = reader_claim(r, &h, &n, avail - h.hdr);
-	if (rc < 0)
-		return rc;
+	n = h.lenbytes ? ldn(buf + w->pos + 1, h.lenbytes) : h.len;
+	if (h.kind != HK_FIXED) {
+		rc = reader_claim(r, &h, &n, avail - h.hdr);
+		if (rc < 0)
+			return rc;
+	} else {
+		n = 0;
+	}
 
 	if (h.kind == HK_ARRAY || h.kind == HK_MAP) {
 		if (n > 0) {
-			assert(r->depth < MP_DEPTH_HARD_MAX);
-			r->stack[r->depth++] = n;
-			r->need += (size_t)n;
+			assert(w->depth < MP_DEPTH_HARD_MAX);
+			r->stack[w->depth++] = n;
+			w->need += (size_t)n;
 		}
 		n = 0; /* the elements are later steps, not payload */
-	} else if (len - r->pos - h.hdr < n) {
+	} else if (len - w->pos - h.hdr < n) {
 		return MP_INCOMPLETE;
 	}
-	r->pos += h.hdr + (size_t)n;
-	r->counted = false;
+	w->pos += h.hdr + (size_t)n;
+	w->counted = false;
 	return STEP_TAKEN;
 }
 
@@ -297,18 +319,24 @@ int mp_reader_next(mp_reader *r, const uint8_t *buf, size_t len,
 		return r->err;
 	/* The same bytes as last time, plus any new ones. */
 	assert(r->pos <= len);
-	while ((rc = reader_step(r, buf, len)) == STEP_TAKEN) {
+	struct walk w = { r->pos, r->need, r->depth, r->counted, r->headers };
+	while ((rc = reader_step(r, &w, buf, len)) == STEP_TAKEN) {
 		/* A value ended: close every container it completed. */
-		while (r->depth > 0 && r->stack[r->depth - 1] == 0)
-			r->depth--;
-		assert(r->depth <= r->lim.depth_max && r->pos <= len);
-		if (r->depth == 0) {
-			assert(r->need == 0 && r->pos > 0);
-			*frame_len = r->pos;
+		while (w.depth > 0 && r->stack[w.depth - 1] == 0)
+			w.depth--;
+		if (w.depth == 0) {
+			assert(w.need == 0 && w.pos > 0 && w.pos <= len);
+			*frame_len = w.pos;
+			r->headers = w.headers;
 			reader_restart(r);
 			return MP_OK;
 		}
 	}
+	/* The invariants of the walk, checked where it stops rather than at
+	 * every value, which would cost a fifth of the scan. */
+	assert(w.pos <= r->lim.frame_bytes_max && w.need <= r->lim.frame_bytes_max - w.pos);
+	assert(w.depth <= r->lim.depth_max && w.pos <= len);
+	walk_save(r, &w);
 	if (rc == MP_INCOMPLETE) {
 		/* Cannot happen given the checks above, but keep the promise:
 		 * what has arrived of the frame is below the limit. */

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Limits an mp_reader checks before it accepts a value. */
 typedef struct mp_limits {
@@ -181,8 +182,23 @@ void mp_write_uint(mp_buf *b, uint64_t v);
 void mp_write_double(mp_buf *b, double v); /* float 64 */
 void mp_write_str(mp_buf *b, const char *s, size_t len);
 void mp_write_cstr(mp_buf *b, const char *s);
-/* A string literal, its length known at compile time. */
-#define mp_write_lit(b, lit) mp_write_str((b), "" lit "", sizeof(lit) - 1)
+/*
+ * A string literal, its length known at compile time. Keys are literals
+ * of a few bytes, so the common case, a fixstr with room in the buffer,
+ * is inline: one header byte and a copy whose size the compiler knows.
+ */
+static inline void mp_write_fixstr(mp_buf *b, const char *s, size_t len)
+{
+	if (__builtin_expect(len <= 31 && b->data != NULL && !b->failed && b->cap - b->len > len, 1)) {
+		uint8_t *p = b->data + b->len;
+		p[0] = (uint8_t)(0xa0 | len);
+		memcpy(p + 1, s, len);
+		b->len += len + 1;
+		return;
+	}
+	mp_write_str(b, s, len);
+}
+#define mp_write_lit(b, lit) mp_write_fixstr((b), "" lit "", sizeof(lit) - 1)
 void mp_write_array(mp_buf *b, uint32_t n);
 void mp_write_map(mp_buf *b, uint32_t n);
 void mp_write_raw(mp_buf *b, const void *p, size_t len);
