@@ -112,6 +112,8 @@ void server_config_default(server_config *cfg)
 
 /* ---- connections -------------------------------------------------------- */
 
+static void conn_wait(conn *cn, bool on);
+
 static void on_close(uv_handle_t *h)
 {
 	conn *cn = h->data;
@@ -122,16 +124,12 @@ static void on_close(uv_handle_t *h)
 		srv->conns = cn->next;
 	if (cn->next)
 		cn->next->prev = cn->prev;
-	if (cn->counted)
+	assert(cn->closing);
+	if (cn->counted) {
+		assert(srv->connections_current > 0);
 		srv->connections_current--;
-	if (cn->waiting) {
-		if (cn->wprev)
-			cn->wprev->wnext = cn->wnext;
-		else
-			srv->waiting = cn->wnext;
-		if (cn->wnext)
-			cn->wnext->wprev = cn->wprev;
 	}
+	conn_wait(cn, false);
 	log_debug("connection %" PRIu64 " closed", cn->id);
 	free(cn->in);
 	outq_finish(&cn->out);
@@ -168,6 +166,8 @@ static void conn_wait(conn *cn, bool on)
 	server *srv = cn->srv;
 	if (on == cn->waiting)
 		return;
+	/* On the list exactly when waiting: first, or after someone. */
+	assert(on ? cn->wprev == NULL && cn->wnext == NULL : cn->wprev != NULL || srv->waiting == cn);
 	cn->waiting = on;
 	if (on) {
 		cn->wprev = NULL;
@@ -385,6 +385,7 @@ static void conn_process(conn *cn)
 		if (conn_overfull(cn, out && conn_queue(cn, out, before, &r)))
 			break;
 	}
+	assert(pos <= cn->in_len);
 	if (pos > 0) {
 		memmove(cn->in, cn->in + pos, cn->in_len - pos);
 		cn->in_len -= pos;
@@ -402,6 +403,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
+	assert(!cn->closing && (size_t)nread <= cn->in_cap - cn->in_len);
 	cn->in_len += (size_t)nread;
 	conn_process(cn);
 	if (!cn->closing)
@@ -482,6 +484,8 @@ static void on_shutdown_timeout(uv_timer_t *t)
 static void on_acked(void *ud, uint64_t lsn)
 {
 	server *srv = ud;
+	/* Redis acknowledges the journal in order: the mark only moves on. */
+	assert(lsn >= srv->acked_lsn);
 	srv->acked_lsn = lsn;
 	conn *next;
 	for (conn *cn = srv->waiting; cn; cn = next) {
