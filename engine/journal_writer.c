@@ -189,6 +189,7 @@ uint64_t journal_writer_append_cmd(journal_writer *w, const core_cmd *cmd, int64
 {
 	journal_encode_cmd(&w->batch.buf, cmd, now_ms);
 	w->batch.count++;
+	assert(journal_writer_last_lsn(w) > w->acked_lsn);
 	return journal_writer_last_lsn(w);
 }
 
@@ -211,13 +212,23 @@ durable_batch *journal_writer_batch(journal_writer *w)
 	return &w->batch;
 }
 
+/* The record count durable_batch_end() patched into the batch's header. */
+static uint32_t batch_count_written(const durable_batch *b)
+{
+	assert(b->buf.len >= b->count_at + 5 && b->buf.data[b->count_at] == 0xdd);
+	const uint8_t *h = b->buf.data + b->count_at + 1;
+	return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+}
+
 void journal_writer_seal(journal_writer *w)
 {
 	durable_batch *b = &w->batch;
 	if (b->count == 0 || w->closed)
 		return;
 	assert(b->first_lsn > w->acked_lsn);
+	assert(w->tail == NULL || w->tail->lsn + 1 == b->first_lsn);
 	durable_batch_end(b);
+	assert(batch_count_written(b) == b->count);
 	batch_item *it = calloc(1, sizeof(*it));
 	if (it == NULL || mp_buf_failed(&b->buf)) {
 		/* Replies for these records are held until they are durable:
@@ -256,6 +267,7 @@ static void on_prepare(uv_prepare_t *h)
 
 void journal_writer_link_changed(journal_writer *w, bool up)
 {
+	assert(up == redis_link_is_up(w->link));
 	if (up && !w->fatal) {
 		/* Redis answered: the whole outbox again, in order. */
 		for (batch_item *it = w->head; it; it = it->next)

@@ -346,8 +346,9 @@ void persist_close(persist *p)
 	if (p == NULL || p->closed)
 		return;
 	p->closed = true;
-	journal_writer_close(p->writer);
+	/* The snapshotter first: the writer's last seal must not start a run. */
 	snapshotter_close(p->snap);
+	journal_writer_close(p->writer);
 	redis_link_close(p->link);
 }
 

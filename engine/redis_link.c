@@ -238,6 +238,7 @@ static void link_hello(redis_link *l)
 static void dispatch(redis_link *l, const redisReply *r)
 {
 	if (l->preamble) {
+		assert(l->state == LINK_HELLO && l->q_count == 0);
 		l->preamble--;
 		if (r->type == REDIS_REPLY_ERROR) {
 			char why[300];

@@ -1,7 +1,8 @@
 /*
  * durable.h - allot's durable format in Redis: the URL that names the
  * Redis, the key names under a namespace, and journal batches. Pure: no
- * sockets, no hiredis (engine/persist.c and the CLI do the talking).
+ * sockets, no hiredis (engine/store/ and engine/redis_link.c do the
+ * talking).
  *
  * Every key of a namespace NS shares the Redis Cluster hash tag {NS}:
  *   allot:{NS}:journal      a stream; one entry per group-committed batch,
