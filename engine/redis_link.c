@@ -44,7 +44,10 @@ struct redis_link {
 	 * out replies notices a callback that dropped it. */
 	uint64_t generation;
 
-	pending *q;             /* a ring of commands in flight, oldest first */
+	/* A ring of commands in flight, oldest first. It grows as needed: its
+	 * users bound it (the journal writer refuses changes once its backlog
+	 * is over backlog_bytes_max; the snapshotter has a few at most). */
+	pending *q;
 	uint32_t q_head, q_count, q_cap;
 
 	uv_timer_t retry_timer; /* backoff, then the connect timeout */
