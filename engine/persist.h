@@ -1,24 +1,28 @@
 /*
- * persist.h - durability in Redis: recovery at start, the group-committed
- * journal, snapshots, and riding out Redis faults.
+ * persist.h - durability in Redis, for the server: recovery at start, the
+ * group-committed journal, snapshots, and riding out Redis faults.
  *
- * The request path appends a journal record for every change to the batch
- * persist_journal() returns. At the end of each loop turn persist sends the
- * turn's batch as one XADD on its one Redis connection (group commit) and
- * tells the server, through the acked hook, how far Redis has acknowledged:
- * in sync mode the server holds each change's reply until then.
+ * A thin facade over the parts, each of which calls only the ones below it:
  *
- * Batches stay queued until Redis acknowledges them. When the connection is
- * lost, mutations answer UNAVAILABLE (persist_unavailable() says why), the
- * connection is retried with backoff, and the queued batches are written
- * again in order when Redis returns; a batch that did reach Redis before the
- * loss is recognised by its stream id and not written twice.
+ *   persist      -> recovery, snapshotter, journal_writer, redis_link
+ *   recovery     -> store
+ *   snapshotter  -> journal_writer (seal, acked lsn), redis_link (send),
+ *                   store (in the forked child)
+ *   journal_writer -> redis_link (send)
+ *   store        -> proto/ and hiredis only (also `allot snapshot dump`)
  *
- * Snapshots are taken by a forked child, which sees the state as it was at
- * the fork (the kernel copies pages only as the parent changes them), writes
- * it to a new key in chunks and exits; then the parent, on its connection
- * and so after every batch the snapshot covers, switches the current
- * snapshot and trims the journal it covers in one atomic script.
+ * redis_link.h: the connection on the loop; journal_writer.h: batches,
+ * group commit, acknowledgements, the outbox; snapshotter.h: forked
+ * snapshots and the switch; recovery.h: loading at start; store/store.h:
+ * the one reader of the on-Redis format. The parts talk back only through
+ * callbacks this facade registers, and it passes the news on (a link that
+ * came back goes to the writer, then the snapshotter; an acknowledgement to
+ * the server, then the snapshotter).
+ *
+ * The request path appends a journal record for every change with
+ * persist_append_cmd() (and every sweep that forgot something with
+ * persist_append_sweep()); in sync mode the server holds each change's
+ * reply until the acked hook reports its lsn.
  */
 #ifndef ALLOT_ENGINE_PERSIST_H
 #define ALLOT_ENGINE_PERSIST_H
@@ -61,7 +65,7 @@ typedef struct persist_state {
 	uint64_t snapshot_lsn;  /* 0: no snapshot */
 	int64_t snapshot_at_ms;
 	char snapshot_key[DURABLE_KEY_MAX];
-	void *redis;            /* the connection recovery used, handed on */
+	void *redis;            /* the store (store.h) recovery used, handed on */
 } persist_state;
 
 /*
@@ -99,15 +103,16 @@ typedef void (*persist_snapshot_fn)(void *ud, uint64_t run, int code, const char
 persist *persist_create(uv_loop_t *loop, const persist_config *cfg, core *c,
     persist_state *st, persist_acked_fn acked, persist_snapshot_fn snapshot_done, void *ud);
 
-/* The batch the request path appends records to (see cmd_ctx.journal). */
-durable_batch *persist_journal(persist *p);
-/* Append the journal record of a successful change (or of a sweep that
- * forgot something) to this turn's batch; returns its lsn. */
+/* Append the journal record of a successful change to this turn's batch
+ * (now_ms is the core's clock when it ran); returns its lsn. */
 uint64_t persist_append_cmd(persist *p, const core_cmd *cmd, int64_t now_ms);
+/* Append the record of a sweep that forgot something; returns its lsn. */
 uint64_t persist_append_sweep(persist *p, int64_t now_ms, uint32_t forgot_reservations,
     uint32_t forgot_keys);
-/* The first lsn of the batch being filled this turn. */
+/* The first lsn of the batch being built this turn: the gates of one
+ * unsent batch are acknowledged together. */
 uint64_t persist_batch_first_lsn(const persist *p);
+
 /* NULL, or why mutations cannot be made durable right now. */
 const char *persist_unavailable(const persist *p);
 uint64_t persist_acked_lsn(const persist *p);

@@ -75,6 +75,25 @@ int durable_url_parse(const char *url, durable_url *out, const char **err)
 	return 0;
 }
 
+int durable_format_check(const char *ns, const char *value, size_t len, char *why, size_t why_len)
+{
+	unsigned long format = 0;
+	bool number = len > 0 && len <= 9;
+	for (size_t i = 0; number && i < len; i++) {
+		number = value[i] >= '0' && value[i] <= '9';
+		format = format * 10 + (unsigned long)(value[i] - '0');
+	}
+	if (number && format == DURABLE_FORMAT)
+		return 0;
+	if (number)
+		snprintf(why, why_len, "namespace %s is in durable format %lu, but this build reads format %d "
+		    "only; use an allot that reads format %lu", ns, format, DURABLE_FORMAT, format);
+	else
+		snprintf(why, why_len, "namespace %s names durable format \"%.*s\", which is not a format "
+		    "number; this build reads format %d", ns, (int)(len < 32 ? len : 32), value, DURABLE_FORMAT);
+	return -1;
+}
+
 bool durable_namespace_valid(const char *ns)
 {
 	size_t n = strlen(ns);

@@ -1,13 +1,16 @@
 /*
  * durable.h - allot's durable format in Redis: the URL that names the
  * Redis, the key names under a namespace, and journal batches. Pure: no
- * sockets, no hiredis (engine/persist.c and the CLI do the talking).
+ * sockets, no hiredis (engine/store/ and engine/redis_link.c do the
+ * talking).
  *
  * Every key of a namespace NS shares the Redis Cluster hash tag {NS}:
  *   allot:{NS}:journal      a stream; one entry per group-committed batch,
  *                           entry id "<last lsn>-0", one field "b" whose
  *                           value is the batch: [first_lsn, [record, ...]]
- *   allot:{NS}:meta         a hash: "format"; "id_epoch" and "hash_seed",
+ *   allot:{NS}:meta         a hash: "format" (DURABLE_FORMAT, written when
+ *                           the namespace is first used and at every
+ *                           snapshot switch); "id_epoch" and "hash_seed",
  *                           fixed when the namespace is first used, so that
  *                           replayed reservations get their ids again;
  *                           "snapshot" (the current snapshot's key, absent
@@ -30,10 +33,34 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * The version of everything above: key layout, meta fields, journal
+ * batches and records (journal.h), snapshot chunks (snapshot.h). A reader
+ * refuses a namespace whose meta names another (durable_format_check);
+ * bump it when this build's writer makes what an older reader would
+ * misread, and keep reading the older layouts. tests/golden/ holds a
+ * namespace of each format this build reads.
+ */
 #define DURABLE_FORMAT 1
 #define DURABLE_NAMESPACE_MAX 64
 #define DURABLE_KEY_MAX (DURABLE_NAMESPACE_MAX + 64)
 #define DURABLE_BATCH_FIELD "b"
+
+/* The meta hash's fields. */
+#define DURABLE_META_FORMAT "format"
+#define DURABLE_META_ID_EPOCH "id_epoch"
+#define DURABLE_META_HASH_SEED "hash_seed"
+#define DURABLE_META_SNAPSHOT "snapshot"
+#define DURABLE_META_SNAPSHOT_LSN "snapshot_lsn"
+#define DURABLE_META_SNAPSHOT_AT_MS "snapshot_at_ms"
+
+/*
+ * Check the meta hash's format field of namespace ns, its value as Redis
+ * holds it (text, len bytes). 0 when this build reads that format; else -1
+ * with why saying which format the namespace is in and which this build
+ * reads.
+ */
+int durable_format_check(const char *ns, const char *value, size_t len, char *why, size_t why_len);
 
 /* redis://[:password@]host:port[/db] (also redis://host, port 6379). */
 typedef struct durable_url {

@@ -1,9 +1,179 @@
 /*
  * journal.c - journal records (see journal.h).
+ *
+ * Each record kind's fields are one list below, F(how, member...), in the
+ * order they are stored after [kind, now_ms]. The same list generates the
+ * encoder, the decoder and the field count, so the three cannot disagree:
+ * adding a field is adding it to the list (and to PROTOCOL.md).
  */
 #include "journal.h"
 
+#include <assert.h>
 #include <stdbool.h>
+
+/* ---- the record kinds ----------------------------------------------------- */
+
+/*
+ * X(NAME, member, method): JOURNAL_KIND_NAME records CORE_CMD_NAME, whose
+ * arguments are core_cmd.u.member, and NAME_FIELDS lists its fields.
+ */
+#define JOURNAL_CMD_KINDS(X) \
+	X(STOCK_SET, stock, "stock.set") \
+	X(STOCK_ADJUST, stock, "stock.adjust") \
+	X(RESTOCK, stock, "restock") \
+	X(RESERVE, reserve, "reserve") \
+	X(COMMIT, resv, "commit") \
+	X(RELEASE, resv, "release") \
+	X(FULFILL, resv, "fulfill") \
+	X(EXTEND, resv, "extend") \
+	X(LOCATION_PUT, location, "location.put") \
+	X(CHANNEL_PUT, channel, "channel.put") \
+	X(SKU_PUT, sku, "sku.put") \
+	X(INBOUND_ADD, inbound, "inbound.add")
+
+#define STOCK_SET_FIELDS(F) \
+	F(STR, sku) F(STR, location) F(INT, on_hand) F(INT, safety) F(INT, if_version)
+#define STOCK_ADJUST_FIELDS(F) \
+	F(STR, sku) F(STR, location) F(INT, delta) F(STR, reason) F(STR, idempotency_key)
+#define RESTOCK_FIELDS(F) \
+	F(STR, sku) F(STR, location) F(INT, delta) F(STR, reason)
+/* Reserve records written before ship_to and allow_backorder have the
+ * first fields only. */
+#define RESERVE_V1_FIELDS(F) \
+	F(STR, order_id) F(LINES, lines, nlines) F(STR, channel) F(STR, customer_id) \
+	F(INT, ttl_ms) F(STRATEGY, strategy) F(SPLIT, split) F(U16, max_shipments) \
+	F(BOOL, allow_partial) F(STR, idempotency_key)
+#define RESERVE_V2_FIELDS(F) \
+	F(OPT_F64, has_ship_to, ship_lat) F(OPT_F64_TOO, has_ship_to, ship_lon) \
+	F(BOOL, allow_backorder)
+#define RESERVE_FIELDS(F) RESERVE_V1_FIELDS(F) RESERVE_V2_FIELDS(F)
+#define COMMIT_FIELDS(F) F(STR, reservation_id)
+#define RELEASE_FIELDS(F) F(STR, reservation_id) F(LINES, lines, nlines)
+#define FULFILL_FIELDS(F) F(STR, reservation_id) F(LINES, lines, nlines)
+#define EXTEND_FIELDS(F) F(STR, reservation_id) F(INT, ttl_ms)
+#define LOCATION_PUT_FIELDS(F) \
+	F(STR, location) F(OPT_F64, has_coords, lat) F(OPT_F64_TOO, has_coords, lon) \
+	F(OPT_INT, has_priority, priority) F(OPT_F64, has_cost, cost) \
+	F(OPT_F64, has_cost_per_km, cost_per_km) F(OPT_COUNT, capacity) F(OPT_BOOL, enabled) \
+	F(TAGS, has_tags, ntags, tags)
+#define CHANNEL_PUT_FIELDS(F) \
+	F(STR, channel) F(NAMES, has_locations, nlocations, locations) F(OPT_COUNT, buffer) \
+	F(BOOL, all_locations)
+#define SKU_PUT_FIELDS(F) \
+	F(STR, sku) F(OPT_COUNT, per_order) F(OPT_COUNT, per_customer) F(OPT_COUNT, low_stock)
+#define INBOUND_ADD_FIELDS(F) \
+	F(STR, sku) F(STR, location) F(INT, qty) F(INT, eta_ms) F(STR, ref)
+/* Of journal_entry itself. */
+#define SWEEP_FIELDS(F) F(U32, forgot_reservations) F(U32, forgot_keys)
+
+/* Fields after [kind, now_ms], counted from the lists. */
+#define COUNT_FIELD(how, ...) +1
+#define FIELD_COUNT(NAME, member, method) NAME##_COUNT = 0 NAME##_FIELDS(COUNT_FIELD),
+enum {
+	JOURNAL_CMD_KINDS(FIELD_COUNT)
+	SWEEP_COUNT = 0 SWEEP_FIELDS(COUNT_FIELD),
+	RESERVE_V1_COUNT = 0 RESERVE_V1_FIELDS(COUNT_FIELD),
+};
+/* Every record starts [kind, now_ms, ...]. */
+#define RECORD_HEAD 2
+
+/* Every core command has a kind; a command added to the core must be
+ * added to JOURNAL_CMD_KINDS (the count below then fails to match). */
+#define COUNT_KIND(NAME, member, method) +1
+_Static_assert(CORE_CMD_STOCK_SET == 1 && CORE_CMD_LAST == CORE_CMD_INBOUND_ADD &&
+    0 JOURNAL_CMD_KINDS(COUNT_KIND) == CORE_CMD_LAST,
+    "every core command needs a journal record kind in JOURNAL_CMD_KINDS");
+/*
+ * The switches below that map core enums to stored numbers have no
+ * default, so -Wswitch (an error in this build) also names any core
+ * command, strategy or split that lacks a number.
+ */
+
+journal_kind journal_kind_of_cmd(core_cmd_type type)
+{
+	switch (type) {
+#define KIND_OF_CMD(NAME, member, method) case CORE_CMD_##NAME: return JOURNAL_KIND_##NAME;
+	JOURNAL_CMD_KINDS(KIND_OF_CMD)
+#undef KIND_OF_CMD
+	}
+	return (journal_kind)0;
+}
+
+bool journal_cmd_of_kind(journal_kind kind, core_cmd_type *out)
+{
+	switch (kind) {
+#define CMD_OF_KIND(NAME, member, method) case JOURNAL_KIND_##NAME: *out = CORE_CMD_##NAME; return true;
+	JOURNAL_CMD_KINDS(CMD_OF_KIND)
+#undef CMD_OF_KIND
+	case JOURNAL_KIND_SWEEP:
+		break;
+	}
+	return false;
+}
+
+const char *journal_kind_name(journal_kind kind)
+{
+	switch (kind) {
+#define NAME_OF_KIND(NAME, member, method) case JOURNAL_KIND_##NAME: return method;
+	JOURNAL_CMD_KINDS(NAME_OF_KIND)
+#undef NAME_OF_KIND
+	case JOURNAL_KIND_SWEEP:
+		return "sweep";
+	}
+	return NULL;
+}
+
+/* Fields after [kind, now_ms]; 0 for an unknown kind. */
+static uint32_t fields_of(journal_kind kind)
+{
+	switch (kind) {
+#define COUNT_OF_KIND(NAME, member, method) case JOURNAL_KIND_##NAME: return NAME##_COUNT;
+	JOURNAL_CMD_KINDS(COUNT_OF_KIND)
+#undef COUNT_OF_KIND
+	case JOURNAL_KIND_SWEEP:
+		return SWEEP_COUNT;
+	}
+	return 0;
+}
+
+static uint64_t strategy_number(core_strategy s)
+{
+	switch (s) {
+	case CORE_STRATEGY_PRIORITY: return JOURNAL_STRATEGY_PRIORITY;
+	case CORE_STRATEGY_NEAREST: return JOURNAL_STRATEGY_NEAREST;
+	case CORE_STRATEGY_CHEAPEST: return JOURNAL_STRATEGY_CHEAPEST;
+	case CORE_STRATEGY_MOST_STOCK: return JOURNAL_STRATEGY_MOST_STOCK;
+	}
+	assert(!"a strategy without a journal number");
+	return JOURNAL_STRATEGY_PRIORITY;
+}
+
+static uint64_t split_number(core_split s)
+{
+	switch (s) {
+	case CORE_SPLIT_UNITS: return JOURNAL_SPLIT_UNITS;
+	case CORE_SPLIT_LINES: return JOURNAL_SPLIT_LINES;
+	case CORE_SPLIT_NONE: return JOURNAL_SPLIT_NONE;
+	}
+	assert(!"a split without a journal number");
+	return JOURNAL_SPLIT_UNITS;
+}
+
+static const core_strategy strategy_of_number[JOURNAL_STRATEGY_MAX + 1] = {
+	[JOURNAL_STRATEGY_PRIORITY] = CORE_STRATEGY_PRIORITY,
+	[JOURNAL_STRATEGY_NEAREST] = CORE_STRATEGY_NEAREST,
+	[JOURNAL_STRATEGY_CHEAPEST] = CORE_STRATEGY_CHEAPEST,
+	[JOURNAL_STRATEGY_MOST_STOCK] = CORE_STRATEGY_MOST_STOCK,
+};
+
+static const core_split split_of_number[JOURNAL_SPLIT_MAX + 1] = {
+	[JOURNAL_SPLIT_UNITS] = CORE_SPLIT_UNITS,
+	[JOURNAL_SPLIT_LINES] = CORE_SPLIT_LINES,
+	[JOURNAL_SPLIT_NONE] = CORE_SPLIT_NONE,
+};
+
+_Static_assert(sizeof(strategy_of_number) / sizeof(strategy_of_number[0]) == CORE_STRATEGY_LAST + 1,
+    "every core strategy needs a JOURNAL_STRATEGY_ number, and every number a strategy");
 
 /* ---- encoding -------------------------------------------------------------- */
 
@@ -38,168 +208,81 @@ static void put_opt_double(mp_buf *out, bool given, double v)
 		mp_write_nil(out);
 }
 
-static void put_location(mp_buf *out, const core_location_cmd *l)
+static void put_opt_int(mp_buf *out, bool given, int64_t v)
 {
-	put_str(out, l->location);
-	put_opt_double(out, l->has_coords, l->lat);
-	put_opt_double(out, l->has_coords, l->lon);
-	if (l->has_priority)
-		mp_write_int(out, l->priority);
-	else
-		mp_write_nil(out);
-	put_opt_double(out, l->has_cost, l->cost);
-	put_opt_double(out, l->has_cost_per_km, l->cost_per_km);
-	if (l->capacity >= 0)
-		mp_write_int(out, l->capacity);
-	else
-		mp_write_nil(out);
-	if (l->enabled >= 0)
-		mp_write_bool(out, l->enabled == 1);
-	else
-		mp_write_nil(out);
-	if (!l->has_tags) {
-		mp_write_nil(out);
-		return;
-	}
-	mp_write_array(out, l->ntags);
-	for (uint32_t i = 0; i < l->ntags; i++)
-		put_str(out, l->tags[i]);
-}
-
-/* A count given (>= 0), or nil. */
-static void put_opt_count(mp_buf *out, int64_t v)
-{
-	if (v >= 0)
+	if (given)
 		mp_write_int(out, v);
 	else
 		mp_write_nil(out);
 }
 
-static void put_channel(mp_buf *out, const core_channel_cmd *ch)
+/* -1: not given, else 0 or 1. */
+static void put_opt_bool(mp_buf *out, int v)
 {
-	put_str(out, ch->channel);
-	if (ch->has_locations) {
-		mp_write_array(out, ch->nlocations);
-		for (uint32_t i = 0; i < ch->nlocations; i++)
-			put_str(out, ch->locations[i]);
-	} else {
+	if (v >= 0)
+		mp_write_bool(out, v == 1);
+	else
 		mp_write_nil(out);
-	}
-	put_opt_count(out, ch->buffer);
-	mp_write_bool(out, ch->all_locations);
 }
 
-static void put_reserve(mp_buf *out, const core_reserve_cmd *r)
+/* Names (tags, a channel's locations) given, or nil. */
+static void put_names(mp_buf *out, bool given, const core_str *names, uint32_t n)
 {
-	put_str(out, r->order_id);
-	put_lines(out, r->lines, r->nlines);
-	put_str(out, r->channel);
-	put_str(out, r->customer_id);
-	mp_write_int(out, r->ttl_ms);
-	mp_write_uint(out, (uint64_t)r->strategy);
-	mp_write_uint(out, (uint64_t)r->split);
-	mp_write_uint(out, r->max_shipments);
-	mp_write_bool(out, r->allow_partial);
-	put_str(out, r->idempotency_key);
-	put_opt_double(out, r->has_ship_to, r->ship_lat);
-	put_opt_double(out, r->has_ship_to, r->ship_lon);
-	mp_write_bool(out, r->allow_backorder);
-}
-
-/* A reserve record's fields; records written before ship_to and
- * allow_backorder have the first RESERVE_FIELDS_V1. */
-#define RESERVE_FIELDS 13
-#define RESERVE_FIELDS_V1 10
-
-/* Fields after [type, now_ms] for each command type. */
-static uint32_t fields_of(int type)
-{
-	switch (type) {
-	case CORE_CMD_STOCK_SET: return 5;
-	case CORE_CMD_STOCK_ADJUST: return 5;
-	case CORE_CMD_RESTOCK: return 4;
-	case CORE_CMD_RESERVE: return RESERVE_FIELDS;
-	case CORE_CMD_COMMIT: return 1;
-	case CORE_CMD_RELEASE: return 2;
-	case CORE_CMD_FULFILL: return 2;
-	case CORE_CMD_EXTEND: return 2;
-	case CORE_CMD_LOCATION_PUT: return 9;
-	case CORE_CMD_CHANNEL_PUT: return 4;
-	case CORE_CMD_SKU_PUT: return 4;
-	case CORE_CMD_INBOUND_ADD: return 5;
-	case JOURNAL_SWEEP: return 2;
+	if (!given) {
+		mp_write_nil(out);
+		return;
 	}
-	return 0;
+	mp_write_array(out, n);
+	for (uint32_t i = 0; i < n; i++)
+		put_str(out, names[i]);
 }
+
+#define PUT_STR(v, m) put_str(out, (v)->m);
+#define PUT_INT(v, m) mp_write_int(out, (v)->m);
+#define PUT_BOOL(v, m) mp_write_bool(out, (v)->m);
+#define PUT_U16(v, m) mp_write_uint(out, (v)->m);
+#define PUT_U32(v, m) mp_write_uint(out, (v)->m);
+#define PUT_STRATEGY(v, m) mp_write_uint(out, strategy_number((v)->m));
+#define PUT_SPLIT(v, m) mp_write_uint(out, split_number((v)->m));
+#define PUT_LINES(v, m, n) put_lines(out, (v)->m, (v)->n);
+#define PUT_OPT_F64(v, has, m) put_opt_double(out, (v)->has, (v)->m);
+#define PUT_OPT_F64_TOO(v, has, m) put_opt_double(out, (v)->has, (v)->m);
+#define PUT_OPT_INT(v, has, m) put_opt_int(out, (v)->has, (v)->m);
+#define PUT_OPT_COUNT(v, m) put_opt_int(out, (v)->m >= 0, (v)->m);
+#define PUT_OPT_BOOL(v, m) put_opt_bool(out, (v)->m);
+#define PUT_TAGS(v, has, n, m) put_names(out, (v)->has, (v)->m, (v)->n);
+#define PUT_NAMES(v, has, n, m) put_names(out, (v)->has, (v)->m, (v)->n);
+#define PUT_FIELD(how, ...) PUT_##how(v, __VA_ARGS__)
+
+#define ENCODER(NAME, member, method) \
+	static void encode_##NAME(mp_buf *out, const core_cmd *cmd, int64_t now_ms) \
+	{ \
+		const __typeof__(cmd->u.member) *v = &cmd->u.member; \
+		mp_write_array(out, RECORD_HEAD + NAME##_COUNT); \
+		mp_write_uint(out, JOURNAL_KIND_##NAME); \
+		mp_write_int(out, now_ms); \
+		NAME##_FIELDS(PUT_FIELD) \
+	}
+JOURNAL_CMD_KINDS(ENCODER)
 
 void journal_encode_cmd(mp_buf *out, const core_cmd *cmd, int64_t now_ms)
 {
-	const core_stock_cmd *s = &cmd->u.stock;
-	const core_resv_cmd *r = &cmd->u.resv;
-	mp_write_array(out, 2 + fields_of(cmd->type));
-	mp_write_uint(out, (uint64_t)cmd->type);
-	mp_write_int(out, now_ms);
+	assert(journal_kind_of_cmd(cmd->type) != 0);
 	switch (cmd->type) {
-	case CORE_CMD_STOCK_SET:
-		put_str(out, s->sku);
-		put_str(out, s->location);
-		mp_write_int(out, s->on_hand);
-		mp_write_int(out, s->safety);
-		mp_write_int(out, s->if_version);
-		break;
-	case CORE_CMD_STOCK_ADJUST:
-	case CORE_CMD_RESTOCK:
-		put_str(out, s->sku);
-		put_str(out, s->location);
-		mp_write_int(out, s->delta);
-		put_str(out, s->reason);
-		if (cmd->type == CORE_CMD_STOCK_ADJUST)
-			put_str(out, s->idempotency_key);
-		break;
-	case CORE_CMD_RESERVE:
-		put_reserve(out, &cmd->u.reserve);
-		break;
-	case CORE_CMD_COMMIT:
-		put_str(out, r->reservation_id);
-		break;
-	case CORE_CMD_RELEASE:
-	case CORE_CMD_FULFILL:
-		put_str(out, r->reservation_id);
-		put_lines(out, r->lines, r->nlines);
-		break;
-	case CORE_CMD_EXTEND:
-		put_str(out, r->reservation_id);
-		mp_write_int(out, r->ttl_ms);
-		break;
-	case CORE_CMD_LOCATION_PUT:
-		put_location(out, &cmd->u.location);
-		break;
-	case CORE_CMD_CHANNEL_PUT:
-		put_channel(out, &cmd->u.channel);
-		break;
-	case CORE_CMD_INBOUND_ADD:
-		put_str(out, cmd->u.inbound.sku);
-		put_str(out, cmd->u.inbound.location);
-		mp_write_int(out, cmd->u.inbound.qty);
-		mp_write_int(out, cmd->u.inbound.eta_ms);
-		put_str(out, cmd->u.inbound.ref);
-		break;
-	case CORE_CMD_SKU_PUT:
-		put_str(out, cmd->u.sku.sku);
-		put_opt_count(out, cmd->u.sku.per_order);
-		put_opt_count(out, cmd->u.sku.per_customer);
-		put_opt_count(out, cmd->u.sku.low_stock);
-		break;
+#define ENCODE_CMD(NAME, member, method) case CORE_CMD_##NAME: encode_##NAME(out, cmd, now_ms); break;
+	JOURNAL_CMD_KINDS(ENCODE_CMD)
+#undef ENCODE_CMD
 	}
 }
 
 void journal_encode_sweep(mp_buf *out, int64_t now_ms, uint32_t reservations, uint32_t keys)
 {
-	mp_write_array(out, 4);
-	mp_write_uint(out, JOURNAL_SWEEP);
+	const journal_entry sweep = { .forgot_reservations = reservations, .forgot_keys = keys };
+	const journal_entry *v = &sweep;
+	mp_write_array(out, RECORD_HEAD + SWEEP_COUNT);
+	mp_write_uint(out, JOURNAL_KIND_SWEEP);
 	mp_write_int(out, now_ms);
-	mp_write_uint(out, reservations);
-	mp_write_uint(out, keys);
+	SWEEP_FIELDS(PUT_FIELD)
 }
 
 /* ---- decoding -------------------------------------------------------------- */
@@ -210,6 +293,7 @@ typedef struct reader {
 	uint32_t lines_cap;
 	core_str *names;
 	uint32_t names_cap;
+	core_str *tags;   /* CORE_TAGS_MAX, in the entry */
 	const char *err;
 } reader;
 
@@ -243,6 +327,31 @@ static bool get_small(reader *r, uint32_t max, uint32_t *out)
 	return true;
 }
 
+static bool get_bool(reader *r, bool *out)
+{
+	if (!mp_read_bool(&r->cur, out))
+		return r->err = "a boolean field is not a boolean", false;
+	return true;
+}
+
+static bool get_strategy(reader *r, core_strategy *out)
+{
+	uint32_t n;
+	if (!get_small(r, JOURNAL_STRATEGY_MAX, &n))
+		return false;
+	*out = strategy_of_number[n];
+	return true;
+}
+
+static bool get_split(reader *r, core_split *out)
+{
+	uint32_t n;
+	if (!get_small(r, JOURNAL_SPLIT_MAX, &n))
+		return false;
+	*out = split_of_number[n];
+	return true;
+}
+
 static bool get_lines(reader *r, const core_line_req **lines, uint32_t *n)
 {
 	if (mp_read_nil(&r->cur)) {
@@ -272,175 +381,162 @@ static bool get_opt_double(reader *r, bool *given, double *out)
 	return true;
 }
 
-static bool get_opt_int(reader *r, int64_t absent, int64_t *out)
+/* The second of a pair given together (lat and lon): present exactly when
+ * the first was. */
+static bool get_opt_double_too(reader *r, bool first_given, double *out)
 {
+	bool given;
+	if (!get_opt_double(r, &given, out))
+		return false;
+	if (given != first_given)
+		return r->err = "a record has a latitude without a longitude", false;
+	return true;
+}
+
+static bool get_opt_int(reader *r, bool *given, int64_t *out)
+{
+	*given = !mp_read_nil(&r->cur);
+	return !*given || get_int(r, out);
+}
+
+/* A count, or nil for -1 (not given). */
+static bool get_opt_count(reader *r, int64_t *out)
+{
+	bool given;
+	if (!get_opt_int(r, &given, out))
+		return false;
+	if (!given)
+		*out = -1;
+	return true;
+}
+
+/* A boolean, or nil for -1 (not given). */
+static bool get_opt_bool(reader *r, int *out)
+{
+	bool v;
 	if (mp_read_nil(&r->cur)) {
-		*out = absent;
+		*out = -1;
 		return true;
 	}
-	return get_int(r, out);
-}
-
-static bool get_location(reader *r, journal_entry *e)
-{
-	core_location_cmd *l = &e->cmd.u.location;
-	bool has_lon = false, enabled;
-	*l = (core_location_cmd){ .capacity = -1, .enabled = -1 };
-	if (!get_str(r, &l->location) || !get_opt_double(r, &l->has_coords, &l->lat) ||
-	    !get_opt_double(r, &has_lon, &l->lon) || !get_opt_int(r, INT64_MIN, &l->priority) ||
-	    !get_opt_double(r, &l->has_cost, &l->cost) ||
-	    !get_opt_double(r, &l->has_cost_per_km, &l->cost_per_km) ||
-	    !get_opt_int(r, -1, &l->capacity))
+	if (!get_bool(r, &v))
 		return false;
-	if (has_lon != l->has_coords)
-		return r->err = "a location record has lat without lon", false;
-	l->has_priority = l->priority != INT64_MIN;
-	if (!mp_read_nil(&r->cur)) {
-		if (!mp_read_bool(&r->cur, &enabled))
-			return r->err = "enabled is not a boolean", false;
-		l->enabled = enabled;
-	}
-	if (mp_read_nil(&r->cur))
-		return true;
-	uint32_t n;
-	if (!mp_read_array(&r->cur, &n) || n > CORE_TAGS_MAX)
-		return r->err = "tags are not an array of at most 16 strings", false;
-	for (uint32_t i = 0; i < n; i++)
-		if (!get_str(r, &e->tags[i]) || e->tags[i].p == NULL)
-			return r->err = "a tag is not a string", false;
-	l->has_tags = true;
-	l->ntags = n;
-	l->tags = e->tags;
+	*out = v;
 	return true;
 }
 
-static bool get_channel(reader *r, core_channel_cmd *ch)
+/* nil, or an array of at most cap strings into to[]. */
+static bool get_names(reader *r, bool *given, uint32_t *n, const core_str **names, core_str *to,
+    uint32_t cap)
 {
-	*ch = (core_channel_cmd){ .buffer = -1 };
-	if (!get_str(r, &ch->channel))
-		return false;
-	if (!mp_read_nil(&r->cur)) {
-		uint32_t n;
-		if (!mp_read_array(&r->cur, &n))
-			return r->err = "a channel's locations are not an array", false;
-		if (n > r->names_cap)
-			return r->err = "a channel has more locations than the engine allows", false;
-		for (uint32_t i = 0; i < n; i++)
-			if (!get_str(r, &r->names[i]) || r->names[i].p == NULL)
-				return r->err = "a channel's location is not a string", false;
-		ch->has_locations = true;
-		ch->nlocations = n;
-		ch->locations = r->names;
-	}
-	if (!get_opt_int(r, -1, &ch->buffer))
-		return false;
-	if (!mp_read_bool(&r->cur, &ch->all_locations))
-		return r->err = "all_locations is not a boolean", false;
-	return true;
-}
-
-static bool get_sku_put(reader *r, core_sku_cmd *s)
-{
-	return get_str(r, &s->sku) && get_opt_int(r, -1, &s->per_order) &&
-	    get_opt_int(r, -1, &s->per_customer) && get_opt_int(r, -1, &s->low_stock);
-}
-
-static bool get_reserve(reader *r, core_reserve_cmd *c, uint32_t fields)
-{
-	uint32_t strategy, split;
-	bool ok = get_str(r, &c->order_id) && get_lines(r, &c->lines, &c->nlines) &&
-	    get_str(r, &c->channel) && get_str(r, &c->customer_id) && get_int(r, &c->ttl_ms) &&
-	    get_small(r, CORE_STRATEGY_LAST, &strategy) && get_small(r, CORE_SPLIT_NONE, &split) &&
-	    get_small(r, UINT16_MAX, &c->max_shipments);
-	if (!ok)
-		return false;
-	c->strategy = (core_strategy)strategy;
-	c->split = (core_split)split;
-	if (!mp_read_bool(&r->cur, &c->allow_partial))
-		return r->err = "allow_partial is not a boolean", false;
-	if (c->lines == NULL)
-		return r->err = "a reserve record has no lines", false;
-	if (!get_str(r, &c->idempotency_key))
-		return false;
-	if (fields == RESERVE_FIELDS_V1)
+	*given = !mp_read_nil(&r->cur);
+	if (!*given)
 		return true;
-	bool has_lon;
-	if (!get_opt_double(r, &c->has_ship_to, &c->ship_lat) || !get_opt_double(r, &has_lon, &c->ship_lon))
-		return false;
-	if (has_lon != c->has_ship_to)
-		return r->err = "a reserve record has a ship_to lat without lon", false;
-	if (!mp_read_bool(&r->cur, &c->allow_backorder))
-		return r->err = "allow_backorder is not a boolean", false;
+	uint32_t count;
+	if (!mp_read_array(&r->cur, &count))
+		return r->err = "a list of names is not an array", false;
+	if (count > cap)
+		return r->err = "a list of names is longer than the engine allows", false;
+	for (uint32_t i = 0; i < count; i++)
+		if (!get_str(r, &to[i]) || to[i].p == NULL)
+			return r->err = "a name in a list is not a string", false;
+	*n = count;
+	*names = to;
 	return true;
 }
 
-static bool get_fields(reader *r, journal_entry *e, uint32_t fields)
+#define GET_STR(v, m) get_str(r, &(v)->m)
+#define GET_INT(v, m) get_int(r, &(v)->m)
+#define GET_BOOL(v, m) get_bool(r, &(v)->m)
+#define GET_U16(v, m) get_small(r, UINT16_MAX, &(v)->m)
+#define GET_U32(v, m) get_small(r, UINT32_MAX, &(v)->m)
+#define GET_STRATEGY(v, m) get_strategy(r, &(v)->m)
+#define GET_SPLIT(v, m) get_split(r, &(v)->m)
+#define GET_LINES(v, m, n) get_lines(r, &(v)->m, &(v)->n)
+#define GET_OPT_F64(v, has, m) get_opt_double(r, &(v)->has, &(v)->m)
+#define GET_OPT_F64_TOO(v, has, m) get_opt_double_too(r, (v)->has, &(v)->m)
+#define GET_OPT_INT(v, has, m) get_opt_int(r, &(v)->has, &(v)->m)
+#define GET_OPT_COUNT(v, m) get_opt_count(r, &(v)->m)
+#define GET_OPT_BOOL(v, m) get_opt_bool(r, &(v)->m)
+#define GET_TAGS(v, has, n, m) get_names(r, &(v)->has, &(v)->n, &(v)->m, r->tags, CORE_TAGS_MAX)
+#define GET_NAMES(v, has, n, m) get_names(r, &(v)->has, &(v)->n, &(v)->m, r->names, r->names_cap)
+#define GET_FIELD(how, ...) && GET_##how(v, __VA_ARGS__)
+
+/* Read the fields of kind NAME into e->cmd.u.member; fields is how many
+ * the record has (a count fields_of() allowed). */
+#define DECODER(NAME, member, method) \
+	static bool decode_##NAME(reader *r, journal_entry *e, uint32_t fields) \
+	{ \
+		__typeof__(e->cmd.u.member) *v = &e->cmd.u.member; \
+		(void)fields; \
+		return true NAME##_FIELDS(GET_FIELD); \
+	}
+JOURNAL_CMD_KINDS(DECODER)
+
+/* A reserve record of the first fields only reads as without the rest;
+ * either way it names lines. */
+static bool decode_reserve(reader *r, journal_entry *e, uint32_t fields)
 {
-	core_stock_cmd *s = &e->cmd.u.stock;
-	core_resv_cmd *v = &e->cmd.u.resv;
-	switch (e->type) {
-	case CORE_CMD_STOCK_SET:
-		return get_str(r, &s->sku) && get_str(r, &s->location) && get_int(r, &s->on_hand) &&
-		    get_int(r, &s->safety) && get_int(r, &s->if_version);
-	case CORE_CMD_STOCK_ADJUST:
-		s->safety = s->if_version = -1;
-		return get_str(r, &s->sku) && get_str(r, &s->location) && get_int(r, &s->delta) &&
-		    get_str(r, &s->reason) && get_str(r, &s->idempotency_key);
-	case CORE_CMD_RESTOCK:
-		s->safety = s->if_version = -1;
-		return get_str(r, &s->sku) && get_str(r, &s->location) && get_int(r, &s->delta) &&
-		    get_str(r, &s->reason);
-	case CORE_CMD_RESERVE:
-		return get_reserve(r, &e->cmd.u.reserve, fields);
-	case CORE_CMD_LOCATION_PUT:
-		return get_location(r, e);
-	case CORE_CMD_CHANNEL_PUT:
-		return get_channel(r, &e->cmd.u.channel);
-	case CORE_CMD_SKU_PUT:
-		return get_sku_put(r, &e->cmd.u.sku);
-	case CORE_CMD_INBOUND_ADD: {
-		core_inbound_cmd *in = &e->cmd.u.inbound;
-		return get_str(r, &in->sku) && get_str(r, &in->location) && get_int(r, &in->qty) &&
-		    get_int(r, &in->eta_ms) && get_str(r, &in->ref);
+	core_reserve_cmd *v = &e->cmd.u.reserve;
+	if (fields != RESERVE_V1_COUNT)
+		return decode_RESERVE(r, e, fields) &&
+		    (v->lines != NULL || (r->err = "a reserve record has no lines", false));
+	return (true RESERVE_V1_FIELDS(GET_FIELD)) &&
+	    (v->lines != NULL || (r->err = "a reserve record has no lines", false));
+}
+
+static bool decode_fields(reader *r, journal_entry *e, uint32_t fields)
+{
+	switch (e->kind) {
+	case JOURNAL_KIND_STOCK_ADJUST:
+	case JOURNAL_KIND_RESTOCK:
+		/* Not recorded: these commands keep them. */
+		e->cmd.u.stock.safety = e->cmd.u.stock.if_version = -1;
+		break;
+	default:
+		break;
 	}
-	case CORE_CMD_COMMIT:
-		return get_str(r, &v->reservation_id);
-	case CORE_CMD_RELEASE:
-	case CORE_CMD_FULFILL:
-		return get_str(r, &v->reservation_id) && get_lines(r, &v->lines, &v->nlines);
-	case CORE_CMD_EXTEND:
-		return get_str(r, &v->reservation_id) && get_int(r, &v->ttl_ms);
-	case JOURNAL_SWEEP:
-		return get_small(r, UINT32_MAX, &e->forgot_reservations) &&
-		    get_small(r, UINT32_MAX, &e->forgot_keys);
+	if (e->kind == JOURNAL_KIND_RESERVE)
+		return decode_reserve(r, e, fields);
+	switch (e->kind) {
+	case JOURNAL_KIND_SWEEP: {
+		journal_entry *v = e;
+		return true SWEEP_FIELDS(GET_FIELD);
 	}
-	return r->err = "unknown record type", false;
+#define DECODE_KIND(NAME, member, method) case JOURNAL_KIND_##NAME: return decode_##NAME(r, e, fields);
+	JOURNAL_CMD_KINDS(DECODE_KIND)
+#undef DECODE_KIND
+	}
+	return r->err = "unknown record kind", false;
 }
 
 int journal_decode(const uint8_t *buf, size_t len, journal_entry *e,
     const journal_scratch *scratch, const char **err)
 {
 	reader r = { .lines = scratch->lines, .lines_cap = scratch->lines_cap, .names = scratch->names,
-		.names_cap = scratch->names_cap, .err = NULL };
+		.names_cap = scratch->names_cap, .tags = e->tags, .err = NULL };
 	mp_cursor_init(&r.cur, buf, len);
 	*e = (journal_entry){ 0 };
-	uint32_t n, type;
-	if (!mp_read_array(&r.cur, &n) || n < 2) {
-		*err = "a record is not an array [type, now_ms, ...]";
+	uint32_t n, kind;
+	if (!mp_read_array(&r.cur, &n) || n < RECORD_HEAD) {
+		*err = "a record is not an array [kind, now_ms, ...]";
 		return -1;
 	}
-	if (!get_small(&r, JOURNAL_SWEEP, &type) || !get_int(&r, &e->now_ms)) {
+	if (!get_small(&r, JOURNAL_KIND_MAX, &kind) || !get_int(&r, &e->now_ms)) {
 		*err = r.err;
 		return -1;
 	}
-	e->type = (int)type;
-	e->cmd.type = (core_cmd_type)type;
-	bool old_reserve = e->type == CORE_CMD_RESERVE && n == 2 + RESERVE_FIELDS_V1;
-	if (fields_of(e->type) == 0 || (n != 2 + fields_of(e->type) && !old_reserve)) {
-		*err = "unknown record type, or the wrong number of fields for it";
+	e->kind = (journal_kind)kind;
+	uint32_t fields = n - RECORD_HEAD;
+	bool old_reserve = e->kind == JOURNAL_KIND_RESERVE && fields == RESERVE_V1_COUNT;
+	if (fields_of(e->kind) == 0 || (fields != fields_of(e->kind) && !old_reserve)) {
+		*err = "unknown record kind, or the wrong number of fields for it";
 		return -1;
 	}
-	if (!get_fields(&r, e, n - 2)) {
+	if (e->kind != JOURNAL_KIND_SWEEP && !journal_cmd_of_kind(e->kind, &e->cmd.type)) {
+		*err = "unknown record kind";
+		return -1;
+	}
+	if (!decode_fields(&r, e, fields)) {
 		*err = r.err;
 		return -1;
 	}
@@ -453,9 +549,8 @@ int journal_decode(const uint8_t *buf, size_t len, journal_entry *e,
 
 int journal_apply(core *c, const journal_entry *e, core_error *err)
 {
-	if (e->type == JOURNAL_SWEEP) {
+	if (e->kind == JOURNAL_KIND_SWEEP)
 		return core_forget(c, e->now_ms, e->forgot_reservations, e->forgot_keys, err);
-	}
 	core_result res;
 	return core_exec(c, &e->cmd, e->now_ms, &res, err);
 }

@@ -10,11 +10,15 @@
  * the snapshot they follow rebuilds the state exactly.
  *
  * A record is one MessagePack array, positional to stay small:
- *   [type, now_ms, field, ...]
- * with type a core_cmd_type, or JOURNAL_SWEEP for
- * [type, now_ms, reservations forgotten, keys forgotten].
- * Absent optional strings are nil. Lines are a flat array
- * [sku, qty, sku, qty, ...]. See proto/PROTOCOL.md, "Journal records".
+ *   [kind, now_ms, field, ...]
+ * with kind a journal_kind below. Absent optional strings are nil. Lines
+ * are a flat array [sku, qty, sku, qty, ...]. See proto/PROTOCOL.md,
+ * "Journal records".
+ *
+ * The numbers written to Redis are this file's, never a cast of a core
+ * enum: record kinds, strategies and splits map to the core's enums
+ * through tables in journal.c, and _Static_asserts there fail the build
+ * when the core gains a command or strategy the format has no number for.
  */
 #ifndef ALLOT_PROTO_JOURNAL_H
 #define ALLOT_PROTO_JOURNAL_H
@@ -22,14 +26,60 @@
 #include "core.h"
 #include "mp.h"
 
-#define JOURNAL_SWEEP 100
+#include <stdbool.h>
+
+/* Record kinds as stored. Never renumber one: journals in Redis hold them. */
+typedef enum journal_kind {
+	JOURNAL_KIND_STOCK_SET = 1,
+	JOURNAL_KIND_STOCK_ADJUST = 2,
+	JOURNAL_KIND_RESTOCK = 3,
+	JOURNAL_KIND_RESERVE = 4,
+	JOURNAL_KIND_COMMIT = 5,
+	JOURNAL_KIND_RELEASE = 6,
+	JOURNAL_KIND_FULFILL = 7,
+	JOURNAL_KIND_EXTEND = 8,
+	JOURNAL_KIND_LOCATION_PUT = 9,
+	JOURNAL_KIND_CHANNEL_PUT = 10,
+	JOURNAL_KIND_SKU_PUT = 11,
+	JOURNAL_KIND_INBOUND_ADD = 12,
+	JOURNAL_KIND_SWEEP = 100,
+} journal_kind;
+
+/* The highest kind number; also bounds what the decoder reads as a kind. */
+#define JOURNAL_KIND_MAX JOURNAL_KIND_SWEEP
+/* The old name of the sweep kind. */
+#define JOURNAL_SWEEP JOURNAL_KIND_SWEEP
+
+/* A reserve record's strategy and split, as stored. */
+enum {
+	JOURNAL_STRATEGY_PRIORITY = 0,
+	JOURNAL_STRATEGY_NEAREST = 1,
+	JOURNAL_STRATEGY_CHEAPEST = 2,
+	JOURNAL_STRATEGY_MOST_STOCK = 3,
+	JOURNAL_STRATEGY_MAX = JOURNAL_STRATEGY_MOST_STOCK,
+};
+enum {
+	JOURNAL_SPLIT_UNITS = 0,
+	JOURNAL_SPLIT_LINES = 1,
+	JOURNAL_SPLIT_NONE = 2,
+	JOURNAL_SPLIT_MAX = JOURNAL_SPLIT_NONE,
+};
+
+/* The record kind of a core command, or 0 for none (not a core_cmd_type). */
+journal_kind journal_kind_of_cmd(core_cmd_type type);
+/* The core command a record kind replays: true with *out, or false for the
+ * sweep and unknown kinds. */
+bool journal_cmd_of_kind(journal_kind kind, core_cmd_type *out);
+/* The method that makes records of kind ("stock.set", ...; "sweep"), or
+ * NULL for an unknown kind. */
+const char *journal_kind_name(journal_kind kind);
 
 typedef struct journal_entry {
-	int type;        /* a core_cmd_type, or JOURNAL_SWEEP */
+	journal_kind kind;
 	int64_t now_ms;
-	core_cmd cmd;    /* when type is a command */
+	core_cmd cmd;    /* when kind is a command's */
 	core_str tags[CORE_TAGS_MAX]; /* location.put's tags point here */
-	uint32_t forgot_reservations; /* JOURNAL_SWEEP */
+	uint32_t forgot_reservations; /* JOURNAL_KIND_SWEEP */
 	uint32_t forgot_keys;
 } journal_entry;
 

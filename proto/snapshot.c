@@ -3,29 +3,49 @@
  */
 #include "snapshot.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Elements of the fixed-length items. */
-#define HEADER_FIELDS 13
-#define LOCATION_FIELDS_V1 4 /* before routing attributes: [1, id, name, priority] */
-#define LOCATION_FIELDS 11
-#define SKU_FIELDS_V1 3 /* [2, sku, records], before limits */
-#define SKU_FIELDS_V2 6 /* ... and limits, before inbound entries */
-#define SKU_FIELDS 7
-#define INBOUND_FIELDS 5
-#define CHANNEL_FIELDS 5
-#define RECORD_FIELDS 6
-#define RESV_FIELDS_V1 8 /* before customer_id */
-#define RESV_FIELDS 9
-#define LINE_FIELDS_V1 6 /* before backorders */
-#define LINE_FIELDS 7
-#define ALLOC_FIELDS 3
-#define KEY_RESERVE_FIELDS 6
-#define KEY_ADJUST_FIELDS 12
-#define END_FIELDS 2
+/*
+ * The stored numbers and the core's enums are mapped by the switches and
+ * tables below, never cast, so renumbering a core enum cannot change what
+ * is stored; the switches have no default, so -Wswitch (an error in this
+ * build) names a core kind or status that has no number yet.
+ */
+_Static_assert(SNAPSHOT_STATUS_MAX - SNAPSHOT_STATUS_HELD == CORE_RESV_EXPIRED - CORE_RESV_HELD,
+    "every reservation status needs a SNAPSHOT_STATUS_ number, and every number a status");
+
+static uint64_t status_number(uint64_t status)
+{
+	switch ((core_resv_status)status) {
+	case CORE_RESV_HELD: return SNAPSHOT_STATUS_HELD;
+	case CORE_RESV_COMMITTED: return SNAPSHOT_STATUS_COMMITTED;
+	case CORE_RESV_FULFILLED: return SNAPSHOT_STATUS_FULFILLED;
+	case CORE_RESV_RELEASED: return SNAPSHOT_STATUS_RELEASED;
+	case CORE_RESV_EXPIRED: return SNAPSHOT_STATUS_EXPIRED;
+	}
+	assert(!"a reservation status without a number");
+	return SNAPSHOT_STATUS_HELD;
+}
+
+/* A stored status as the core's, or false for an unknown one. */
+static bool status_of_number(uint64_t n, uint64_t *status)
+{
+	static const core_resv_status of[SNAPSHOT_STATUS_MAX + 1] = {
+		[SNAPSHOT_STATUS_HELD] = CORE_RESV_HELD,
+		[SNAPSHOT_STATUS_COMMITTED] = CORE_RESV_COMMITTED,
+		[SNAPSHOT_STATUS_FULFILLED] = CORE_RESV_FULFILLED,
+		[SNAPSHOT_STATUS_RELEASED] = CORE_RESV_RELEASED,
+		[SNAPSHOT_STATUS_EXPIRED] = CORE_RESV_EXPIRED,
+	};
+	if (n > SNAPSHOT_STATUS_MAX)
+		return false;
+	*status = of[n];
+	return true;
+}
 
 /* A reservation's allocations, all lines together (resv.c caps a plan). */
 #define ALLOCS_MAX UINT16_MAX
@@ -39,7 +59,7 @@ static void put_str(mp_buf *b, core_str s)
 
 static void put_header(mp_buf *b, uint64_t lsn, const core_snap_header *h)
 {
-	mp_write_array(b, HEADER_FIELDS);
+	mp_write_array(b, SNAPSHOT_HEADER_FIELDS);
 	mp_write_lit(b, SNAPSHOT_MAGIC);
 	mp_write_uint(b, SNAPSHOT_FORMAT);
 	mp_write_uint(b, lsn);
@@ -57,7 +77,7 @@ static void put_header(mp_buf *b, uint64_t lsn, const core_snap_header *h)
 
 static void put_location(mp_buf *b, const core_snap_location *l)
 {
-	mp_write_array(b, LOCATION_FIELDS);
+	mp_write_array(b, SNAPSHOT_LOCATION_FIELDS);
 	mp_write_uint(b, SNAPSHOT_TAG_LOCATION);
 	mp_write_uint(b, l->id);
 	put_str(b, l->name);
@@ -78,12 +98,23 @@ static void put_location(mp_buf *b, const core_snap_location *l)
 		put_str(b, l->tags[i]);
 }
 
+/* Allocations (or backorders) as [location, qty, orig, ...]. */
+static void put_allocs(mp_buf *b, const core_snap_alloc *a, uint32_t n)
+{
+	mp_write_array(b, SNAPSHOT_ALLOC_FIELDS * n);
+	for (uint32_t j = 0; j < n; j++) {
+		mp_write_uint(b, a[j].location);
+		mp_write_int(b, a[j].qty);
+		mp_write_int(b, a[j].orig);
+	}
+}
+
 static void put_resv(mp_buf *b, const core_snap_resv *v)
 {
-	mp_write_array(b, RESV_FIELDS);
+	mp_write_array(b, SNAPSHOT_RESV_FIELDS);
 	mp_write_uint(b, SNAPSHOT_TAG_RESERVATION);
 	mp_write_uint(b, v->seq);
-	mp_write_uint(b, v->status);
+	mp_write_uint(b, status_number(v->status));
 	mp_write_int(b, v->expires_at_ms);
 	mp_write_int(b, v->orig_expires_at_ms);
 	mp_write_int(b, v->finished_at_ms);
@@ -95,33 +126,24 @@ static void put_resv(mp_buf *b, const core_snap_resv *v)
 	mp_write_array(b, v->nlines);
 	for (uint32_t i = 0; i < v->nlines; i++) {
 		const core_snap_line *l = &v->lines[i];
-		mp_write_array(b, LINE_FIELDS);
+		mp_write_array(b, SNAPSHOT_LINE_FIELDS);
 		put_str(b, l->sku);
 		mp_write_bool(b, l->sku_known);
 		mp_write_int(b, l->qty);
 		mp_write_int(b, l->released);
 		mp_write_int(b, l->fulfilled);
-		mp_write_array(b, ALLOC_FIELDS * l->nallocs);
-		for (uint32_t j = 0; j < l->nallocs; j++) {
-			mp_write_uint(b, l->allocs[j].location);
-			mp_write_int(b, l->allocs[j].qty);
-			mp_write_int(b, l->allocs[j].orig);
-		}
-		mp_write_array(b, ALLOC_FIELDS * l->nbackorders);
-		for (uint32_t j = 0; j < l->nbackorders; j++) {
-			mp_write_uint(b, l->backorders[j].location);
-			mp_write_int(b, l->backorders[j].qty);
-			mp_write_int(b, l->backorders[j].orig);
-		}
+		put_allocs(b, l->allocs, l->nallocs);
+		put_allocs(b, l->backorders, l->nbackorders);
 	}
 }
 
 static void put_key(mp_buf *b, const core_snap_key *k)
 {
 	bool reserve = k->method == CORE_SNAP_KEY_RESERVE;
-	mp_write_array(b, reserve ? KEY_RESERVE_FIELDS : KEY_ADJUST_FIELDS);
+	assert(reserve || k->method == CORE_SNAP_KEY_ADJUST);
+	mp_write_array(b, reserve ? SNAPSHOT_KEY_RESERVE_FIELDS : SNAPSHOT_KEY_ADJUST_FIELDS);
 	mp_write_uint(b, SNAPSHOT_TAG_KEY);
-	mp_write_uint(b, k->method);
+	mp_write_uint(b, reserve ? SNAPSHOT_KEY_RESERVE : SNAPSHOT_KEY_ADJUST);
 	put_str(b, k->key);
 	mp_write_uint(b, k->params_hash);
 	mp_write_int(b, k->created_ms);
@@ -145,10 +167,10 @@ static void put_item(mp_buf *b, const core_snap_item *it)
 		put_location(b, &it->u.location);
 		break;
 	case CORE_SNAP_SKU:
-		mp_write_array(b, SKU_FIELDS);
+		mp_write_array(b, SNAPSHOT_SKU_FIELDS);
 		mp_write_uint(b, SNAPSHOT_TAG_SKU);
 		put_str(b, it->u.sku.name);
-		mp_write_array(b, RECORD_FIELDS * it->u.sku.nrecs);
+		mp_write_array(b, SNAPSHOT_RECORD_FIELDS * it->u.sku.nrecs);
 		for (uint32_t i = 0; i < it->u.sku.nrecs; i++) {
 			const core_snap_record *r = &it->u.sku.recs[i];
 			mp_write_uint(b, r->location);
@@ -161,7 +183,7 @@ static void put_item(mp_buf *b, const core_snap_item *it)
 		mp_write_int(b, it->u.sku.per_order);
 		mp_write_int(b, it->u.sku.per_customer);
 		mp_write_int(b, it->u.sku.low_stock);
-		mp_write_array(b, INBOUND_FIELDS * it->u.sku.ninbound);
+		mp_write_array(b, SNAPSHOT_INBOUND_FIELDS * it->u.sku.ninbound);
 		for (uint32_t i = 0; i < it->u.sku.ninbound; i++) {
 			const core_snap_inbound *in = &it->u.sku.inbound[i];
 			mp_write_uint(b, in->location);
@@ -175,7 +197,7 @@ static void put_item(mp_buf *b, const core_snap_item *it)
 		}
 		break;
 	case CORE_SNAP_CHANNEL:
-		mp_write_array(b, CHANNEL_FIELDS);
+		mp_write_array(b, SNAPSHOT_CHANNEL_FIELDS);
 		mp_write_uint(b, SNAPSHOT_TAG_CHANNEL);
 		put_str(b, it->u.channel.name);
 		mp_write_int(b, it->u.channel.buffer);
@@ -211,6 +233,19 @@ static int emit_chunk(writer *w, size_t len)
 	return 0;
 }
 
+/* The item from start to the end of b holds exactly the elements its
+ * array header counts: neither cut short nor followed by strays. */
+static void assert_whole_item(const mp_buf *b, size_t start)
+{
+	const mp_limits lim = { .frame_bytes_max = SIZE_MAX, .depth_max = 8, .array_max = UINT32_MAX,
+		.map_max = 0, .str_max = UINT32_MAX };
+	size_t len = 0;
+	const char *why = NULL;
+	int rc = mp_scan(b->data + start, b->len - start, &lim, &len, &why);
+	assert(rc == MP_OK && len == b->len - start);
+	(void)rc;
+}
+
 /*
  * The item that starts at start has just been written. When the chunk
  * went over chunk_bytes with it, what came before goes out as a chunk and
@@ -220,6 +255,7 @@ static int item_done(writer *w, size_t start, const char **err)
 {
 	if (mp_buf_failed(&w->buf))
 		return *err = "out of memory", -1;
+	assert_whole_item(&w->buf, start);
 	w->stats.items++;
 	if (w->buf.len > w->chunk_bytes && start > 0) {
 		if (emit_chunk(w, start) != 0)
@@ -263,7 +299,7 @@ int snapshot_write(const core *c, uint64_t lsn, size_t chunk_bytes, snapshot_emi
 		items++;
 	}
 	size_t start = w.buf.len;
-	mp_write_array(&w.buf, END_FIELDS);
+	mp_write_array(&w.buf, SNAPSHOT_END_FIELDS);
 	mp_write_uint(&w.buf, SNAPSHOT_TAG_END);
 	mp_write_uint(&w.buf, items);
 	if (item_done(&w, start, err) != 0)
@@ -318,9 +354,9 @@ snapshot_reader *snapshot_reader_create(const core_config *cfg)
 	}
 	/* Every item is one array of scalars and arrays of scalars, at most
 	 * three deep (a reservation's allocations); names are short. */
-	uint32_t arrays = RECORD_FIELDS * r->recs_cap;
-	if (arrays < ALLOC_FIELDS * ALLOCS_MAX)
-		arrays = ALLOC_FIELDS * ALLOCS_MAX;
+	uint32_t arrays = SNAPSHOT_RECORD_FIELDS * r->recs_cap;
+	if (arrays < SNAPSHOT_ALLOC_FIELDS * ALLOCS_MAX)
+		arrays = SNAPSHOT_ALLOC_FIELDS * ALLOCS_MAX;
 	r->lim = (mp_limits){ .frame_bytes_max = SIZE_MAX, .depth_max = 4, .array_max = arrays,
 		.map_max = 0, .str_max = 255 };
 	return r;
@@ -366,7 +402,7 @@ static bool get_header(mp_cursor *c, uint32_t n, snapshot_item *out, snapshot_re
 		    (unsigned long long)format, SNAPSHOT_FORMAT);
 		return *err = r->msg, false;
 	}
-	if (n != HEADER_FIELDS || !mp_read_uint(c, &out->lsn) || !mp_read_int(c, &h->now_ms) ||
+	if (n != SNAPSHOT_HEADER_FIELDS || !mp_read_uint(c, &out->lsn) || !mp_read_int(c, &h->now_ms) ||
 	    !mp_read_uint(c, &h->hash_seed) || !mp_read_uint(c, &epoch) || epoch > UINT32_MAX ||
 	    !mp_read_uint(c, &h->next_seq) || !mp_read_uint(c, &h->expired_total) ||
 	    !mp_read_uint(c, &h->locations) || !mp_read_uint(c, &h->skus) ||
@@ -382,10 +418,10 @@ static bool get_header(mp_cursor *c, uint32_t n, snapshot_item *out, snapshot_re
 static bool get_location(mp_cursor *c, uint32_t n, core_snap_location *l)
 {
 	*l = (core_snap_location){ .capacity = -1, .enabled = true };
-	if ((n != LOCATION_FIELDS_V1 && n != LOCATION_FIELDS) || !mp_read_uint(c, &l->id) ||
+	if ((n != SNAPSHOT_LOCATION_FIELDS_V1 && n != SNAPSHOT_LOCATION_FIELDS) || !mp_read_uint(c, &l->id) ||
 	    !get_str(c, &l->name) || !mp_read_int(c, &l->priority))
 		return false;
-	if (n == LOCATION_FIELDS_V1)
+	if (n == SNAPSHOT_LOCATION_FIELDS_V1)
 		return true;
 	l->has_coords = !mp_read_nil(c);
 	if (l->has_coords && (!mp_read_double(c, &l->lat) || !mp_read_double(c, &l->lon)))
@@ -411,13 +447,13 @@ static bool get_sku(snapshot_reader *r, mp_cursor *c, uint32_t n, core_snap_sku 
 	s->per_order = s->per_customer = s->low_stock = 0;
 	s->ninbound = 0;
 	s->inbound = r->inb;
-	if ((n != SKU_FIELDS && n != SKU_FIELDS_V2 && n != SKU_FIELDS_V1) || !get_str(c, &s->name) || !mp_read_array(c, &flat) ||
-	    flat % RECORD_FIELDS != 0)
+	if ((n != SNAPSHOT_SKU_FIELDS && n != SNAPSHOT_SKU_FIELDS_V2 && n != SNAPSHOT_SKU_FIELDS_V1) || !get_str(c, &s->name) || !mp_read_array(c, &flat) ||
+	    flat % SNAPSHOT_RECORD_FIELDS != 0)
 		return *err = "a sku item is not [2, sku, [location, on_hand, reserved, committed, "
 		    "safety, version, ...]]", false;
-	if (flat / RECORD_FIELDS > r->recs_cap)
+	if (flat / SNAPSHOT_RECORD_FIELDS > r->recs_cap)
 		return *err = "a sku has more records than the engine has locations", false;
-	s->nrecs = flat / RECORD_FIELDS;
+	s->nrecs = flat / SNAPSHOT_RECORD_FIELDS;
 	s->recs = r->recs;
 	for (uint32_t i = 0; i < s->nrecs; i++) {
 		core_snap_record *rec = &r->recs[i];
@@ -426,16 +462,16 @@ static bool get_sku(snapshot_reader *r, mp_cursor *c, uint32_t n, core_snap_sku 
 		    !mp_read_int(c, &rec->safety) || !mp_read_uint(c, &rec->version))
 			return *err = "a sku's record is malformed", false;
 	}
-	if (n >= SKU_FIELDS_V2 && (!mp_read_int(c, &s->per_order) || !mp_read_int(c, &s->per_customer) ||
+	if (n >= SNAPSHOT_SKU_FIELDS_V2 && (!mp_read_int(c, &s->per_order) || !mp_read_int(c, &s->per_customer) ||
 	    !mp_read_int(c, &s->low_stock)))
 		return *err = "a sku's limits are malformed", false;
-	if (n < SKU_FIELDS)
+	if (n < SNAPSHOT_SKU_FIELDS)
 		return true;
-	if (!mp_read_array(c, &flat) || flat % INBOUND_FIELDS != 0)
+	if (!mp_read_array(c, &flat) || flat % SNAPSHOT_INBOUND_FIELDS != 0)
 		return *err = "a sku's inbound entries are not [location, qty, eta, ref, backordered, ...]", false;
-	if (flat / INBOUND_FIELDS > CORE_INBOUND_PER_SKU_MAX)
+	if (flat / SNAPSHOT_INBOUND_FIELDS > CORE_INBOUND_PER_SKU_MAX)
 		return *err = "a sku has more inbound entries than the engine allows", false;
-	s->ninbound = flat / INBOUND_FIELDS;
+	s->ninbound = flat / SNAPSHOT_INBOUND_FIELDS;
 	for (uint32_t i = 0; i < s->ninbound; i++) {
 		core_snap_inbound *in = &r->inb[i];
 		in->ref = (core_str){ NULL, 0 };
@@ -450,7 +486,7 @@ static bool get_channel(snapshot_reader *r, mp_cursor *c, uint32_t n, core_snap_
     const char **err)
 {
 	uint32_t nlocs;
-	if (n != CHANNEL_FIELDS || !get_str(c, &ch->name) || !mp_read_int(c, &ch->buffer) ||
+	if (n != SNAPSHOT_CHANNEL_FIELDS || !get_str(c, &ch->name) || !mp_read_int(c, &ch->buffer) ||
 	    !mp_read_bool(c, &ch->all_locations) || !mp_read_array(c, &nlocs))
 		return *err = "a channel item is not [5, channel, buffer, all_locations, [location, ...]]", false;
 	if (nlocs > r->recs_cap)
@@ -463,69 +499,75 @@ static bool get_channel(snapshot_reader *r, mp_cursor *c, uint32_t n, core_snap_
 	return true;
 }
 
+/* Allocations (or backorders) [location, qty, orig, ...] into the
+ * reader's scratch after the *used taken by the reservation's earlier ones. */
+static bool get_allocs(snapshot_reader *r, mp_cursor *c, uint32_t *used,
+    const core_snap_alloc **out, uint32_t *n, const char **err)
+{
+	uint32_t flat;
+	if (!mp_read_array(c, &flat) || flat % SNAPSHOT_ALLOC_FIELDS != 0)
+		return *err = "a reservation's allocations are malformed", false;
+	if (flat / SNAPSHOT_ALLOC_FIELDS > ALLOCS_MAX - *used)
+		return *err = "a reservation has more allocations than the engine allows", false;
+	*n = flat / SNAPSHOT_ALLOC_FIELDS;
+	*out = &r->allocs[*used];
+	for (uint32_t j = 0; j < *n; j++) {
+		core_snap_alloc *a = &r->allocs[(*used)++];
+		if (!mp_read_uint(c, &a->location) || !mp_read_int(c, &a->qty) || !mp_read_int(c, &a->orig))
+			return *err = "a reservation's allocation is malformed", false;
+	}
+	return true;
+}
+
 static bool get_resv(snapshot_reader *r, mp_cursor *c, uint32_t n, core_snap_resv *v,
     const char **err)
 {
 	uint32_t nlines, nallocs = 0;
+	uint64_t status;
 	v->customer_id = (core_str){ NULL, 0 };
-	if ((n != RESV_FIELDS && n != RESV_FIELDS_V1) || !mp_read_uint(c, &v->seq) ||
-	    !mp_read_uint(c, &v->status) || !mp_read_int(c, &v->expires_at_ms) ||
+	if ((n != SNAPSHOT_RESV_FIELDS && n != SNAPSHOT_RESV_FIELDS_V1) || !mp_read_uint(c, &v->seq) ||
+	    !mp_read_uint(c, &status) || !mp_read_int(c, &v->expires_at_ms) ||
 	    !mp_read_int(c, &v->orig_expires_at_ms) || !mp_read_int(c, &v->finished_at_ms) ||
 	    !get_str(c, &v->order_id) ||
-	    (n == RESV_FIELDS && !mp_read_nil(c) && !get_str(c, &v->customer_id)) ||
+	    (n == SNAPSHOT_RESV_FIELDS && !mp_read_nil(c) && !get_str(c, &v->customer_id)) ||
 	    !mp_read_array(c, &nlines))
 		return *err = "a reservation item is malformed", false;
+	if (!status_of_number(status, &v->status))
+		return *err = "a reservation item has an unknown status", false;
 	if (nlines > r->lines_cap)
 		return *err = "a reservation has more lines than the engine allows", false;
 	v->nlines = nlines;
 	v->lines = r->lines;
 	for (uint32_t i = 0; i < nlines; i++) {
 		core_snap_line *l = &r->lines[i];
-		uint32_t fields, flat;
-		if (!mp_read_array(c, &fields) || (fields != LINE_FIELDS && fields != LINE_FIELDS_V1) ||
+		uint32_t fields;
+		if (!mp_read_array(c, &fields) ||
+		    (fields != SNAPSHOT_LINE_FIELDS && fields != SNAPSHOT_LINE_FIELDS_V1) ||
 		    !get_str(c, &l->sku) ||
 		    !mp_read_bool(c, &l->sku_known) || !mp_read_int(c, &l->qty) ||
-		    !mp_read_int(c, &l->released) || !mp_read_int(c, &l->fulfilled) ||
-		    !mp_read_array(c, &flat) || flat % ALLOC_FIELDS != 0)
+		    !mp_read_int(c, &l->released) || !mp_read_int(c, &l->fulfilled))
 			return *err = "a reservation's line is malformed", false;
-		if (flat / ALLOC_FIELDS > ALLOCS_MAX - nallocs)
-			return *err = "a reservation has more allocations than the engine allows", false;
-		l->nallocs = flat / ALLOC_FIELDS;
-		l->allocs = &r->allocs[nallocs];
-		for (uint32_t j = 0; j < l->nallocs; j++) {
-			core_snap_alloc *a = &r->allocs[nallocs++];
-			if (!mp_read_uint(c, &a->location) || !mp_read_int(c, &a->qty) ||
-			    !mp_read_int(c, &a->orig))
-				return *err = "a reservation's allocation is malformed", false;
-		}
 		l->nbackorders = 0;
-		l->backorders = &r->allocs[nallocs];
-		if (fields == LINE_FIELDS_V1)
-			continue;
-		if (!mp_read_array(c, &flat) || flat % ALLOC_FIELDS != 0)
-			return *err = "a reservation's backorders are malformed", false;
-		if (flat / ALLOC_FIELDS > ALLOCS_MAX - nallocs)
-			return *err = "a reservation has more allocations than the engine allows", false;
-		l->nbackorders = flat / ALLOC_FIELDS;
-		for (uint32_t j = 0; j < l->nbackorders; j++) {
-			core_snap_alloc *a = &r->allocs[nallocs++];
-			if (!mp_read_uint(c, &a->location) || !mp_read_int(c, &a->qty) ||
-			    !mp_read_int(c, &a->orig))
-				return *err = "a reservation's backorder is malformed", false;
-		}
+		l->backorders = NULL;
+		if (!get_allocs(r, c, &nallocs, &l->allocs, &l->nallocs, err) ||
+		    (fields == SNAPSHOT_LINE_FIELDS &&
+		    !get_allocs(r, c, &nallocs, &l->backorders, &l->nbackorders, err)))
+			return false;
 	}
 	return true;
 }
 
 static bool get_key(mp_cursor *c, uint32_t n, core_snap_key *k, const char **err)
 {
+	uint64_t method;
 	*k = (core_snap_key){ 0 };
-	if (n < 2 || !mp_read_uint(c, &k->method))
+	if (n < 2 || !mp_read_uint(c, &method))
 		return *err = "a key item is malformed", false;
-	bool reserve = k->method == CORE_SNAP_KEY_RESERVE;
-	if (!reserve && k->method != CORE_SNAP_KEY_ADJUST)
+	bool reserve = method == SNAPSHOT_KEY_RESERVE;
+	if (!reserve && method != SNAPSHOT_KEY_ADJUST)
 		return *err = "a key item has an unknown method", false;
-	if (n != (reserve ? KEY_RESERVE_FIELDS : KEY_ADJUST_FIELDS) || !get_str(c, &k->key) ||
+	k->method = reserve ? CORE_SNAP_KEY_RESERVE : CORE_SNAP_KEY_ADJUST;
+	if (n != (reserve ? SNAPSHOT_KEY_RESERVE_FIELDS : SNAPSHOT_KEY_ADJUST_FIELDS) || !get_str(c, &k->key) ||
 	    !mp_read_uint(c, &k->params_hash) || !mp_read_int(c, &k->created_ms))
 		return *err = "a key item is malformed", false;
 	if (reserve) {
@@ -566,7 +608,7 @@ static bool get_item(snapshot_reader *r, const uint8_t *buf, size_t len, snapsho
 		switch (tag) {
 		case SNAPSHOT_TAG_END:
 			out->kind = SNAPSHOT_ITEM_END;
-			if (n != END_FIELDS || !mp_read_uint(&c, &out->count))
+			if (n != SNAPSHOT_END_FIELDS || !mp_read_uint(&c, &out->count))
 				return *err = "the end marker is not [0, items]", false;
 			ok = true;
 			break;
@@ -736,12 +778,9 @@ int snapshot_loader_feed(snapshot_loader *l, const uint8_t *chunk, size_t len, c
 core *snapshot_loader_finish(snapshot_loader *l, uint64_t *lsn, const char **err)
 {
 	const char *why;
-	if (l->failed) {
-		*err = l->msg;
-		return NULL;
-	}
-	if (l->finished) {
-		load_fail(l, err, "snapshot: loaded already");
+	core_error cerr;
+	if (l->failed || l->finished) {
+		load_fail(l, err, "snapshot: loaded already"); /* or the first failure */
 		return NULL;
 	}
 	l->finished = true;
@@ -749,13 +788,11 @@ core *snapshot_loader_finish(snapshot_loader *l, uint64_t *lsn, const char **err
 		load_fail(l, err, "snapshot: %s", why);
 		return NULL;
 	}
-	core_error cerr;
 	core *c = core_restore_finish(l->restore, &cerr);
 	l->restore = NULL; /* consumed */
-	if (c == NULL) {
+	if (c == NULL)
 		load_fail(l, err, "snapshot: %s", cerr.message);
-		return NULL;
-	}
-	*lsn = l->lsn;
+	else
+		*lsn = l->lsn;
 	return c;
 }

@@ -7,23 +7,8 @@
  * grouped into chunks of at most chunk_bytes; an item never spans chunks
  * (an item larger than chunk_bytes makes a chunk of its own), so every
  * chunk is a self-contained concatenation of whole items. The engine keeps
- * the chunks as a Redis list (durable.h). Item layouts are in
- * proto/PROTOCOL.md, "Snapshots":
- *
- *   ["allot-snapshot", 1, lsn, now_ms, hash_seed, id_epoch, next_seq,
- *    expired_total, locations, skus, records, reservations, keys]
- *   [1, id, name, priority, lat, lon, cost, cost_per_km, capacity, enabled,
- *    [tag, ...]]                                                 location
- *   [5, channel, buffer, all_locations, [location, ...]]         channel
- *   [2, sku, [location, on_hand, reserved, committed, safety, version, ...],
- *    per_order, per_customer, low_stock]                         sku
- *   [3, seq, status, expires_at_ms, orig_expires_at_ms, finished_at_ms,
- *    order_id, customer_id, [[sku, sku_known, qty, released, fulfilled,
- *                [location, qty, orig, ...]], ...]]              reservation
- *   [4, 1, key, params_hash, created_ms, seq]                    reserve key
- *   [4, 2, key, params_hash, created_ms, sku, location, on_hand, reserved,
- *    committed, safety, version]                                 adjust key
- *   [0, items]                                                   end
+ * the chunks as a Redis list (durable.h). The item layouts are the
+ * SNAPSHOT_*_ITEM lists below.
  *
  * Nothing here does I/O: the writer hands chunks to a callback, the readers
  * take chunks from the caller.
@@ -42,14 +27,88 @@
 #define SNAPSHOT_FORMAT 1
 #define SNAPSHOT_CHUNK_BYTES_DEFAULT (1u << 20)
 
-/* Item tags, the first element of every item but the header. */
+/*
+ * Item tags, the first element of every item but the header, and the other
+ * numbers items hold: a reservation's status and a key's method. They are
+ * the format's own numbers, never renumbered; snapshot.c maps them to and
+ * from the core's enums by switch (no cast), and its _Static_asserts fail
+ * the build when the core gains a status the format has no number for.
+ */
 enum {
 	SNAPSHOT_TAG_END = 0,
-	SNAPSHOT_TAG_LOCATION = CORE_SNAP_LOCATION,
-	SNAPSHOT_TAG_SKU = CORE_SNAP_SKU,
-	SNAPSHOT_TAG_RESERVATION = CORE_SNAP_RESERVATION,
-	SNAPSHOT_TAG_KEY = CORE_SNAP_KEY,
-	SNAPSHOT_TAG_CHANNEL = CORE_SNAP_CHANNEL,
+	SNAPSHOT_TAG_LOCATION = 1,
+	SNAPSHOT_TAG_SKU = 2,
+	SNAPSHOT_TAG_RESERVATION = 3,
+	SNAPSHOT_TAG_KEY = 4,
+	SNAPSHOT_TAG_CHANNEL = 5,
+};
+enum {
+	SNAPSHOT_STATUS_HELD = 0,
+	SNAPSHOT_STATUS_COMMITTED = 1,
+	SNAPSHOT_STATUS_FULFILLED = 2,
+	SNAPSHOT_STATUS_RELEASED = 3,
+	SNAPSHOT_STATUS_EXPIRED = 4,
+	SNAPSHOT_STATUS_MAX = SNAPSHOT_STATUS_EXPIRED,
+};
+enum {
+	SNAPSHOT_KEY_RESERVE = 1,
+	SNAPSHOT_KEY_ADJUST = 2,
+};
+
+/*
+ * Item layouts: the elements of each item, in order. The counts the
+ * writer puts in array headers and the reader checks come from these
+ * lists, never from a number typed twice. A list with _V1/_V2 is an older
+ * layout the reader still takes. Field by field in proto/PROTOCOL.md,
+ * "Snapshots".
+ */
+#define SNAPSHOT_HEADER_ITEM(X) X(magic) X(format) X(lsn) X(now_ms) X(hash_seed) X(id_epoch) \
+	X(next_seq) X(expired_total) X(locations) X(skus) X(records) X(reservations) X(keys)
+#define SNAPSHOT_LOCATION_ITEM_V1(X) X(tag) X(id) X(name) X(priority)
+#define SNAPSHOT_LOCATION_ITEM(X) SNAPSHOT_LOCATION_ITEM_V1(X) X(lat) X(lon) X(cost) \
+	X(cost_per_km) X(capacity) X(enabled) X(tags)
+#define SNAPSHOT_CHANNEL_ITEM(X) X(tag) X(channel) X(buffer) X(all_locations) X(locations)
+#define SNAPSHOT_SKU_ITEM_V1(X) X(tag) X(sku) X(records)
+#define SNAPSHOT_SKU_ITEM_V2(X) SNAPSHOT_SKU_ITEM_V1(X) X(per_order) X(per_customer) X(low_stock)
+#define SNAPSHOT_SKU_ITEM(X) SNAPSHOT_SKU_ITEM_V2(X) X(inbound)
+/* A sku's records and inbound entries are flat arrays of these. */
+#define SNAPSHOT_SKU_RECORD(X) X(location) X(on_hand) X(reserved) X(committed) X(safety) \
+	X(version)
+#define SNAPSHOT_SKU_INBOUND(X) X(location) X(qty) X(eta) X(ref) X(backordered)
+#define SNAPSHOT_RESV_ITEM_V1(X) X(tag) X(seq) X(status) X(expires_at_ms) X(orig_expires_at_ms) \
+	X(finished_at_ms) X(order_id) X(lines)
+#define SNAPSHOT_RESV_ITEM(X) X(tag) X(seq) X(status) X(expires_at_ms) X(orig_expires_at_ms) \
+	X(finished_at_ms) X(order_id) X(customer_id) X(lines)
+#define SNAPSHOT_RESV_LINE_V1(X) X(sku) X(sku_known) X(qty) X(released) X(fulfilled) \
+	X(allocations)
+#define SNAPSHOT_RESV_LINE(X) SNAPSHOT_RESV_LINE_V1(X) X(backorders)
+/* A line's allocations and backorders are flat arrays of these. */
+#define SNAPSHOT_RESV_ALLOC(X) X(location) X(qty) X(orig)
+#define SNAPSHOT_KEY_HEAD(X) X(tag) X(method) X(key) X(params_hash) X(created_ms)
+#define SNAPSHOT_KEY_RESERVE_ITEM(X) SNAPSHOT_KEY_HEAD(X) X(seq)
+#define SNAPSHOT_KEY_ADJUST_ITEM(X) SNAPSHOT_KEY_HEAD(X) X(sku) X(location) X(on_hand) \
+	X(reserved) X(committed) X(safety) X(version)
+#define SNAPSHOT_END_ITEM(X) X(tag) X(items)
+
+#define SNAPSHOT_COUNT_ONE(name) +1
+enum {
+	SNAPSHOT_HEADER_FIELDS = 0 SNAPSHOT_HEADER_ITEM(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_LOCATION_FIELDS_V1 = 0 SNAPSHOT_LOCATION_ITEM_V1(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_LOCATION_FIELDS = 0 SNAPSHOT_LOCATION_ITEM(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_CHANNEL_FIELDS = 0 SNAPSHOT_CHANNEL_ITEM(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_SKU_FIELDS_V1 = 0 SNAPSHOT_SKU_ITEM_V1(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_SKU_FIELDS_V2 = 0 SNAPSHOT_SKU_ITEM_V2(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_SKU_FIELDS = 0 SNAPSHOT_SKU_ITEM(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_RECORD_FIELDS = 0 SNAPSHOT_SKU_RECORD(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_INBOUND_FIELDS = 0 SNAPSHOT_SKU_INBOUND(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_RESV_FIELDS_V1 = 0 SNAPSHOT_RESV_ITEM_V1(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_RESV_FIELDS = 0 SNAPSHOT_RESV_ITEM(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_LINE_FIELDS_V1 = 0 SNAPSHOT_RESV_LINE_V1(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_LINE_FIELDS = 0 SNAPSHOT_RESV_LINE(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_ALLOC_FIELDS = 0 SNAPSHOT_RESV_ALLOC(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_KEY_RESERVE_FIELDS = 0 SNAPSHOT_KEY_RESERVE_ITEM(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_KEY_ADJUST_FIELDS = 0 SNAPSHOT_KEY_ADJUST_ITEM(SNAPSHOT_COUNT_ONE),
+	SNAPSHOT_END_FIELDS = 0 SNAPSHOT_END_ITEM(SNAPSHOT_COUNT_ONE),
 };
 
 /* ---- Writing --------------------------------------------------------------- */

@@ -171,7 +171,8 @@ Test(journal, records_cut_short_or_corrupted_are_refused_without_harm)
 	journal_entry e;
 	const char *why;
 	cr_assert_eq(dec(b.data, b.len, &e, out, LINES_MAX, &why), 0);
-	cr_assert_eq(e.type, CORE_CMD_RESERVE);
+	cr_assert_eq(e.kind, JOURNAL_KIND_RESERVE);
+	cr_assert_eq(e.cmd.type, CORE_CMD_RESERVE);
 	cr_assert_eq(e.now_ms, 123456);
 	cr_assert_eq(e.cmd.u.reserve.nlines, 3);
 	cr_assert_eq(e.cmd.u.reserve.lines[2].qty, 3);
@@ -216,7 +217,8 @@ Test(journal, location_records_round_trip_and_old_reserve_records_still_read)
 	const char *why;
 	cr_assert_eq(dec(b.data, b.len, &e, out, LINES_MAX, &why), 0);
 	const core_location_cmd *l = &e.cmd.u.location;
-	cr_assert_eq(e.type, CORE_CMD_LOCATION_PUT);
+	cr_assert_eq(e.kind, JOURNAL_KIND_LOCATION_PUT);
+	cr_assert_eq(e.cmd.type, CORE_CMD_LOCATION_PUT);
 	cr_assert(l->has_coords && l->lat == 52.52 && l->lon == -1.5);
 	cr_assert(!l->has_priority && !l->has_cost && l->has_cost_per_km && l->cost_per_km == 0.25);
 	cr_assert_eq(l->capacity, 7);
@@ -228,7 +230,7 @@ Test(journal, location_records_round_trip_and_old_reserve_records_still_read)
 	/* A reserve record as written before ship_to and allow_backorder. */
 	mp_buf_reset(&b);
 	mp_write_array(&b, 12);
-	mp_write_uint(&b, CORE_CMD_RESERVE);
+	mp_write_uint(&b, JOURNAL_KIND_RESERVE);
 	mp_write_int(&b, 5);
 	mp_write_lit(&b, "o-1");
 	mp_write_array(&b, 2);
