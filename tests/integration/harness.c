@@ -44,18 +44,41 @@ static void say(char *err, size_t err_len, const char *fmt, ...)
 	va_end(ap);
 }
 
-int64_t harness_now_ms(void)
+/* The one reading of each clock the tests use. */
+static int64_t clock_us(clockid_t id)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void harness_sleep_ms(long ms)
+int64_t harness_now_ms(void)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	return clock_us(CLOCK_MONOTONIC) / 1000;
+}
+
+int64_t harness_now_us(void)
+{
+	return clock_us(CLOCK_MONOTONIC);
+}
+
+int64_t harness_wall_ms(void)
+{
+	return clock_us(CLOCK_REALTIME) / 1000;
+}
+
+void harness_sleep_us(int64_t us)
+{
+	if (us <= 0)
+		return;
+	struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000L };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+void harness_sleep_ms(int64_t ms)
+{
+	harness_sleep_us(ms * 1000);
 }
 
 /* Milliseconds left before deadline, for poll(): at least 0. */

@@ -80,10 +80,16 @@ ssize_t harness_read_until_eof(int fd, void *buf, size_t cap, int timeout_ms);
 int harness_run(const char *const *argv, int timeout_ms, char **out,
     char **err_out);
 
-/* Milliseconds on the monotonic clock. */
+/* Milliseconds, and microseconds, on the monotonic clock: for deadlines
+ * and for measuring how long something took. */
 int64_t harness_now_ms(void);
-/* Sleep ms milliseconds, resuming after signals. */
-void harness_sleep_ms(long ms);
+int64_t harness_now_us(void);
+/* Milliseconds since the epoch on the wall clock, the clock allotd stamps
+ * deadlines (expires_at) with. */
+int64_t harness_wall_ms(void);
+/* Sleep that long, resuming after signals; nothing for 0 or less. */
+void harness_sleep_ms(int64_t ms);
+void harness_sleep_us(int64_t us);
 /* Reap pid once it exits, waiting until deadline (harness_now_ms()); its
  * status as harness_server_stop() gives it, or HARNESS_STATUS_TIMEOUT. */
 int harness_wait_child(pid_t pid, int64_t deadline);
