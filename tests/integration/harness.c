@@ -123,13 +123,7 @@ int harness_kill_child(pid_t pid)
 	return exit_status(wstatus);
 }
 
-/*
- * fork and exec argv with stdin from /dev/null and stdout/stderr on out_fd
- * and err_fd (or inherited when -1). The child dies with the test process,
- * and starts with default signal handling whatever the test runner set up,
- * so that SIGTERM reaches the server.
- */
-static pid_t spawn(const char *const *argv, int out_fd, int err_fd)
+pid_t harness_spawn(const char *const *argv, int out_fd, int err_fd)
 {
 	pid_t parent = getpid();
 	fflush(NULL);
@@ -153,7 +147,7 @@ static pid_t spawn(const char *const *argv, int out_fd, int err_fd)
 		dup2(out_fd, STDOUT_FILENO);
 	if (err_fd >= 0)
 		dup2(err_fd, STDERR_FILENO);
-	execv(argv[0], (char *const *)argv);
+	execvp(argv[0], (char *const *)argv);
 	dprintf(STDERR_FILENO, "harness: cannot run %s: %s\n", argv[0],
 	    strerror(errno));
 	_exit(127);
@@ -268,7 +262,7 @@ static int start_once(const char *exe, const char *const *extra_args,
 	int rc = START_FAILED;
 	if (s->port < 0)
 		say(err, err_len, "no free port: %s", strerror(errno));
-	else if ((s->pid = spawn(argv, -1, -1)) < 0)
+	else if ((s->pid = harness_spawn(argv, -1, -1)) < 0)
 		say(err, err_len, "fork: %s", strerror(errno));
 	else
 		rc = wait_ready(s, err, err_len);
@@ -454,7 +448,7 @@ int harness_run(const char *const *argv, int timeout_ms, char **out,
 		goto fail_out_pipe;
 	if (pipe2(err_pipe, O_CLOEXEC) < 0)
 		goto fail_err_pipe;
-	pid = spawn(argv, out_pipe[1], err_pipe[1]);
+	pid = harness_spawn(argv, out_pipe[1], err_pipe[1]);
 	close(out_pipe[1]);
 	close(err_pipe[1]);
 	cs[0].fd = out_pipe[0];

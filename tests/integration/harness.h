@@ -80,6 +80,15 @@ ssize_t harness_read_until_eof(int fd, void *buf, size_t cap, int timeout_ms);
 int harness_run(const char *const *argv, int timeout_ms, char **out,
     char **err_out);
 
+/*
+ * fork and exec argv[0] (a path, or a name looked up on PATH) with argv,
+ * stdin from /dev/null and stdout/stderr on out_fd and err_fd (or inherited
+ * when -1). The child dies with the thread that started it, and starts
+ * with default signal handling whatever the test runner set up, so that
+ * SIGTERM reaches it. Returns its pid, or -1 when fork failed.
+ */
+pid_t harness_spawn(const char *const *argv, int out_fd, int err_fd);
+
 /* Milliseconds, and microseconds, on the monotonic clock: for deadlines
  * and for measuring how long something took. */
 int64_t harness_now_ms(void);

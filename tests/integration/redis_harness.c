@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -81,33 +80,11 @@ static pid_t spawn_redis(const redis_server *r)
 		"--dir", r->dir, "--daemonize", "no", "--logfile", log_path,
 		NULL };
 
-	pid_t parent = getpid();
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(127);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	int devnull = open("/dev/null", O_RDONLY);
-	if (devnull >= 0)
-		dup2(devnull, STDIN_FILENO);
-	int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	if (out >= 0) {
-		dup2(out, STDOUT_FILENO);
-		dup2(out, STDERR_FILENO);
-	}
-	execvp(exe, (char *const *)argv);
-	dprintf(STDERR_FILENO, "redis harness: cannot run %s: %s\n", exe,
-	    strerror(errno));
-	_exit(127);
+	int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	pid_t pid = harness_spawn(argv, out, out);
+	if (out >= 0)
+		close(out);
+	return pid;
 }
 
 /* 1 when r answers PING with PONG, 0 not yet, with the reason in err. */

@@ -240,30 +240,24 @@ void traffic_write_op(wire_conn *c, const worker *w, size_t i, uint32_t msgid)
 	char a[96], k[96];
 	switch (o->kind) {
 	case OP_SET:
+	case OP_ADJUST: {
+		bool adjust = o->kind == OP_ADJUST;
 		traffic_rec_sku(w->w, w->index, o->target, a, sizeof(a));
-		wire_request(c, msgid, "stock.set");
-		mp_write_map(b, 3);
+		wire_request(c, msgid, traffic_op_names[o->kind]);
+		mp_write_map(b, adjust ? 4 : 3);
 		mp_write_lit(b, "sku");
 		mp_write_cstr(b, a);
 		mp_write_lit(b, "location");
 		mp_write_lit(b, "W1");
-		mp_write_lit(b, "on_hand");
+		mp_write_cstr(b, adjust ? "delta" : "on_hand");
 		mp_write_int(b, o->a);
+		if (adjust) {
+			snprintf(k, sizeof(k), "ak-%s-%d-%zu", w->w->tag, w->index, i);
+			mp_write_lit(b, "idempotency_key");
+			mp_write_cstr(b, k);
+		}
 		break;
-	case OP_ADJUST:
-		traffic_rec_sku(w->w, w->index, o->target, a, sizeof(a));
-		snprintf(k, sizeof(k), "ak-%s-%d-%zu", w->w->tag, w->index, i);
-		wire_request(c, msgid, "stock.adjust");
-		mp_write_map(b, 4);
-		mp_write_lit(b, "sku");
-		mp_write_cstr(b, a);
-		mp_write_lit(b, "location");
-		mp_write_lit(b, "W1");
-		mp_write_lit(b, "delta");
-		mp_write_int(b, o->a);
-		mp_write_lit(b, "idempotency_key");
-		mp_write_cstr(b, k);
-		break;
+	}
 	case OP_RESERVE: {
 		const resv *r = &w->rs[o->target];
 		snprintf(a, sizeof(a), "o-%s-%d-%zu", w->w->tag, w->index, i);
