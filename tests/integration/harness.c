@@ -31,10 +31,7 @@
 
 enum { START_OK = 0, START_FAILED = -1, START_RETRY = -2 };
 
-static void say(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t err_len, const char *fmt, ...)
+void harness_say(char *err, size_t err_len, const char *fmt, ...)
 {
 	if (err == NULL || err_len == 0)
 		return;
@@ -196,7 +193,7 @@ static int ping_once(int port, char *err, size_t err_len)
 		if (ready < 0) {
 			char *text = json_dumps(error != NULL ? error : result,
 			    JSON_COMPACT | JSON_ENCODE_ANY);
-			say(err, err_len, "ping answered %s", text ? text : "?");
+			harness_say(err, err_len, "ping answered %s", text ? text : "?");
 			free(text);
 		}
 	}
@@ -215,7 +212,7 @@ static int wait_ready(harness_server *s, char *err, size_t err_len)
 		int status = harness_wait_child(s->pid, 0);
 		if (status != HARNESS_STATUS_TIMEOUT) {
 			/* Perhaps another process took the port: try another. */
-			say(err, err_len, "allotd exited with status %d before "
+			harness_say(err, err_len, "allotd exited with status %d before "
 			    "answering ping", status);
 			return START_RETRY;
 		}
@@ -223,7 +220,7 @@ static int wait_ready(harness_server *s, char *err, size_t err_len)
 		if (ready > 0)
 			return START_OK;
 		if (ready < 0 || harness_now_ms() >= deadline) {
-			say(err, err_len, "allotd did not answer ping with \"pong\" "
+			harness_say(err, err_len, "allotd did not answer ping with \"pong\" "
 			    "within %d ms: %s", HARNESS_START_TIMEOUT_MS, last);
 			harness_kill_child(s->pid);
 			return START_FAILED;
@@ -241,7 +238,7 @@ static int start_once(const char *exe, const char *const *extra_args,
 		n_extra++;
 	const char **argv = calloc(n_extra + 8, sizeof(*argv));
 	if (argv == NULL) {
-		say(err, err_len, "out of memory");
+		harness_say(err, err_len, "out of memory");
 		return START_FAILED;
 	}
 	s->port = harness_free_port();
@@ -261,9 +258,9 @@ static int start_once(const char *exe, const char *const *extra_args,
 
 	int rc = START_FAILED;
 	if (s->port < 0)
-		say(err, err_len, "no free port: %s", strerror(errno));
+		harness_say(err, err_len, "no free port: %s", strerror(errno));
 	else if ((s->pid = harness_spawn(argv, -1, -1)) < 0)
-		say(err, err_len, "fork: %s", strerror(errno));
+		harness_say(err, err_len, "fork: %s", strerror(errno));
 	else
 		rc = wait_ready(s, err, err_len);
 	free(argv);
@@ -275,13 +272,13 @@ harness_server *harness_server_start(const char *const *extra_args,
 {
 	const char *exe = getenv("ALLOTD");
 	if (exe == NULL || exe[0] == '\0') {
-		say(err, err_len, "ALLOTD is not set (the path of the allotd "
+		harness_say(err, err_len, "ALLOTD is not set (the path of the allotd "
 		    "binary; meson test sets it)");
 		return NULL;
 	}
 	harness_server *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
-		say(err, err_len, "out of memory");
+		harness_say(err, err_len, "out of memory");
 		return NULL;
 	}
 	int rc = START_RETRY;

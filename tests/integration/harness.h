@@ -80,6 +80,11 @@ ssize_t harness_read_until_eof(int fd, void *buf, size_t cap, int timeout_ms);
 int harness_run(const char *const *argv, int timeout_ms, char **out,
     char **err_out);
 
+/* Format a message into err[0..err_len) (err may be NULL): how the
+ * harnesses report why something failed. */
+void harness_say(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /*
  * fork and exec argv[0] (a path, or a name looked up on PATH) with argv,
  * stdin from /dev/null and stdout/stderr on out_fd and err_fd (or inherited
