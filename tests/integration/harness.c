@@ -31,10 +31,7 @@
 
 enum { START_OK = 0, START_FAILED = -1, START_RETRY = -2 };
 
-static void say(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t err_len, const char *fmt, ...)
+void harness_say(char *err, size_t err_len, const char *fmt, ...)
 {
 	if (err == NULL || err_len == 0)
 		return;
@@ -44,18 +41,41 @@ static void say(char *err, size_t err_len, const char *fmt, ...)
 	va_end(ap);
 }
 
-int64_t harness_now_ms(void)
+/* The one reading of each clock the tests use. */
+static int64_t clock_us(clockid_t id)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void harness_sleep_ms(long ms)
+int64_t harness_now_ms(void)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	return clock_us(CLOCK_MONOTONIC) / 1000;
+}
+
+int64_t harness_now_us(void)
+{
+	return clock_us(CLOCK_MONOTONIC);
+}
+
+int64_t harness_wall_ms(void)
+{
+	return clock_us(CLOCK_REALTIME) / 1000;
+}
+
+void harness_sleep_us(int64_t us)
+{
+	if (us <= 0)
+		return;
+	struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000L };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+void harness_sleep_ms(int64_t ms)
+{
+	harness_sleep_us(ms * 1000);
 }
 
 /* Milliseconds left before deadline, for poll(): at least 0. */
@@ -100,13 +120,7 @@ int harness_kill_child(pid_t pid)
 	return exit_status(wstatus);
 }
 
-/*
- * fork and exec argv with stdin from /dev/null and stdout/stderr on out_fd
- * and err_fd (or inherited when -1). The child dies with the test process,
- * and starts with default signal handling whatever the test runner set up,
- * so that SIGTERM reaches the server.
- */
-static pid_t spawn(const char *const *argv, int out_fd, int err_fd)
+pid_t harness_spawn(const char *const *argv, int out_fd, int err_fd)
 {
 	pid_t parent = getpid();
 	fflush(NULL);
@@ -130,7 +144,7 @@ static pid_t spawn(const char *const *argv, int out_fd, int err_fd)
 		dup2(out_fd, STDOUT_FILENO);
 	if (err_fd >= 0)
 		dup2(err_fd, STDERR_FILENO);
-	execv(argv[0], (char *const *)argv);
+	execvp(argv[0], (char *const *)argv);
 	dprintf(STDERR_FILENO, "harness: cannot run %s: %s\n", argv[0],
 	    strerror(errno));
 	_exit(127);
@@ -179,7 +193,7 @@ static int ping_once(int port, char *err, size_t err_len)
 		if (ready < 0) {
 			char *text = json_dumps(error != NULL ? error : result,
 			    JSON_COMPACT | JSON_ENCODE_ANY);
-			say(err, err_len, "ping answered %s", text ? text : "?");
+			harness_say(err, err_len, "ping answered %s", text ? text : "?");
 			free(text);
 		}
 	}
@@ -198,7 +212,7 @@ static int wait_ready(harness_server *s, char *err, size_t err_len)
 		int status = harness_wait_child(s->pid, 0);
 		if (status != HARNESS_STATUS_TIMEOUT) {
 			/* Perhaps another process took the port: try another. */
-			say(err, err_len, "allotd exited with status %d before "
+			harness_say(err, err_len, "allotd exited with status %d before "
 			    "answering ping", status);
 			return START_RETRY;
 		}
@@ -206,7 +220,7 @@ static int wait_ready(harness_server *s, char *err, size_t err_len)
 		if (ready > 0)
 			return START_OK;
 		if (ready < 0 || harness_now_ms() >= deadline) {
-			say(err, err_len, "allotd did not answer ping with \"pong\" "
+			harness_say(err, err_len, "allotd did not answer ping with \"pong\" "
 			    "within %d ms: %s", HARNESS_START_TIMEOUT_MS, last);
 			harness_kill_child(s->pid);
 			return START_FAILED;
@@ -224,7 +238,7 @@ static int start_once(const char *exe, const char *const *extra_args,
 		n_extra++;
 	const char **argv = calloc(n_extra + 8, sizeof(*argv));
 	if (argv == NULL) {
-		say(err, err_len, "out of memory");
+		harness_say(err, err_len, "out of memory");
 		return START_FAILED;
 	}
 	s->port = harness_free_port();
@@ -244,9 +258,9 @@ static int start_once(const char *exe, const char *const *extra_args,
 
 	int rc = START_FAILED;
 	if (s->port < 0)
-		say(err, err_len, "no free port: %s", strerror(errno));
-	else if ((s->pid = spawn(argv, -1, -1)) < 0)
-		say(err, err_len, "fork: %s", strerror(errno));
+		harness_say(err, err_len, "no free port: %s", strerror(errno));
+	else if ((s->pid = harness_spawn(argv, -1, -1)) < 0)
+		harness_say(err, err_len, "fork: %s", strerror(errno));
 	else
 		rc = wait_ready(s, err, err_len);
 	free(argv);
@@ -258,13 +272,13 @@ harness_server *harness_server_start(const char *const *extra_args,
 {
 	const char *exe = getenv("ALLOTD");
 	if (exe == NULL || exe[0] == '\0') {
-		say(err, err_len, "ALLOTD is not set (the path of the allotd "
+		harness_say(err, err_len, "ALLOTD is not set (the path of the allotd "
 		    "binary; meson test sets it)");
 		return NULL;
 	}
 	harness_server *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
-		say(err, err_len, "out of memory");
+		harness_say(err, err_len, "out of memory");
 		return NULL;
 	}
 	int rc = START_RETRY;
@@ -431,7 +445,7 @@ int harness_run(const char *const *argv, int timeout_ms, char **out,
 		goto fail_out_pipe;
 	if (pipe2(err_pipe, O_CLOEXEC) < 0)
 		goto fail_err_pipe;
-	pid = spawn(argv, out_pipe[1], err_pipe[1]);
+	pid = harness_spawn(argv, out_pipe[1], err_pipe[1]);
 	close(out_pipe[1]);
 	close(err_pipe[1]);
 	cs[0].fd = out_pipe[0];

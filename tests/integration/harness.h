@@ -80,10 +80,30 @@ ssize_t harness_read_until_eof(int fd, void *buf, size_t cap, int timeout_ms);
 int harness_run(const char *const *argv, int timeout_ms, char **out,
     char **err_out);
 
-/* Milliseconds on the monotonic clock. */
+/* Format a message into err[0..err_len) (err may be NULL): how the
+ * harnesses report why something failed. */
+void harness_say(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * fork and exec argv[0] (a path, or a name looked up on PATH) with argv,
+ * stdin from /dev/null and stdout/stderr on out_fd and err_fd (or inherited
+ * when -1). The child dies with the thread that started it, and starts
+ * with default signal handling whatever the test runner set up, so that
+ * SIGTERM reaches it. Returns its pid, or -1 when fork failed.
+ */
+pid_t harness_spawn(const char *const *argv, int out_fd, int err_fd);
+
+/* Milliseconds, and microseconds, on the monotonic clock: for deadlines
+ * and for measuring how long something took. */
 int64_t harness_now_ms(void);
-/* Sleep ms milliseconds, resuming after signals. */
-void harness_sleep_ms(long ms);
+int64_t harness_now_us(void);
+/* Milliseconds since the epoch on the wall clock, the clock allotd stamps
+ * deadlines (expires_at) with. */
+int64_t harness_wall_ms(void);
+/* Sleep that long, resuming after signals; nothing for 0 or less. */
+void harness_sleep_ms(int64_t ms);
+void harness_sleep_us(int64_t us);
 /* Reap pid once it exits, waiting until deadline (harness_now_ms()); its
  * status as harness_server_stop() gives it, or HARNESS_STATUS_TIMEOUT. */
 int harness_wait_child(pid_t pid, int64_t deadline);

@@ -9,13 +9,11 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -27,19 +25,6 @@
 
 /* Bytes of redis-server's own output quoted when it fails to start. */
 #define REDIS_LOG_TAIL 600
-
-static void say(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t err_len, const char *fmt, ...)
-{
-	if (err == NULL || err_len == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-}
 
 /* The last REDIS_LOG_TAIL bytes of a file in r's directory, or "". */
 static void log_tail(const redis_server *r, const char *name, char *buf,
@@ -81,33 +66,11 @@ static pid_t spawn_redis(const redis_server *r)
 		"--dir", r->dir, "--daemonize", "no", "--logfile", log_path,
 		NULL };
 
-	pid_t parent = getpid();
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(127);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	int devnull = open("/dev/null", O_RDONLY);
-	if (devnull >= 0)
-		dup2(devnull, STDIN_FILENO);
-	int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	if (out >= 0) {
-		dup2(out, STDOUT_FILENO);
-		dup2(out, STDERR_FILENO);
-	}
-	execvp(exe, (char *const *)argv);
-	dprintf(STDERR_FILENO, "redis harness: cannot run %s: %s\n", exe,
-	    strerror(errno));
-	_exit(127);
+	int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	pid_t pid = harness_spawn(argv, out, out);
+	if (out >= 0)
+		close(out);
+	return pid;
 }
 
 /* 1 when r answers PING with PONG, 0 not yet, with the reason in err. */
@@ -120,7 +83,7 @@ static int ping_once(const redis_server *r, char *err, size_t err_len)
 	int ok = rep != NULL && rep->type == REDIS_REPLY_STATUS &&
 	    strcmp(rep->str, "PONG") == 0;
 	if (!ok)
-		say(err, err_len, "PING answered %s",
+		harness_say(err, err_len, "PING answered %s",
 		    rep == NULL ? c->errstr : rep->str != NULL ? rep->str : "?");
 	if (rep != NULL)
 		freeReplyObject(rep);
@@ -136,7 +99,7 @@ static int run_and_wait(redis_server *r, char *err, size_t err_len)
 	r->pid = spawn_redis(r);
 	if (r->pid < 0) {
 		r->pid = 0;
-		say(err, err_len, "fork: %s", strerror(errno));
+		harness_say(err, err_len, "fork: %s", strerror(errno));
 		return FAILED;
 	}
 	int64_t deadline = harness_now_ms() + REDIS_START_TIMEOUT_MS;
@@ -149,7 +112,7 @@ static int run_and_wait(redis_server *r, char *err, size_t err_len)
 			log_tail(r, "redis.out", tail, sizeof(tail));
 			if (tail[0] == '\0')
 				log_tail(r, "redis.log", tail, sizeof(tail));
-			say(err, err_len, "redis-server on port %d exited with "
+			harness_say(err, err_len, "redis-server on port %d exited with "
 			    "status %d before answering PING: %s", r->port,
 			    status, tail);
 			return EXITED;
@@ -160,7 +123,7 @@ static int run_and_wait(redis_server *r, char *err, size_t err_len)
 			harness_kill_child(r->pid);
 			r->pid = 0;
 			log_tail(r, "redis.log", tail, sizeof(tail));
-			say(err, err_len, "redis-server on port %d did not answer "
+			harness_say(err, err_len, "redis-server on port %d did not answer "
 			    "PING within %d ms (%s): %s", r->port,
 			    REDIS_START_TIMEOUT_MS, last, tail);
 			return FAILED;
@@ -186,7 +149,7 @@ redis_server *redis_server_start(char *err, size_t err_len)
 {
 	redis_server *r = calloc(1, sizeof(*r));
 	if (r == NULL) {
-		say(err, err_len, "out of memory");
+		harness_say(err, err_len, "out of memory");
 		return NULL;
 	}
 	const char *tmp = getenv("TMPDIR");
@@ -194,7 +157,7 @@ redis_server *redis_server_start(char *err, size_t err_len)
 		tmp = "/tmp";
 	snprintf(r->dir, sizeof(r->dir), "%s/allot-redis-XXXXXX", tmp);
 	if (mkdtemp(r->dir) == NULL) {
-		say(err, err_len, "mkdtemp %s: %s", r->dir, strerror(errno));
+		harness_say(err, err_len, "mkdtemp %s: %s", r->dir, strerror(errno));
 		free(r);
 		return NULL;
 	}
@@ -204,7 +167,7 @@ redis_server *redis_server_start(char *err, size_t err_len)
 		/* Perhaps another process took the port: try another. */
 		r->port = harness_free_port();
 		if (r->port < 0) {
-			say(err, err_len, "no free port: %s", strerror(errno));
+			harness_say(err, err_len, "no free port: %s", strerror(errno));
 			rc = FAILED;
 			break;
 		}
@@ -222,7 +185,7 @@ redis_server *redis_server_start(char *err, size_t err_len)
 int redis_server_restart(redis_server *r, char *err, size_t err_len)
 {
 	if (r->pid != 0) {
-		say(err, err_len, "redis-server on port %d is still running",
+		harness_say(err, err_len, "redis-server on port %d is still running",
 		    r->port);
 		return -1;
 	}
@@ -296,11 +259,11 @@ redisContext *redis_server_connect(const redis_server *r, int timeout_ms,
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 	redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
 	if (c == NULL) {
-		say(err, err_len, "out of memory");
+		harness_say(err, err_len, "out of memory");
 		return NULL;
 	}
 	if (c->err != 0 || redisSetTimeout(c, tv) != REDIS_OK) {
-		say(err, err_len, "cannot connect to redis on port %d: %s",
+		harness_say(err, err_len, "cannot connect to redis on port %d: %s",
 		    r->port, c->errstr);
 		redisFree(c);
 		return NULL;
@@ -319,7 +282,7 @@ redisReply *redis_server_command(const redis_server *r, char *err,
 		return NULL;
 	redisReply *rep = redisCommandArgv(c, argc, (const char **)words, NULL);
 	if (rep == NULL)
-		say(err, err_len, "%s: %s", words[0], c->errstr);
+		harness_say(err, err_len, "%s: %s", words[0], c->errstr);
 	redisFree(c);
 	return rep;
 }
@@ -332,7 +295,7 @@ harness_server *allotd_start_durable(const redis_server *r, const char *ns,
 		n_extra++;
 	const char **argv = calloc(n_extra + 5, sizeof(*argv));
 	if (argv == NULL) {
-		say(err, err_len, "out of memory");
+		harness_say(err, err_len, "out of memory");
 		return NULL;
 	}
 	size_t i = 0;

@@ -50,13 +50,6 @@ static void ignore_sigpipe(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A ping over a fresh client proves the server still serves. */
 static void expect_alive(void)
 {
@@ -178,11 +171,11 @@ Test(limits, connections_beyond_the_maximum_get_busy_and_are_closed)
 		held[i] = harness_client(srv, TIMEOUT_MS, err, sizeof(err));
 		cr_assert_not_null(held[i], "client %d: %s", i, err);
 		json_t *error = NULL, *result = NULL;
-		int64_t deadline = mono_ms() + TIMEOUT_MS;
+		int64_t deadline = harness_now_ms() + TIMEOUT_MS;
 		int rc;
 		/* The start-up ping's connection may still be closing. */
 		while ((rc = allot_client_call_json(held[i], "ping", NULL, &error, &result, err,
-		    sizeof(err))) != 0 && mono_ms() < deadline) {
+		    sizeof(err))) != 0 && harness_now_ms() < deadline) {
 			allot_client_destroy(held[i]);
 			usleep(20000);
 			held[i] = harness_client(srv, TIMEOUT_MS, err, sizeof(err));
@@ -201,9 +194,9 @@ Test(limits, connections_beyond_the_maximum_get_busy_and_are_closed)
 	close(fd);
 	/* Once one leaves, a newcomer is served again. */
 	allot_client_destroy(held[0]);
-	int64_t deadline = mono_ms() + TIMEOUT_MS;
+	int64_t deadline = harness_now_ms() + TIMEOUT_MS;
 	bool served = false;
-	while (!served && mono_ms() < deadline) {
+	while (!served && harness_now_ms() < deadline) {
 		allot_client *c = harness_client(srv, TIMEOUT_MS, err, sizeof(err));
 		json_t *error = NULL, *result = NULL;
 		served = c && allot_client_call_json(c, "ping", NULL, &error, &result, err, sizeof(err)) == 0 &&
@@ -256,10 +249,10 @@ Test(limits, a_client_that_does_not_read_its_replies_is_cut_off, .init = ignore_
 	msgpack_sbuffer sb;
 	msgpack_sbuffer_init(&sb);
 	pack_avail(&sb, 1, 1000);
-	int64_t deadline = mono_ms() + 20000;
+	int64_t deadline = harness_now_ms() + 20000;
 	int sent = 0;
 	bool write_failed = false;
-	while (sent < 1000 && mono_ms() < deadline) {
+	while (sent < 1000 && harness_now_ms() < deadline) {
 		struct pollfd p = { fd, POLLOUT, 0 };
 		if (poll(&p, 1, 200) <= 0)
 			continue;
@@ -278,7 +271,7 @@ Test(limits, a_client_that_does_not_read_its_replies_is_cut_off, .init = ignore_
 	size_t got = 0;
 	char buf[65536];
 	bool ended = false;
-	while (!ended && mono_ms() < deadline) {
+	while (!ended && harness_now_ms() < deadline) {
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
 			ended = true;
@@ -351,8 +344,8 @@ Test(limits, sigterm_sends_the_replies_owed_and_exits_zero, .init = ignore_sigpi
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(harness_write_all(fd, sb.data, sb.size), 0);
 	msgpack_sbuffer_destroy(&sb);
-	int64_t deadline = mono_ms() + 20000;
-	while (avail_requests_handled() < REQUESTS && mono_ms() < deadline)
+	int64_t deadline = harness_now_ms() + 20000;
+	while (avail_requests_handled() < REQUESTS && harness_now_ms() < deadline)
 		usleep(10000);
 	cr_assert_eq(avail_requests_handled(), REQUESTS, "the server did not handle every request");
 	kill(srv->pid, SIGTERM);

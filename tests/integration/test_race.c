@@ -5,30 +5,27 @@
  * reserve is OUT_OF_STOCK, and every request gets exactly one reply with
  * its msgid, in order.
  *
- * One thread per connection (pthreads), each with its own loopback socket;
- * requests are built with msgpack_packer and replies parsed with
- * msgpack_unpacker. Every wait is bounded by a deadline. Worker threads do
- * not assert (Criterion assertions belong to the test's thread): they record
- * what they saw, and the test checks it after joining them.
+ * One thread per connection (pthreads), each with its own connection of
+ * the wire client (wire_client.h). Every wait is bounded by a deadline.
+ * Worker threads do not assert (Criterion assertions belong to the test's
+ * thread): they record what they saw, and the test checks it after
+ * joining them. The test's own calls go through json_util.h.
  */
 #include <criterion/criterion.h>
 
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "allot/client.h"
 #include "allot/protocol.h"
 #include "harness.h"
+#include "json_util.h"
+#include "server_fixture.h"
+#include "wire_client.h"
 
 #define CLIENT_TIMEOUT_MS 10000
 #define RACE_DEADLINE_MS 30000 /* every worker finishes within this */
@@ -36,253 +33,114 @@
 #define PER_CONN 20
 #define RES_ID_MAX 32
 
-/* ---- small helpers ---- */
+TestSuite(race, .init = fx_setup, .fini = fx_teardown);
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-	size_t n = strlen(s);
-	msgpack_pack_str(pk, n);
-	msgpack_pack_str_body(pk, s, n);
-}
-
-static void pack_head(msgpack_packer *pk, uint32_t msgid, const char *method)
-{
-	msgpack_pack_array(pk, 4);
-	msgpack_pack_uint8(pk, ALLOT_MSG_REQUEST);
-	msgpack_pack_uint32(pk, msgid);
-	pack_str(pk, method);
-	msgpack_pack_array(pk, 1);
-}
+/* ---- requests and replies ---- */
 
 /* [0, msgid, "reserve", [{order_id, lines: [{sku, qty}], ttl_ms}]] */
-static void pack_reserve(msgpack_packer *pk, uint32_t msgid,
-    const char *order_id, const char *sku, int qty)
+static void write_reserve(wire_conn *c, uint32_t msgid, const char *order_id,
+    const char *sku, int qty)
 {
-	pack_head(pk, msgid, "reserve");
-	msgpack_pack_map(pk, 3);
-	pack_str(pk, "order_id");
-	pack_str(pk, order_id);
-	pack_str(pk, "lines");
-	msgpack_pack_array(pk, 1);
-	msgpack_pack_map(pk, 2);
-	pack_str(pk, "sku");
-	pack_str(pk, sku);
-	pack_str(pk, "qty");
-	msgpack_pack_int(pk, qty);
-	pack_str(pk, "ttl_ms");
-	msgpack_pack_int(pk, 600000);
+	wire_request(c, msgid, "reserve");
+	mp_write_map(&c->out, 3);
+	mp_write_lit(&c->out, "order_id");
+	mp_write_cstr(&c->out, order_id);
+	mp_write_lit(&c->out, "lines");
+	mp_write_array(&c->out, 1);
+	mp_write_map(&c->out, 2);
+	mp_write_lit(&c->out, "sku");
+	mp_write_cstr(&c->out, sku);
+	mp_write_lit(&c->out, "qty");
+	mp_write_int(&c->out, qty);
+	mp_write_lit(&c->out, "ttl_ms");
+	mp_write_int(&c->out, 600000);
 }
 
 /* [0, msgid, "release", [{reservation_id}]] */
-static void pack_release(msgpack_packer *pk, uint32_t msgid,
+static void write_release(wire_conn *c, uint32_t msgid,
     const char *reservation_id)
 {
-	pack_head(pk, msgid, "release");
-	msgpack_pack_map(pk, 1);
-	pack_str(pk, "reservation_id");
-	pack_str(pk, reservation_id);
+	wire_request(c, msgid, "release");
+	mp_write_map(&c->out, 1);
+	mp_write_lit(&c->out, "reservation_id");
+	mp_write_cstr(&c->out, reservation_id);
 }
 
-static const msgpack_object *map_get(const msgpack_object *map,
-    const char *key)
+/* The one line of an OUT_OF_STOCK error: {sku, requested: 1, available: 0}. */
+static int check_out_of_stock(wire_conn *c, const wire_reply *rep,
+    const char *sku)
 {
-	return allot_object_map_get(map, key);
-}
-
-static bool obj_is_str(const msgpack_object *o, const char *s)
-{
-	size_t n = strlen(s);
-	return o != NULL && o->type == MSGPACK_OBJECT_STR &&
-	    o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0;
-}
-
-static bool obj_uint(const msgpack_object *o, uint64_t *out)
-{
-	if (o == NULL || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-		return false;
-	*out = o->via.u64;
-	return true;
-}
-
-/* ---- one connection ---- */
-
-typedef struct conn {
-	int fd;
-	msgpack_unpacker up;
-	msgpack_unpacked msg;
-	bool up_ready;
-	int64_t deadline; /* CLOCK_MONOTONIC ms */
-	char error[512];  /* the first problem seen, "" if none */
-} conn;
-
-static void conn_fail(conn *c, const char *fmt, ...)
-{
-	if (c->error[0] != '\0')
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(c->error, sizeof(c->error), fmt, ap);
-	va_end(ap);
-}
-
-static int conn_open(conn *c, int port, int64_t deadline)
-{
-	memset(c, 0, sizeof(*c));
-	c->deadline = deadline;
-	c->fd = harness_connect_raw(port, CLIENT_TIMEOUT_MS);
-	if (c->fd < 0) {
-		conn_fail(c, "cannot connect to port %d", port);
+	mp_cursor lines, l;
+	uint32_t n = 0;
+	int64_t requested, available;
+	if (mp_peek(&rep->result) != MP_T_NIL) {
+		wire_fail(c, "msgid %u: OUT_OF_STOCK with a result", rep->msgid);
 		return -1;
 	}
-	if (!msgpack_unpacker_init(&c->up, 1 << 16)) {
-		close(c->fd);
-		c->fd = -1;
-		conn_fail(c, "msgpack_unpacker_init failed");
+	if (!wire_get(rep->error, "lines", &lines) || !mp_read_array(&lines, &n) ||
+	    n != 1) {
+		wire_fail(c, "msgid %u: OUT_OF_STOCK without one short line",
+		    rep->msgid);
 		return -1;
 	}
-	msgpack_unpacked_init(&c->msg);
-	c->up_ready = true;
-	return 0;
-}
-
-static void conn_close(conn *c)
-{
-	if (c->up_ready) {
-		msgpack_unpacked_destroy(&c->msg);
-		msgpack_unpacker_destroy(&c->up);
-		c->up_ready = false;
-	}
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-}
-
-/* Write all of buf before the deadline. */
-static int conn_send(conn *c, const void *buf, size_t len)
-{
-	const char *p = buf;
-	while (len > 0) {
-		int64_t left = c->deadline - mono_ms();
-		if (left <= 0) {
-			conn_fail(c, "deadline passed while sending");
-			return -1;
-		}
-		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-		int pr = poll(&pfd, 1, (int)left);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr <= 0)
-			continue; /* the deadline check above ends this */
-		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN ||
-			    errno == EWOULDBLOCK)
-				continue;
-			conn_fail(c, "send: %s", strerror(errno));
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
+	l = lines;
+	if (!wire_get_is(l, "sku", sku) ||
+	    !wire_get_int(l, "requested", &requested) ||
+	    !wire_get_int(l, "available", &available) || requested != 1 ||
+	    available != 0) {
+		wire_fail(c, "msgid %u: OUT_OF_STOCK line is not {sku: %s, "
+		    "requested: 1, available: 0}", rep->msgid, sku);
+		return -1;
 	}
 	return 0;
 }
 
 /*
- * Read the next message into c->msg (valid until the next call), waiting
- * no later than the deadline.
+ * A hold of one unit of sku: its id copied to id_out, its location's
+ * index in locs to *loc_out. 0, or -1 recorded in c->error.
  */
-static int conn_next(conn *c)
+static int check_hold(wire_conn *c, const wire_reply *rep, const char *sku,
+    const char *const *locs, int nlocs, char *id_out, int *loc_out)
 {
-	for (;;) {
-		msgpack_unpack_return r = msgpack_unpacker_next(&c->up, &c->msg);
-		if (r == MSGPACK_UNPACK_SUCCESS)
-			return 0;
-		if (r != MSGPACK_UNPACK_CONTINUE) {
-			conn_fail(c, "the server sent bytes that are not "
-			    "MessagePack (%d)", (int)r);
-			return -1;
-		}
-		int64_t left = c->deadline - mono_ms();
-		if (left <= 0) {
-			conn_fail(c, "deadline passed waiting for a reply");
-			return -1;
-		}
-		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-		int pr = poll(&pfd, 1, (int)left);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr <= 0)
-			continue;
-		if (!msgpack_unpacker_reserve_buffer(&c->up, 1 << 16)) {
-			conn_fail(c, "out of memory");
-			return -1;
-		}
-		ssize_t n = recv(c->fd, msgpack_unpacker_buffer(&c->up),
-		    msgpack_unpacker_buffer_capacity(&c->up), MSG_DONTWAIT);
-		if (n == 0) {
-			conn_fail(c, "the server closed the connection");
-			return -1;
-		}
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN ||
-			    errno == EWOULDBLOCK)
-				continue;
-			conn_fail(c, "recv: %s", strerror(errno));
-			return -1;
-		}
-		msgpack_unpacker_buffer_consumed(&c->up, (size_t)n);
-	}
-}
-
-/*
- * Read the next message and check it is the response to msgid; on success
- * *error and *result point into c->msg.
- */
-static int conn_reply(conn *c, uint32_t msgid, const msgpack_object **error,
-    const msgpack_object **result)
-{
-	if (conn_next(c) != 0)
-		return -1;
-	const msgpack_object *o = &c->msg.data;
-	uint64_t type, id;
-	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4 ||
-	    !obj_uint(&o->via.array.ptr[0], &type) ||
-	    type != ALLOT_MSG_RESPONSE ||
-	    !obj_uint(&o->via.array.ptr[1], &id)) {
-		conn_fail(c, "a message that is not a response, waiting for "
-		    "msgid %u", msgid);
+	uint32_t msgid = rep->msgid;
+	mp_cursor lines, allocs, unused;
+	uint32_t n = 0, na = 0;
+	int64_t qty, aqty;
+	if (!wire_get_text(rep->result, "reservation_id", id_out, RES_ID_MAX) ||
+	    id_out[0] == '\0') {
+		wire_fail(c, "msgid %u: no reservation_id", msgid);
 		return -1;
 	}
-	if (id != msgid) {
-		conn_fail(c, "reply to msgid %llu, expected %u",
-		    (unsigned long long)id, msgid);
+	if (!wire_get_is(rep->result, "status", "held")) {
+		wire_fail(c, "msgid %u: status is not held", msgid);
 		return -1;
 	}
-	*error = &o->via.array.ptr[2];
-	*result = &o->via.array.ptr[3];
+	if (!wire_get(rep->result, "lines", &lines) ||
+	    !mp_read_array(&lines, &n) || n != 1) {
+		wire_fail(c, "msgid %u: not one line", msgid);
+		return -1;
+	}
+	if (!wire_get_is(lines, "sku", sku) || !wire_get_int(lines, "qty", &qty) ||
+	    qty != 1 || wire_get(lines, "short", &unused) ||
+	    !wire_get(lines, "allocations", &allocs) ||
+	    !mp_read_array(&allocs, &na) || na != 1) {
+		wire_fail(c, "msgid %u: the line is not %s x1 with one "
+		    "allocation", msgid, sku);
+		return -1;
+	}
+	if (!wire_get_int(allocs, "qty", &aqty) || aqty != 1) {
+		wire_fail(c, "msgid %u: the allocation does not hold 1", msgid);
+		return -1;
+	}
+	*loc_out = -1;
+	for (int i = 0; i < nlocs; i++)
+		if (wire_get_is(allocs, "location", locs[i]))
+			*loc_out = i;
+	if (*loc_out < 0) {
+		wire_fail(c, "msgid %u: allocation at an unknown location", msgid);
+		return -1;
+	}
 	return 0;
-}
-
-/* The error code of an error object, or "" when error is nil. */
-static void error_code(const msgpack_object *error, char *buf, size_t len)
-{
-	buf[0] = '\0';
-	if (error->type == MSGPACK_OBJECT_NIL)
-		return;
-	const msgpack_object *code = map_get(error, "code");
-	if (code == NULL || code->type != MSGPACK_OBJECT_STR) {
-		snprintf(buf, len, "(error without a code)");
-		return;
-	}
-	snprintf(buf, len, "%.*s", (int)code->via.str.size,
-	    code->via.str.ptr);
 }
 
 /*
@@ -290,88 +148,22 @@ static void error_code(const msgpack_object *error, char *buf, size_t len)
  * (its id copied to id_out, its location's index in locs to *loc_out), 0
  * for OUT_OF_STOCK, -1 for anything else (recorded in c->error).
  */
-static int check_reserve_reply(conn *c, uint32_t msgid, const char *sku,
-    const char *const *locs, int nlocs, char *id_out, int *loc_out)
+static int check_reserve_reply(wire_conn *c, uint32_t msgid, int64_t deadline,
+    const char *sku, const char *const *locs, int nlocs, char *id_out,
+    int *loc_out)
 {
-	const msgpack_object *error, *result;
-	if (conn_reply(c, msgid, &error, &result) != 0)
+	wire_reply rep;
+	if (wire_reply_to(c, msgid, deadline, &rep) != 0)
 		return -1;
 	char code[64];
-	error_code(error, code, sizeof(code));
-	if (strcmp(code, ALLOT_ERR_OUT_OF_STOCK) == 0) {
-		if (result->type != MSGPACK_OBJECT_NIL) {
-			conn_fail(c, "msgid %u: OUT_OF_STOCK with a result", msgid);
-			return -1;
-		}
-		const msgpack_object *lines = map_get(error, "lines");
-		if (lines == NULL || lines->type != MSGPACK_OBJECT_ARRAY ||
-		    lines->via.array.size != 1) {
-			conn_fail(c, "msgid %u: OUT_OF_STOCK without one short line",
-			    msgid);
-			return -1;
-		}
-		const msgpack_object *l = &lines->via.array.ptr[0];
-		uint64_t requested, available;
-		if (!obj_is_str(map_get(l, "sku"), sku) ||
-		    !obj_uint(map_get(l, "requested"), &requested) ||
-		    !obj_uint(map_get(l, "available"), &available) ||
-		    requested != 1 || available != 0) {
-			conn_fail(c, "msgid %u: OUT_OF_STOCK line is not {sku: %s, "
-			    "requested: 1, available: 0}", msgid, sku);
-			return -1;
-		}
-		return 0;
-	}
+	wire_error_code(&rep, code, sizeof(code));
+	if (strcmp(code, ALLOT_ERR_OUT_OF_STOCK) == 0)
+		return check_out_of_stock(c, &rep, sku);
 	if (code[0] != '\0') {
-		conn_fail(c, "msgid %u: reserve answered %s", msgid, code);
+		wire_fail(c, "msgid %u: reserve answered %s", msgid, code);
 		return -1;
 	}
-	const msgpack_object *id = map_get(result, "reservation_id");
-	if (id == NULL || id->type != MSGPACK_OBJECT_STR ||
-	    id->via.str.size == 0 || id->via.str.size >= RES_ID_MAX) {
-		conn_fail(c, "msgid %u: no reservation_id", msgid);
-		return -1;
-	}
-	memcpy(id_out, id->via.str.ptr, id->via.str.size);
-	id_out[id->via.str.size] = '\0';
-	if (!obj_is_str(map_get(result, "status"), "held")) {
-		conn_fail(c, "msgid %u: status is not held", msgid);
-		return -1;
-	}
-	const msgpack_object *lines = map_get(result, "lines");
-	if (lines == NULL || lines->type != MSGPACK_OBJECT_ARRAY ||
-	    lines->via.array.size != 1) {
-		conn_fail(c, "msgid %u: not one line", msgid);
-		return -1;
-	}
-	const msgpack_object *l = &lines->via.array.ptr[0];
-	const msgpack_object *allocs = map_get(l, "allocations");
-	uint64_t qty;
-	if (!obj_is_str(map_get(l, "sku"), sku) ||
-	    !obj_uint(map_get(l, "qty"), &qty) || qty != 1 ||
-	    map_get(l, "short") != NULL || allocs == NULL ||
-	    allocs->type != MSGPACK_OBJECT_ARRAY ||
-	    allocs->via.array.size != 1) {
-		conn_fail(c, "msgid %u: the line is not %s x1 with one "
-		    "allocation", msgid, sku);
-		return -1;
-	}
-	const msgpack_object *a = &allocs->via.array.ptr[0];
-	uint64_t aqty;
-	if (!obj_uint(map_get(a, "qty"), &aqty) || aqty != 1) {
-		conn_fail(c, "msgid %u: the allocation does not hold 1", msgid);
-		return -1;
-	}
-	const msgpack_object *loc = map_get(a, "location");
-	*loc_out = -1;
-	for (int i = 0; i < nlocs; i++)
-		if (obj_is_str(loc, locs[i]))
-			*loc_out = i;
-	if (*loc_out < 0) {
-		conn_fail(c, "msgid %u: allocation at an unknown location", msgid);
-		return -1;
-	}
-	return 1;
+	return check_hold(c, &rep, sku, locs, nlocs, id_out, loc_out) == 0 ? 1 : -1;
 }
 
 /* ---- the reserve-only race ---- */
@@ -397,36 +189,30 @@ typedef struct worker {
 static void *reserve_worker(void *arg)
 {
 	worker *w = arg;
-	conn c;
+	wire_conn c;
 	w->rank_order_kept = true;
-	int open_rc = conn_open(&c, w->port, mono_ms() + RACE_DEADLINE_MS);
+	int open_rc = wire_open(&c, w->port, CLIENT_TIMEOUT_MS);
 	pthread_barrier_wait(w->start);
 	if (open_rc != 0)
 		goto out;
-	c.deadline = mono_ms() + RACE_DEADLINE_MS;
+	int64_t deadline = harness_now_ms() + RACE_DEADLINE_MS;
 
 	/* Pipeline: every request goes out before any reply is read, each
 	 * in its own write so the connections' requests interleave. */
-	msgpack_sbuffer sb;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer pk;
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	for (int i = 0; i < PER_CONN; i++) {
 		char order[64];
 		snprintf(order, sizeof(order), "o-%d-%d", w->index, i);
-		msgpack_sbuffer_clear(&sb);
-		pack_reserve(&pk, (uint32_t)(w->index * 1000 + i + 1), order,
+		write_reserve(&c, (uint32_t)(w->index * 1000 + i + 1), order,
 		    w->sku, 1);
-		if (conn_send(&c, sb.data, sb.size) != 0)
+		if (wire_flush(&c, deadline) != 0)
 			break;
 	}
-	msgpack_sbuffer_destroy(&sb);
 
 	int last_loc = 0;
 	for (int i = 0; i < PER_CONN && c.error[0] == '\0'; i++) {
 		int loc = -1;
 		int r = check_reserve_reply(&c, (uint32_t)(w->index * 1000 + i + 1),
-		    w->sku, w->locs, w->nlocs, w->ids[w->held], &loc);
+		    deadline, w->sku, w->locs, w->nlocs, w->ids[w->held], &loc);
 		if (r < 0)
 			break;
 		w->replies++;
@@ -442,61 +228,15 @@ static void *reserve_worker(void *arg)
 	}
 
 	/* Nothing more may arrive: one reply per request. */
-	if (c.error[0] == '\0') {
-		struct pollfd pfd = { .fd = c.fd, .events = POLLIN };
-		if (poll(&pfd, 1, 100) > 0) {
-			char b;
-			ssize_t n = recv(c.fd, &b, 1, MSG_DONTWAIT);
-			if (n > 0)
-				conn_fail(&c, "bytes after the last reply");
-		}
-	}
+	if (c.error[0] == '\0' && wire_more(&c, 100))
+		wire_fail(&c, "bytes after the last reply");
 out:
 	snprintf(w->error, sizeof(w->error), "%s", c.error);
-	conn_close(&c);
+	wire_close(&c);
 	return NULL;
 }
 
-/* ---- main-thread helpers (JSON) ---- */
-
-static json_t *call_ok(allot_client *c, const char *method, json_t *params)
-{
-	char err[512];
-	json_t *error = NULL, *result = NULL;
-	int rc = allot_client_call_params(c, method, params, &error, &result,
-	    err, sizeof(err));
-	json_decref(params);
-	cr_assert_eq(rc, 0, "%s: %s", method, err);
-	if (error != NULL) {
-		char *t = json_dumps(error, JSON_COMPACT);
-		cr_assert_fail("%s answered %s", method, t);
-		free(t);
-	}
-	return result;
-}
-
-static json_int_t int_of(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-	cr_assert(json_is_integer(v), "no integer \"%s\"", key);
-	return json_integer_value(v);
-}
-
-static harness_server *start_server(void)
-{
-	char err[512];
-	harness_server *s = harness_server_start(NULL, err, sizeof(err));
-	cr_assert_not_null(s, "cannot start allotd: %s", err);
-	return s;
-}
-
-static allot_client *connect_to(harness_server *s)
-{
-	char err[512];
-	allot_client *c = harness_client(s, CLIENT_TIMEOUT_MS, err, sizeof(err));
-	cr_assert_not_null(c, "cannot connect: %s", err);
-	return c;
-}
+/* ---- the test's checks ---- */
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -510,12 +250,10 @@ static int cmp_str(const void *a, const void *b)
 static void run_reserve_race(const char *sku, const char *const *locs,
     const int *on_hand, int nlocs)
 {
-	harness_server *s = start_server();
-	allot_client *c = connect_to(s);
 	int total = 0;
 	for (int i = 0; i < nlocs; i++) {
-		json_decref(call_ok(c, "stock.set", json_pack("{s:s, s:s, s:i}",
-		    "sku", sku, "location", locs[i], "on_hand", on_hand[i])));
+		ju_ok("stock.set", json_pack("{s:s, s:s, s:i}",
+		    "sku", sku, "location", locs[i], "on_hand", on_hand[i]));
 		total += on_hand[i];
 	}
 	cr_assert_lt(total, NCONN * PER_CONN, "the race needs more attempts "
@@ -528,7 +266,7 @@ static void run_reserve_race(const char *sku, const char *const *locs,
 	pthread_barrier_init(&start, NULL, NCONN);
 	int started = 0;
 	for (int i = 0; i < NCONN; i++) {
-		workers[i] = (worker){ .port = s->port, .index = i, .sku = sku,
+		workers[i] = (worker){ .port = fx_srv->port, .index = i, .sku = sku,
 			.locs = locs, .nlocs = nlocs, .start = &start };
 		if (pthread_create(&threads[i], NULL, reserve_worker,
 		    &workers[i]) != 0)
@@ -579,36 +317,31 @@ static void run_reserve_race(const char *sku, const char *const *locs,
 	free(ids);
 
 	/* zero oversell, zero undersell */
-	json_t *recs = call_ok(c, "stock.get", json_pack("{s:s}", "sku", sku));
+	json_t *recs = ju_ok("stock.get", json_pack("{s:s}", "sku", sku));
 	cr_assert_eq(json_array_size(recs), (size_t)nlocs);
 	for (int k = 0; k < nlocs; k++) {
 		json_t *r = json_array_get(recs, (size_t)k);
 		cr_assert_str_eq(json_string_value(json_object_get(r, "location")),
 		    locs[k]);
-		cr_assert_eq(int_of(r, "on_hand"), on_hand[k]);
-		cr_assert_eq(int_of(r, "reserved"), on_hand[k], "%s reserved "
-		    "%lld of %d", locs[k], (long long)int_of(r, "reserved"),
+		cr_assert_eq(ju_geti(r, "on_hand"), on_hand[k]);
+		cr_assert_eq(ju_geti(r, "reserved"), on_hand[k], "%s reserved "
+		    "%lld of %d", locs[k], (long long)ju_geti(r, "reserved"),
 		    on_hand[k]);
-		cr_assert_eq(int_of(r, "committed"), 0);
-		cr_assert_eq(int_of(r, "available"), 0);
-		cr_assert_eq(int_of(r, "oversold"), 0);
+		cr_assert_eq(ju_geti(r, "committed"), 0);
+		cr_assert_eq(ju_geti(r, "available"), 0);
+		cr_assert_eq(ju_geti(r, "oversold"), 0);
 	}
-	json_decref(recs);
 
-	json_t *av = call_ok(c, "avail", json_pack("{s:[s]}", "skus", sku));
-	cr_assert_eq(int_of(json_object_get(av, sku), "total"), 0);
-	json_decref(av);
+	json_t *av = ju_ok("avail", json_pack("{s:[s]}", "skus", sku));
+	cr_assert_eq(ju_geti(json_object_get(av, sku), "total"), 0);
 
-	json_t *st = call_ok(c, "stats", NULL);
-	cr_assert_eq(int_of(json_object_get(st, "reservations"), "held"), total);
-	cr_assert_eq(int_of(st, "units_reserved"), total);
-	cr_assert_eq(int_of(json_object_get(st, "requests"), "reserve"),
+	json_t *st = ju_ok("stats", NULL);
+	cr_assert_eq(ju_geti(json_object_get(st, "reservations"), "held"), total);
+	cr_assert_eq(ju_geti(st, "units_reserved"), total);
+	cr_assert_eq(ju_geti(json_object_get(st, "requests"), "reserve"),
 	    NCONN * PER_CONN);
-	json_decref(st);
 
-	allot_client_destroy(c);
-	int status = harness_server_stop(s);
-	cr_assert_eq(status, 0, "allotd exited with status %d", status);
+	fx_finish();
 }
 
 Test(race, hot_sku_at_one_location_holds_exactly_its_stock, .timeout = 120)
@@ -647,20 +380,35 @@ typedef struct mix_worker {
 
 static const char *const mix_locs[] = { "W1" };
 
+/* The reply to a release of a hold: released. 0, or -1 in c->error. */
+static int check_release_reply(wire_conn *c, uint32_t msgid, int64_t deadline)
+{
+	wire_reply rep;
+	if (wire_reply_to(c, msgid, deadline, &rep) != 0)
+		return -1;
+	char code[64];
+	wire_error_code(&rep, code, sizeof(code));
+	if (code[0] != '\0') {
+		wire_fail(c, "msgid %u: release answered %s", msgid, code);
+		return -1;
+	}
+	if (!wire_get_is(rep.result, "status", "released")) {
+		wire_fail(c, "msgid %u: released reservation is not released",
+		    msgid);
+		return -1;
+	}
+	return 0;
+}
+
 static void *mix_worker_run(void *arg)
 {
 	mix_worker *w = arg;
-	conn c;
-	int open_rc = conn_open(&c, w->port, mono_ms() + RACE_DEADLINE_MS);
+	wire_conn c;
+	int open_rc = wire_open(&c, w->port, CLIENT_TIMEOUT_MS);
 	pthread_barrier_wait(w->start);
 	if (open_rc != 0)
 		goto out;
-	c.deadline = mono_ms() + RACE_DEADLINE_MS;
-
-	msgpack_sbuffer sb;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer pk;
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	int64_t deadline = harness_now_ms() + RACE_DEADLINE_MS;
 
 	/* ids held from the previous round, to release in this one */
 	char to_release[MIX_BATCH][RES_ID_MAX];
@@ -673,21 +421,20 @@ static void *mix_worker_run(void *arg)
 		int kinds[2 * MIX_BATCH];
 		uint32_t msgids[2 * MIX_BATCH];
 		int nreq = 0;
-		msgpack_sbuffer_clear(&sb);
 		for (int i = 0; i < MIX_BATCH; i++) {
 			if (i < nrelease) {
 				msgids[nreq] = (uint32_t)(w->index * 100000) + ++seq;
 				kinds[nreq++] = REL;
-				pack_release(&pk, msgids[nreq - 1], to_release[i]);
+				write_release(&c, msgids[nreq - 1], to_release[i]);
 			}
 			char order[64];
 			snprintf(order, sizeof(order), "m-%d-%d-%d", w->index,
 			    round, i);
 			msgids[nreq] = (uint32_t)(w->index * 100000) + ++seq;
 			kinds[nreq++] = RES;
-			pack_reserve(&pk, msgids[nreq - 1], order, "hot-mix", 1);
+			write_reserve(&c, msgids[nreq - 1], order, "hot-mix", 1);
 		}
-		if (conn_send(&c, sb.data, sb.size) != 0)
+		if (wire_flush(&c, deadline) != 0)
 			break;
 		w->requests += nreq;
 
@@ -697,30 +444,16 @@ static void *mix_worker_run(void *arg)
 		int kept_this_round = 0;
 		for (int i = 0; i < nreq; i++) {
 			if (kinds[i] == REL) {
-				const msgpack_object *error, *result;
-				if (conn_reply(&c, msgids[i], &error, &result) != 0)
+				if (check_release_reply(&c, msgids[i], deadline) != 0)
 					break;
 				w->replies++;
-				char code[64];
-				error_code(error, code, sizeof(code));
-				if (code[0] != '\0') {
-					conn_fail(&c, "msgid %u: release answered %s",
-					    msgids[i], code);
-					break;
-				}
-				if (!obj_is_str(map_get(result, "status"),
-				    "released")) {
-					conn_fail(&c, "msgid %u: released "
-					    "reservation is not released", msgids[i]);
-					break;
-				}
 				w->released++;
 				continue;
 			}
 			char id[RES_ID_MAX];
 			int loc;
-			int r = check_reserve_reply(&c, msgids[i], "hot-mix",
-			    mix_locs, 1, id, &loc);
+			int r = check_reserve_reply(&c, msgids[i], deadline,
+			    "hot-mix", mix_locs, 1, id, &loc);
 			if (r < 0)
 				break;
 			w->replies++;
@@ -733,10 +466,9 @@ static void *mix_worker_run(void *arg)
 				memcpy(to_release[nrelease++], id, RES_ID_MAX);
 		}
 	}
-	msgpack_sbuffer_destroy(&sb);
 out:
 	snprintf(w->error, sizeof(w->error), "%s", c.error);
-	conn_close(&c);
+	wire_close(&c);
 	return NULL;
 }
 
@@ -761,9 +493,9 @@ static void *monitor_run(void *arg)
 		snprintf(m->error, sizeof(m->error), "monitor: %s", err);
 		return NULL;
 	}
-	int64_t deadline = mono_ms() + RACE_DEADLINE_MS + 5000;
+	int64_t deadline = harness_now_ms() + RACE_DEADLINE_MS + 5000;
 	while (!__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE) &&
-	    mono_ms() < deadline) {
+	    harness_now_ms() < deadline) {
 		json_t *error = NULL, *result = NULL;
 		json_t *params = json_pack("{s:s, s:s}", "sku", "hot-mix",
 		    "location", "W1");
@@ -800,10 +532,8 @@ static void *monitor_run(void *arg)
 
 Test(race, reserves_and_releases_mixed_never_exceed_stock, .timeout = 120)
 {
-	harness_server *s = start_server();
-	allot_client *c = connect_to(s);
-	json_decref(call_ok(c, "stock.set", json_pack("{s:s, s:s, s:i}", "sku",
-	    "hot-mix", "location", "W1", "on_hand", MIX_UNITS)));
+	ju_ok("stock.set", json_pack("{s:s, s:s, s:i}", "sku",
+	    "hot-mix", "location", "W1", "on_hand", MIX_UNITS));
 
 	static mix_worker workers[NCONN];
 	static pthread_t threads[NCONN];
@@ -811,13 +541,13 @@ Test(race, reserves_and_releases_mixed_never_exceed_stock, .timeout = 120)
 	pthread_barrier_t start;
 	pthread_barrier_init(&start, NULL, NCONN);
 
-	monitor mon = { .port = s->port };
+	monitor mon = { .port = fx_srv->port };
 	pthread_t mon_thread;
 	cr_assert_eq(pthread_create(&mon_thread, NULL, monitor_run, &mon), 0);
 
 	int started = 0;
 	for (int i = 0; i < NCONN; i++) {
-		workers[i] = (mix_worker){ .port = s->port, .index = i,
+		workers[i] = (mix_worker){ .port = fx_srv->port, .index = i,
 			.start = &start };
 		if (pthread_create(&threads[i], NULL, mix_worker_run,
 		    &workers[i]) != 0)
@@ -864,27 +594,23 @@ Test(race, reserves_and_releases_mixed_never_exceed_stock, .timeout = 120)
 	cr_assert_gt(held, MIX_UNITS, "only %d holds", held);
 	cr_assert_gt(oos, 0);
 
-	json_t *recs = call_ok(c, "stock.get", json_pack("{s:s}", "sku",
+	json_t *recs = ju_ok("stock.get", json_pack("{s:s}", "sku",
 	    "hot-mix"));
 	json_t *r = json_array_get(recs, 0);
-	json_int_t reserved = int_of(r, "reserved");
+	json_int_t reserved = ju_geti(r, "reserved");
 	cr_assert_eq(reserved, held - released, "reserved %lld, but %d holds "
 	    "minus %d releases is %d", (long long)reserved, held, released,
 	    held - released);
 	cr_assert_leq(reserved, MIX_UNITS);
-	cr_assert_eq(int_of(r, "available"), MIX_UNITS - reserved);
-	cr_assert_eq(int_of(r, "on_hand"), MIX_UNITS);
-	cr_assert_eq(int_of(r, "oversold"), 0);
-	json_decref(recs);
+	cr_assert_eq(ju_geti(r, "available"), MIX_UNITS - reserved);
+	cr_assert_eq(ju_geti(r, "on_hand"), MIX_UNITS);
+	cr_assert_eq(ju_geti(r, "oversold"), 0);
 
-	json_t *st = call_ok(c, "stats", NULL);
+	json_t *st = ju_ok("stats", NULL);
 	json_t *res = json_object_get(st, "reservations");
-	cr_assert_eq(int_of(res, "held"), held - released);
-	cr_assert_eq(int_of(res, "released"), released);
-	cr_assert_eq(int_of(st, "units_reserved"), held - released);
-	json_decref(st);
+	cr_assert_eq(ju_geti(res, "held"), held - released);
+	cr_assert_eq(ju_geti(res, "released"), released);
+	cr_assert_eq(ju_geti(st, "units_reserved"), held - released);
 
-	allot_client_destroy(c);
-	int status = harness_server_stop(s);
-	cr_assert_eq(status, 0, "allotd exited with status %d", status);
+	fx_finish();
 }

@@ -2,7 +2,7 @@
  * test_routing.c - routing and policy over the wire: location.put and
  * location.list, every strategy, split mode and constraint of reserve,
  * route.quote (the same plan, nothing held), explain, and the CLI as a new
- * user would call it. Each test starts its own allotd (harness.h).
+ * user would call it. Each test starts its own allotd (server_fixture.h).
  */
 #include <criterion/criterion.h>
 
@@ -14,120 +14,29 @@
 #include "allot/client.h"
 #include "allot/protocol.h"
 #include "harness.h"
+#include "json_util.h"
+#include "server_fixture.h"
 
-#define TEST_TIMEOUT_MS 10000
+TestSuite(routing, .init = fx_setup, .fini = fx_teardown, .timeout = 120);
 
-static harness_server *srv;
-static allot_client *cli;
-
-/* Every JSON value handed out is kept and freed when the test ends. */
-static json_t *kept[4096];
-static size_t nkept;
-
-static json_t *keep(json_t *v)
-{
-	cr_assert_lt(nkept, sizeof(kept) / sizeof(kept[0]), "too many values kept");
-	if (v)
-		kept[nkept++] = v;
-	return v;
-}
-
-static void setup(void)
-{
-	char err[512];
-	srv = harness_server_start(NULL, err, sizeof(err));
-	cr_assert_not_null(srv, "cannot start allotd: %s", err);
-	cli = harness_client(srv, TEST_TIMEOUT_MS, err, sizeof(err));
-	cr_assert_not_null(cli, "cannot connect: %s", err);
-}
-
-static void teardown(void)
-{
-	allot_client_destroy(cli);
-	cli = NULL;
-	for (size_t i = 0; i < nkept; i++)
-		json_decref(kept[i]);
-	nkept = 0;
-	harness_server_stop(srv);
-	srv = NULL;
-}
-
-/* Each test ends here: the server must exit 0 on SIGTERM. */
-static void finish(void)
-{
-	allot_client_destroy(cli);
-	cli = NULL;
-	int status = harness_server_stop(srv);
-	srv = NULL;
-	cr_assert_eq(status, 0, "allotd exited with status %d", status);
-}
-
-TestSuite(routing, .init = setup, .fini = teardown, .timeout = 120);
-
-static const char *text_of(json_t *v)
-{
-	char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-	json_t *s = keep(json_string(t ? t : ""));
-	free(t);
-	return json_string_value(s);
-}
-
-/* Call method with params given as JSON text (NULL: none). */
-static void call(const char *method, const char *params, json_t **error, json_t **result)
+/* params given as JSON text (NULL: none), parsed. */
+static json_t *params_of(const char *params)
 {
 	json_error_t jerr;
 	json_t *p = params ? json_loads(params, 0, &jerr) : NULL;
 	cr_assert(params == NULL || p != NULL, "bad JSON in the test: %s: %s", params, jerr.text);
-	char err[512];
-	int rc = allot_client_call_params(cli, method, p, error, result, err, sizeof(err));
-	json_decref(p);
-	cr_assert_eq(rc, 0, "%s %s: %s", method, params ? params : "", err);
-	keep(*error);
-	keep(*result);
+	return p;
 }
 
 static json_t *ok(const char *method, const char *params)
 {
-	json_t *error, *result;
-	call(method, params, &error, &result);
-	if (error)
-		cr_assert_fail("%s %s answered %s", method, params ? params : "", text_of(error));
-	return result;
+	return ju_ok(method, params_of(params));
 }
 
 /* The error of a call that must fail with code, its message naming field. */
 static json_t *fails(const char *method, const char *params, const char *code, const char *field)
 {
-	json_t *error, *result;
-	call(method, params, &error, &result);
-	if (error == NULL)
-		cr_assert_fail("%s %s succeeded: %s", method, params, text_of(result));
-	const char *got = json_string_value(json_object_get(error, "code"));
-	const char *msg = json_string_value(json_object_get(error, "message"));
-	cr_assert(got && strcmp(got, code) == 0, "%s %s: %s, expected %s", method, params,
-	    text_of(error), code);
-	if (field)
-		cr_assert(msg && strstr(msg, field), "%s %s: \"%s\" does not name %s", method, params,
-		    msg ? msg : "", field);
-	return error;
-}
-
-static json_t *get(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-	if (v == NULL)
-		cr_assert_fail("no \"%s\" in %s", key, text_of(o));
-	return v;
-}
-
-static json_int_t geti(json_t *o, const char *key)
-{
-	return json_integer_value(get(o, key));
-}
-
-static const char *gets(json_t *o, const char *key)
-{
-	return json_string_value(get(o, key));
+	return ju_fail(method, params_of(params), code, field);
 }
 
 /* The plan as text, "A:W1=2+W2=1;B:W3=1", from a reservation or a quote. */
@@ -137,17 +46,17 @@ static const char *plan_of(json_t *r)
 	static int turn;
 	char *out = buf[turn++ % 8];
 	size_t len = 0;
-	json_t *lines = get(r, "lines");
+	json_t *lines = ju_get(r, "lines");
 	for (size_t i = 0; i < json_array_size(lines); i++) {
 		json_t *l = json_array_get(lines, i);
-		len += (size_t)snprintf(out + len, 512 - len, "%s%s:", i ? ";" : "", gets(l, "sku"));
-		json_t *allocs = get(l, "allocations");
+		len += (size_t)snprintf(out + len, 512 - len, "%s%s:", i ? ";" : "", ju_gets(l, "sku"));
+		json_t *allocs = ju_get(l, "allocations");
 		if (json_array_size(allocs) == 0)
 			len += (size_t)snprintf(out + len, 512 - len, "-");
 		for (size_t j = 0; j < json_array_size(allocs); j++) {
 			json_t *a = json_array_get(allocs, j);
 			len += (size_t)snprintf(out + len, 512 - len, "%s%s=%lld", j ? "+" : "",
-			    gets(a, "location"), (long long)geti(a, "qty"));
+			    ju_gets(a, "location"), (long long)ju_geti(a, "qty"));
 		}
 	}
 	return out;
@@ -183,37 +92,37 @@ Test(routing, location_put_sets_what_is_given_and_keeps_the_rest)
 {
 	json_t *l = ok("location.put", "{\"location\": \"W1\", \"lat\": 52.5, \"lon\": 13.4, \"priority\": 3, "
 	    "\"cost\": 1.5, \"cost_per_km\": 0.02, \"capacity\": 10, \"tags\": [\"dc\", \"eu\"]}");
-	cr_assert_str_eq(gets(l, "location"), "W1");
-	cr_assert_eq(geti(l, "priority"), 3);
-	cr_assert_eq(geti(l, "capacity"), 10);
-	cr_assert(json_is_true(get(l, "enabled")));
-	cr_assert_eq(json_array_size(get(l, "tags")), 2);
-	cr_assert_eq(geti(l, "open_shipments"), 0);
+	cr_assert_str_eq(ju_gets(l, "location"), "W1");
+	cr_assert_eq(ju_geti(l, "priority"), 3);
+	cr_assert_eq(ju_geti(l, "capacity"), 10);
+	cr_assert(json_is_true(ju_get(l, "enabled")));
+	cr_assert_eq(json_array_size(ju_get(l, "tags")), 2);
+	cr_assert_eq(ju_geti(l, "open_shipments"), 0);
 	/* only enabled given: the rest stays */
 	l = ok("location.put", "{\"location\": \"W1\", \"enabled\": false}");
-	cr_assert(json_is_false(get(l, "enabled")));
-	cr_assert_eq(geti(l, "priority"), 3);
-	cr_assert_eq(geti(l, "capacity"), 10);
-	cr_assert(json_real_value(get(l, "lat")) == 52.5);
-	cr_assert(json_real_value(get(l, "cost")) == 1.5);
-	cr_assert_eq(json_array_size(get(l, "tags")), 2);
+	cr_assert(json_is_false(ju_get(l, "enabled")));
+	cr_assert_eq(ju_geti(l, "priority"), 3);
+	cr_assert_eq(ju_geti(l, "capacity"), 10);
+	cr_assert(json_real_value(ju_get(l, "lat")) == 52.5);
+	cr_assert(json_real_value(ju_get(l, "cost")) == 1.5);
+	cr_assert_eq(json_array_size(ju_get(l, "tags")), 2);
 	/* a location named by stock.set exists with the defaults */
 	stock("tee", "store-1", 3);
 	json_t *list = ok("location.list", NULL);
 	cr_assert_eq(json_array_size(list), 2);
 	json_t *store = json_array_get(list, 0); /* priority 0 ranks before 3 */
-	cr_assert_str_eq(gets(store, "location"), "store-1");
-	cr_assert_eq(geti(store, "priority"), 0);
-	cr_assert(json_is_true(get(store, "enabled")));
+	cr_assert_str_eq(ju_gets(store, "location"), "store-1");
+	cr_assert_eq(ju_geti(store, "priority"), 0);
+	cr_assert(json_is_true(ju_get(store, "enabled")));
 	cr_assert_null(json_object_get(store, "lat"));
 	cr_assert_null(json_object_get(store, "capacity"));
-	cr_assert_str_eq(gets(json_array_get(list, 1), "location"), "W1");
+	cr_assert_str_eq(ju_gets(json_array_get(list, 1), "location"), "W1");
 	/* a priority change re-ranks */
 	ok("location.put", "{\"location\": \"W1\", \"priority\": -1}");
 	list = ok("location.list", NULL);
-	cr_assert_str_eq(gets(json_array_get(list, 0), "location"), "W1");
-	cr_assert_eq(geti(ok("stats", NULL), "locations"), 2);
-	finish();
+	cr_assert_str_eq(ju_gets(json_array_get(list, 0), "location"), "W1");
+	cr_assert_eq(ju_geti(ok("stats", NULL), "locations"), 2);
+	fx_finish();
 }
 
 Test(routing, location_put_refuses_bad_attributes_naming_the_field_and_changes_nothing)
@@ -239,8 +148,8 @@ Test(routing, location_put_refuses_bad_attributes_naming_the_field_and_changes_n
 	fails("location.put", "{\"location\": \"W2\", \"lat\": 95, \"lon\": 0}", "BAD_REQUEST", "lat");
 	json_t *list = ok("location.list", NULL);
 	cr_assert_eq(json_array_size(list), 1, "a refused location.put created a location");
-	cr_assert_eq(geti(json_array_get(list, 0), "priority"), 2);
-	finish();
+	cr_assert_eq(ju_geti(json_array_get(list, 0), "priority"), 2);
+	fx_finish();
 }
 
 Test(routing, each_strategy_ranks_as_documented)
@@ -268,7 +177,7 @@ Test(routing, each_strategy_ranks_as_documented)
 	cr_assert_str_eq(plan_of(ok("route.quote", p)), "tee:dc-hamburg=2;cap:dc-hamburg=1");
 	fails("route.quote", "{\"order_id\": \"q\", \"lines\": [{\"sku\": \"tee\", \"qty\": 1}], "
 	    "\"strategy\": \"cheapest\"}", "BAD_REQUEST", "ship_to");
-	finish();
+	fx_finish();
 }
 
 Test(routing, route_quote_answers_what_reserve_then_holds_and_holds_nothing)
@@ -279,22 +188,22 @@ Test(routing, route_quote_answers_what_reserve_then_holds_and_holds_nothing)
 	    "{\"lat\": 52.5, \"lon\": 13.4}}";
 	json_t *st0 = ok("stats", NULL);
 	json_t *q = ok("route.quote", order);
-	cr_assert_eq(geti(q, "shipments"), 2);
+	cr_assert_eq(ju_geti(q, "shipments"), 2);
 	json_t *st1 = ok("stats", NULL);
-	cr_assert_eq(geti(st1, "units_reserved"), geti(st0, "units_reserved"));
-	cr_assert_eq(geti(get(st1, "reservations"), "held"), 0);
+	cr_assert_eq(ju_geti(st1, "units_reserved"), ju_geti(st0, "units_reserved"));
+	cr_assert_eq(ju_geti(ju_get(st1, "reservations"), "held"), 0);
 	json_t *r = ok("reserve", order);
 	cr_assert_str_eq(plan_of(r), plan_of(q));
 	/* 35 tee and a cap: no one location holds them; of the pairs that do,
 	 * berlin and munich rank best by distance */
 	cr_assert_str_eq(plan_of(r), "tee:dc-berlin=10+dc-munich=25;cap:dc-munich=1");
-	cr_assert_eq(geti(ok("stats", NULL), "units_reserved"), 36);
+	cr_assert_eq(ju_geti(ok("stats", NULL), "units_reserved"), 36);
 	/* out of stock: the same error from both, with the short lines */
 	const char *big = "{\"order_id\": \"o-2\", \"lines\": [{\"sku\": \"cap\", \"qty\": 9}]}";
 	json_t *e = fails("route.quote", big, "OUT_OF_STOCK", NULL);
-	cr_assert_eq(geti(json_array_get(get(e, "lines"), 0), "available"), 7);
+	cr_assert_eq(ju_geti(json_array_get(ju_get(e, "lines"), 0), "available"), 7);
 	fails("reserve", big, "OUT_OF_STOCK", NULL);
-	finish();
+	fx_finish();
 }
 
 Test(routing, split_none_and_lines_and_max_shipments_constrain_the_plan)
@@ -310,14 +219,14 @@ Test(routing, split_none_and_lines_and_max_shipments_constrain_the_plan)
 	snprintf(p, sizeof(p), "%s, \"split\": \"none\", \"allow_partial\": true}", o);
 	json_t *q = ok("route.quote", p);
 	cr_assert_str_eq(plan_of(q), "tee:dc-munich=30");
-	cr_assert_eq(geti(json_array_get(get(q, "lines"), 0), "short"), 10);
+	cr_assert_eq(ju_geti(json_array_get(ju_get(q, "lines"), 0), "short"), 10);
 	snprintf(p, sizeof(p), "%s, \"max_shipments\": 1}", o);
 	fails("route.quote", p, "OUT_OF_STOCK", NULL);
 	/* split lines: each line whole from one location */
 	const char *two = "{\"order_id\": \"o\", \"lines\": [{\"sku\": \"tee\", \"qty\": 12}, "
 	    "{\"sku\": \"cap\", \"qty\": 4}], \"split\": \"lines\"}";
 	cr_assert_str_eq(plan_of(ok("route.quote", two)), "tee:dc-munich=12;cap:dc-munich=4");
-	finish();
+	fx_finish();
 }
 
 Test(routing, a_location_at_capacity_is_skipped_until_a_shipment_closes)
@@ -329,31 +238,31 @@ Test(routing, a_location_at_capacity_is_skipped_until_a_shipment_closes)
 	json_t *r1 = ok("reserve", "{\"order_id\": \"o-1\", \"lines\": [{\"sku\": \"tee\", \"qty\": 1}]}");
 	cr_assert_str_eq(plan_of(r1), "tee:store-paris=1");
 	json_t *list = ok("location.list", NULL);
-	cr_assert_str_eq(gets(json_array_get(list, 0), "location"), "store-paris");
-	cr_assert_eq(geti(json_array_get(list, 0), "open_shipments"), 1);
+	cr_assert_str_eq(ju_gets(json_array_get(list, 0), "location"), "store-paris");
+	cr_assert_eq(ju_geti(json_array_get(list, 0), "open_shipments"), 1);
 	json_t *r2 = ok("reserve", "{\"order_id\": \"o-2\", \"lines\": [{\"sku\": \"tee\", \"qty\": 1}], "
 	    "\"explain\": true}");
 	cr_assert_str_eq(plan_of(r2), "tee:dc-berlin=1");
-	json_t *ex = get(r2, "explain");
-	json_t *first = json_array_get(get(ex, "locations"), 0);
-	cr_assert_str_eq(gets(first, "location"), "store-paris");
-	cr_assert_str_eq(gets(first, "fate"), "at_capacity");
-	cr_assert(strstr(gets(first, "why"), "1 of 1"), "%s", gets(first, "why"));
+	json_t *ex = ju_get(r2, "explain");
+	json_t *first = json_array_get(ju_get(ex, "locations"), 0);
+	cr_assert_str_eq(ju_gets(first, "location"), "store-paris");
+	cr_assert_str_eq(ju_gets(first, "fate"), "at_capacity");
+	cr_assert(strstr(ju_gets(first, "why"), "1 of 1"), "%s", ju_gets(first, "why"));
 	/* committing keeps the shipment open; releasing closes it */
 	char p[128];
-	snprintf(p, sizeof(p), "{\"reservation_id\": \"%s\"}", gets(r1, "reservation_id"));
+	snprintf(p, sizeof(p), "{\"reservation_id\": \"%s\"}", ju_gets(r1, "reservation_id"));
 	ok("commit", p);
 	cr_assert_str_eq(plan_of(ok("route.quote", "{\"order_id\": \"q\", \"lines\": [{\"sku\": \"tee\", "
 	    "\"qty\": 1}]}")), "tee:dc-berlin=1");
 	ok("release", p);
-	cr_assert_eq(geti(json_array_get(ok("location.list", NULL), 0), "open_shipments"), 0);
+	cr_assert_eq(ju_geti(json_array_get(ok("location.list", NULL), 0), "open_shipments"), 0);
 	cr_assert_str_eq(plan_of(ok("route.quote", "{\"order_id\": \"q\", \"lines\": [{\"sku\": \"tee\", "
 	    "\"qty\": 1}]}")), "tee:store-paris=1");
 	/* a disabled location is skipped too */
 	ok("location.put", "{\"location\": \"store-paris\", \"enabled\": false}");
 	cr_assert_str_eq(plan_of(ok("route.quote", "{\"order_id\": \"q\", \"lines\": [{\"sku\": \"tee\", "
 	    "\"qty\": 1}]}")), "tee:dc-berlin=1");
-	finish();
+	fx_finish();
 }
 
 Test(routing, explain_says_why_each_location_was_used_or_skipped)
@@ -364,40 +273,40 @@ Test(routing, explain_says_why_each_location_was_used_or_skipped)
 	    "{\"sku\": \"cap\", \"qty\": 2}], \"strategy\": \"nearest\", \"ship_to\": {\"lat\": 52.5, "
 	    "\"lon\": 13.4}, \"explain\": true}");
 	cr_assert_str_eq(plan_of(r), "tee:dc-munich=3;cap:dc-munich=2");
-	json_t *ex = get(r, "explain");
-	cr_assert_str_eq(gets(ex, "strategy"), "nearest");
-	cr_assert_str_eq(gets(ex, "search"), "exact");
-	cr_assert_eq(geti(ex, "shipments"), 1);
-	cr_assert(strstr(gets(ex, "summary"), "dc-munich"), "%s", gets(ex, "summary"));
-	json_t *locs = get(ex, "locations");
+	json_t *ex = ju_get(r, "explain");
+	cr_assert_str_eq(ju_gets(ex, "strategy"), "nearest");
+	cr_assert_str_eq(ju_gets(ex, "search"), "exact");
+	cr_assert_eq(ju_geti(ex, "shipments"), 1);
+	cr_assert(strstr(ju_gets(ex, "summary"), "dc-munich"), "%s", ju_gets(ex, "summary"));
+	json_t *locs = ju_get(ex, "locations");
 	cr_assert_eq(json_array_size(locs), 4);
 	/* ranked by distance from Berlin: berlin, hamburg, munich, paris */
 	static const char *const names[] = { "dc-berlin", "dc-hamburg", "dc-munich", "store-paris" };
 	static const char *const fates[] = { "short", "disabled", "used", "short" };
 	for (size_t i = 0; i < 4; i++) {
 		json_t *l = json_array_get(locs, i);
-		cr_assert_str_eq(gets(l, "location"), names[i]);
-		cr_assert_str_eq(gets(l, "fate"), fates[i], "%s: %s", names[i], gets(l, "fate"));
-		cr_assert_eq(geti(l, "rank"), (json_int_t)i + 1);
-		cr_assert(json_is_number(get(l, "km")));
-		cr_assert(json_is_integer(get(l, "available")));
-		cr_assert(json_is_integer(get(l, "priority")));
-		cr_assert(json_is_number(get(l, "cost")));
+		cr_assert_str_eq(ju_gets(l, "location"), names[i]);
+		cr_assert_str_eq(ju_gets(l, "fate"), fates[i], "%s: %s", names[i], ju_gets(l, "fate"));
+		cr_assert_eq(ju_geti(l, "rank"), (json_int_t)i + 1);
+		cr_assert(json_is_number(ju_get(l, "km")));
+		cr_assert(json_is_integer(ju_get(l, "available")));
+		cr_assert(json_is_integer(ju_get(l, "priority")));
+		cr_assert(json_is_number(ju_get(l, "cost")));
 	}
-	cr_assert_str_eq(gets(json_array_get(locs, 0), "why"), "short by 2 units of cap");
-	json_t *ru = get(ex, "runner_up");
-	cr_assert_str_eq(gets(ru, "location"), "dc-berlin");
-	cr_assert_str_eq(gets(ru, "text"), "dc-berlin would cover the order with 2 more units of cap");
-	cr_assert_str_eq(gets(json_array_get(get(ru, "lacks"), 0), "sku"), "cap");
-	cr_assert_eq(geti(json_array_get(get(ru, "lacks"), 0), "units"), 2);
+	cr_assert_str_eq(ju_gets(json_array_get(locs, 0), "why"), "short by 2 units of cap");
+	json_t *ru = ju_get(ex, "runner_up");
+	cr_assert_str_eq(ju_gets(ru, "location"), "dc-berlin");
+	cr_assert_str_eq(ju_gets(ru, "text"), "dc-berlin would cover the order with 2 more units of cap");
+	cr_assert_str_eq(ju_gets(json_array_get(ju_get(ru, "lacks"), 0), "sku"), "cap");
+	cr_assert_eq(ju_geti(json_array_get(ju_get(ru, "lacks"), 0), "units"), 2);
 	/* without explain there is none */
 	r = ok("reserve", "{\"order_id\": \"o2\", \"lines\": [{\"sku\": \"tee\", \"qty\": 1}]}");
 	cr_assert_null(json_object_get(r, "explain"));
 	/* an out-of-stock order explains too */
 	json_t *e = fails("reserve", "{\"order_id\": \"o3\", \"lines\": [{\"sku\": \"cap\", \"qty\": 9}], "
 	    "\"explain\": true}", "OUT_OF_STOCK", NULL);
-	cr_assert(strstr(gets(get(e, "explain"), "summary"), "short"), "%s", text_of(e));
-	finish();
+	cr_assert(strstr(ju_gets(ju_get(e, "explain"), "summary"), "short"), "%s", ju_text_of(e));
+	fx_finish();
 }
 
 Test(routing, the_cli_quotes_and_reserves_with_a_strategy)
@@ -406,7 +315,7 @@ Test(routing, the_cli_quotes_and_reserves_with_a_strategy)
 	const char *path = getenv("ALLOT_CLI");
 	cr_assert_not_null(path, "ALLOT_CLI is not set");
 	char port[16];
-	snprintf(port, sizeof(port), "%d", srv->port);
+	snprintf(port, sizeof(port), "%d", fx_srv->port);
 	const char *argv[] = { path, "--port", port, "route.quote", "{\"order_id\": \"c-1\", \"lines\": "
 	    "[{\"sku\": \"tee\", \"qty\": 1}], \"strategy\": \"nearest\", \"ship_to\": {\"lat\": 48.85, "
 	    "\"lon\": 2.35}, \"explain\": true}", NULL };
@@ -424,7 +333,7 @@ Test(routing, the_cli_quotes_and_reserves_with_a_strategy)
 	cr_assert(strstr(out, "ship_to") || strstr(err, "ship_to"), "%s %s", out, err);
 	free(out);
 	free(err);
-	finish();
+	fx_finish();
 }
 
 Test(routing, a_channel_serves_from_its_locations_less_its_buffer)
@@ -441,23 +350,23 @@ Test(routing, a_channel_serves_from_its_locations_less_its_buffer)
 	    "NOT_FOUND", "channel");
 	json_t *ch = ok("channel.put", "{\"channel\": \"marketplace\", \"locations\": [\"dc-hamburg\", "
 	    "\"dc-berlin\"], \"buffer\": 3}");
-	cr_assert_str_eq(gets(ch, "channel"), "marketplace");
-	cr_assert_eq(geti(ch, "buffer"), 3);
-	cr_assert(json_is_false(get(ch, "all_locations")));
-	json_t *locs = get(ch, "locations"); /* in rank order */
+	cr_assert_str_eq(ju_gets(ch, "channel"), "marketplace");
+	cr_assert_eq(ju_geti(ch, "buffer"), 3);
+	cr_assert(json_is_false(ju_get(ch, "all_locations")));
+	json_t *locs = ju_get(ch, "locations"); /* in rank order */
 	cr_assert_eq(json_array_size(locs), 2);
 	cr_assert_str_eq(json_string_value(json_array_get(locs, 0)), "dc-berlin");
 	/* avail as the channel sees it: berlin 10 - 3, hamburg 5 - 3 */
-	json_t *av = get(ok("avail", "{\"skus\": [\"tee\"], \"channel\": \"marketplace\"}"), "tee");
-	cr_assert_eq(geti(av, "total"), 9);
-	cr_assert_eq(geti(get(av, "locations"), "dc-berlin"), 7);
-	cr_assert_eq(json_object_size(get(av, "locations")), 2);
+	json_t *av = ju_get(ok("avail", "{\"skus\": [\"tee\"], \"channel\": \"marketplace\"}"), "tee");
+	cr_assert_eq(ju_geti(av, "total"), 9);
+	cr_assert_eq(ju_geti(ju_get(av, "locations"), "dc-berlin"), 7);
+	cr_assert_eq(json_object_size(ju_get(av, "locations")), 2);
 	/* 8 tee: berlin offers 7, hamburg 2: both */
 	json_t *r = ok("reserve", "{\"order_id\": \"o-m\", \"lines\": [{\"sku\": \"tee\", \"qty\": 8}], "
 	    "\"channel\": \"marketplace\", \"explain\": true}");
 	cr_assert_str_eq(plan_of(r), "tee:dc-berlin=7+dc-hamburg=1");
-	json_t *l0 = json_array_get(get(get(r, "explain"), "locations"), 2);
-	cr_assert_str_eq(gets(l0, "fate"), "outside_channel", "%s", text_of(l0));
+	json_t *l0 = json_array_get(ju_get(ju_get(r, "explain"), "locations"), 2);
+	cr_assert_str_eq(ju_gets(l0, "fate"), "outside_channel", "%s", ju_text_of(l0));
 	/* 10 more: the channel cannot, the web shop (all locations) can */
 	fails("reserve", "{\"order_id\": \"o-m2\", \"lines\": [{\"sku\": \"tee\", \"qty\": 10}], "
 	    "\"channel\": \"marketplace\"}", "OUT_OF_STOCK", NULL);
@@ -465,12 +374,12 @@ Test(routing, a_channel_serves_from_its_locations_less_its_buffer)
 	ok("reserve", "{\"order_id\": \"o-w\", \"lines\": [{\"sku\": \"tee\", \"qty\": 10}], \"channel\": \"web\"}");
 	/* partial update: the buffer alone; then every location */
 	ch = ok("channel.put", "{\"channel\": \"marketplace\", \"buffer\": 0}");
-	cr_assert_eq(json_array_size(get(ch, "locations")), 2);
+	cr_assert_eq(json_array_size(ju_get(ch, "locations")), 2);
 	ch = ok("channel.put", "{\"channel\": \"marketplace\", \"all_locations\": true}");
-	cr_assert(json_is_true(get(ch, "all_locations")));
+	cr_assert(json_is_true(ju_get(ch, "all_locations")));
 	cr_assert_null(json_object_get(ch, "locations"));
-	cr_assert_eq(geti(ch, "buffer"), 0);
-	finish();
+	cr_assert_eq(ju_geti(ch, "buffer"), 0);
+	fx_finish();
 }
 
 Test(routing, purchase_limits_per_order_and_per_customer_are_limit_exceeded)
@@ -479,33 +388,33 @@ Test(routing, purchase_limits_per_order_and_per_customer_are_limit_exceeded)
 	fails("sku.put", "{\"per_order\": 1}", "BAD_REQUEST", "sku");
 	fails("sku.put", "{\"sku\": \"tee\", \"per_order\": -1}", "BAD_REQUEST", "per_order");
 	json_t *s = ok("sku.put", "{\"sku\": \"tee\", \"per_order\": 3, \"per_customer\": 4, \"low_stock\": 2}");
-	cr_assert_eq(geti(s, "per_order"), 3);
-	cr_assert_eq(geti(s, "per_customer"), 4);
-	cr_assert_eq(geti(s, "low_stock"), 2);
+	cr_assert_eq(ju_geti(s, "per_order"), 3);
+	cr_assert_eq(ju_geti(s, "per_customer"), 4);
+	cr_assert_eq(ju_geti(s, "low_stock"), 2);
 	json_t *e = fails("reserve", "{\"order_id\": \"o\", \"lines\": [{\"sku\": \"tee\", \"qty\": 4}], "
 	    "\"customer_id\": \"ann\"}", "LIMIT_EXCEEDED", NULL);
-	json_t *l = json_array_get(get(e, "lines"), 0);
-	cr_assert_str_eq(gets(l, "sku"), "tee");
-	cr_assert_eq(geti(l, "requested"), 4);
-	cr_assert_eq(geti(l, "allowed"), 3);
+	json_t *l = json_array_get(ju_get(e, "lines"), 0);
+	cr_assert_str_eq(ju_gets(l, "sku"), "tee");
+	cr_assert_eq(ju_geti(l, "requested"), 4);
+	cr_assert_eq(ju_geti(l, "allowed"), 3);
 	fails("reserve", "{\"order_id\": \"o\", \"lines\": [{\"sku\": \"tee\", \"qty\": 1}]}", "BAD_REQUEST",
 	    "customer_id");
 	ok("reserve", "{\"order_id\": \"o-1\", \"lines\": [{\"sku\": \"tee\", \"qty\": 3}], \"customer_id\": \"ann\"}");
 	e = fails("route.quote", "{\"order_id\": \"o-2\", \"lines\": [{\"sku\": \"tee\", \"qty\": 2}], "
 	    "\"customer_id\": \"ann\"}", "LIMIT_EXCEEDED", NULL);
-	cr_assert_eq(geti(json_array_get(get(e, "lines"), 0), "allowed"), 1);
+	cr_assert_eq(ju_geti(json_array_get(ju_get(e, "lines"), 0), "allowed"), 1);
 	ok("reserve", "{\"order_id\": \"o-3\", \"lines\": [{\"sku\": \"tee\", \"qty\": 1}], \"customer_id\": \"ann\"}");
 	ok("reserve", "{\"order_id\": \"o-4\", \"lines\": [{\"sku\": \"tee\", \"qty\": 3}], \"customer_id\": \"bob\"}");
 	/* partial update keeps the rest; 0 lifts a limit */
 	s = ok("sku.put", "{\"sku\": \"tee\", \"per_order\": 0}");
-	cr_assert_eq(geti(s, "per_order"), 0);
-	cr_assert_eq(geti(s, "per_customer"), 4);
+	cr_assert_eq(ju_geti(s, "per_order"), 0);
+	cr_assert_eq(ju_geti(s, "per_customer"), 4);
 	fails("reserve", "{\"order_id\": \"o-5\", \"lines\": [{\"sku\": \"tee\", \"qty\": 1}], "
 	    "\"customer_id\": \"ann\"}", "LIMIT_EXCEEDED", NULL);
 	/* a sku not stocked yet can get limits */
 	s = ok("sku.put", "{\"sku\": \"pre-order\", \"per_order\": 1}");
-	cr_assert_str_eq(gets(s, "sku"), "pre-order");
-	finish();
+	cr_assert_str_eq(ju_gets(s, "sku"), "pre-order");
+	fx_finish();
 }
 
 Test(routing, a_pre_order_is_backordered_against_inbound_stock_and_avail_lists_it)
@@ -518,54 +427,54 @@ Test(routing, a_pre_order_is_backordered_against_inbound_stock_and_avail_lists_i
 	    "NOT_FOUND", "nowhere");
 	json_t *in = ok("inbound.add", "{\"sku\": \"hoodie\", \"location\": \"dc-munich\", \"qty\": 20, "
 	    "\"eta\": 1900000000000, \"ref\": \"po-77\"}");
-	cr_assert_eq(geti(in, "qty"), 20);
-	cr_assert_eq(geti(in, "backordered"), 0);
+	cr_assert_eq(ju_geti(in, "qty"), 20);
+	cr_assert_eq(ju_geti(in, "backordered"), 0);
 	ok("inbound.add", "{\"sku\": \"hoodie\", \"location\": \"dc-berlin\", \"qty\": 5, \"eta\": 1800000000000}");
 	/* no stock on hand: without allow_backorder it is out of stock */
 	fails("reserve", "{\"order_id\": \"o\", \"lines\": [{\"sku\": \"hoodie\", \"qty\": 7}]}", "OUT_OF_STOCK", NULL);
 	/* with it, held against the earliest arrival first */
 	json_t *r = ok("reserve", "{\"order_id\": \"pre-1\", \"lines\": [{\"sku\": \"hoodie\", \"qty\": 7}], "
 	    "\"allow_backorder\": true}");
-	json_t *line = json_array_get(get(r, "lines"), 0);
-	cr_assert_eq(geti(line, "backordered"), 7);
-	cr_assert_eq(json_array_size(get(line, "allocations")), 0);
-	json_t *bo = get(line, "backorders");
+	json_t *line = json_array_get(ju_get(r, "lines"), 0);
+	cr_assert_eq(ju_geti(line, "backordered"), 7);
+	cr_assert_eq(json_array_size(ju_get(line, "allocations")), 0);
+	json_t *bo = ju_get(line, "backorders");
 	cr_assert_eq(json_array_size(bo), 2);
-	cr_assert_str_eq(gets(json_array_get(bo, 0), "location"), "dc-berlin");
-	cr_assert_eq(geti(json_array_get(bo, 0), "qty"), 5);
-	cr_assert_eq(geti(json_array_get(bo, 1), "qty"), 2);
-	json_t *av = get(ok("avail", "{\"skus\": [\"hoodie\"]}"), "hoodie");
-	cr_assert_eq(geti(av, "total"), 0);
-	json_t *incoming = get(av, "incoming");
+	cr_assert_str_eq(ju_gets(json_array_get(bo, 0), "location"), "dc-berlin");
+	cr_assert_eq(ju_geti(json_array_get(bo, 0), "qty"), 5);
+	cr_assert_eq(ju_geti(json_array_get(bo, 1), "qty"), 2);
+	json_t *av = ju_get(ok("avail", "{\"skus\": [\"hoodie\"]}"), "hoodie");
+	cr_assert_eq(ju_geti(av, "total"), 0);
+	json_t *incoming = ju_get(av, "incoming");
 	cr_assert_eq(json_array_size(incoming), 2);
-	cr_assert_eq(geti(json_array_get(incoming, 0), "eta"), 1800000000000LL);
-	cr_assert_eq(geti(json_array_get(incoming, 0), "qty"), 0);
-	cr_assert_eq(geti(json_array_get(incoming, 1), "qty"), 18);
-	cr_assert_str_eq(gets(json_array_get(incoming, 1), "ref"), "po-77");
+	cr_assert_eq(ju_geti(json_array_get(incoming, 0), "eta"), 1800000000000LL);
+	cr_assert_eq(ju_geti(json_array_get(incoming, 0), "qty"), 0);
+	cr_assert_eq(ju_geti(json_array_get(incoming, 1), "qty"), 18);
+	cr_assert_str_eq(ju_gets(json_array_get(incoming, 1), "ref"), "po-77");
 	/* releasing gives the units back to the purchase orders */
 	char p[128];
-	snprintf(p, sizeof(p), "{\"reservation_id\": \"%s\"}", gets(r, "reservation_id"));
+	snprintf(p, sizeof(p), "{\"reservation_id\": \"%s\"}", ju_gets(r, "reservation_id"));
 	ok("release", p);
-	av = get(ok("avail", "{\"skus\": [\"hoodie\"]}"), "hoodie");
-	cr_assert_eq(geti(json_array_get(get(av, "incoming"), 0), "qty"), 5);
+	av = ju_get(ok("avail", "{\"skus\": [\"hoodie\"]}"), "hoodie");
+	cr_assert_eq(ju_geti(json_array_get(ju_get(av, "incoming"), 0), "qty"), 5);
 	/* on hand first, then backordered; committed and fulfilled, the
 	 * backordered units ship from the purchase order */
 	r = ok("reserve", "{\"order_id\": \"pre-2\", \"lines\": [{\"sku\": \"cap\", \"qty\": 10}], "
 	    "\"allow_backorder\": true, \"allow_partial\": true}");
-	line = json_array_get(get(r, "lines"), 0);
-	cr_assert_eq(geti(line, "short"), 2, "%s", text_of(line));
+	line = json_array_get(ju_get(r, "lines"), 0);
+	cr_assert_eq(ju_geti(line, "short"), 2, "%s", ju_text_of(line));
 	cr_assert_null(json_object_get(line, "backordered"));
 	ok("inbound.add", "{\"sku\": \"cap\", \"location\": \"dc-hamburg\", \"qty\": 3, \"eta\": 1800000000000}");
 	json_t *q = ok("route.quote", "{\"order_id\": \"pre-3\", \"lines\": [{\"sku\": \"tee\", \"qty\": 40}, "
 	    "{\"sku\": \"cap\", \"qty\": 2}], \"allow_backorder\": true}");
-	cr_assert_eq(geti(json_array_get(get(q, "lines"), 1), "backordered"), 2, "%s", text_of(q));
+	cr_assert_eq(ju_geti(json_array_get(ju_get(q, "lines"), 1), "backordered"), 2, "%s", ju_text_of(q));
 	r = ok("reserve", "{\"order_id\": \"pre-3\", \"lines\": [{\"sku\": \"cap\", \"qty\": 2}], "
 	    "\"allow_backorder\": true}");
-	snprintf(p, sizeof(p), "{\"reservation_id\": \"%s\"}", gets(r, "reservation_id"));
+	snprintf(p, sizeof(p), "{\"reservation_id\": \"%s\"}", ju_gets(r, "reservation_id"));
 	ok("commit", p);
 	r = ok("fulfill", p);
-	cr_assert_str_eq(gets(r, "status"), "fulfilled");
-	av = get(ok("avail", "{\"skus\": [\"cap\"]}"), "cap");
-	cr_assert_eq(geti(json_array_get(get(av, "incoming"), 0), "qty"), 1);
-	finish();
+	cr_assert_str_eq(ju_gets(r, "status"), "fulfilled");
+	av = ju_get(ok("avail", "{\"skus\": [\"cap\"]}"), "cap");
+	cr_assert_eq(ju_geti(json_array_get(ju_get(av, "incoming"), 0), "qty"), 1);
+	fx_finish();
 }
