@@ -27,7 +27,11 @@ const char *const bench_wl_names[WL_COUNT] = {
 	[WL_HOLD] = "hold",
 	[WL_REDIS_CMD] = "redis-cmd",
 	[WL_REDIS_LUA] = "redis-lua",
+	[WL_REDIS_LUA_LINES] = "redis-lua-lines",
 };
+
+/* The strategies of reserve (proto/PROTOCOL.md), as --strategy takes them. */
+static const char *const strategy_names[] = { "priority", "nearest", "cheapest", "most_stock" };
 
 bench_options bench_opt = {
 	.host = ALLOT_DEFAULT_HOST,
@@ -38,7 +42,7 @@ bench_options bench_opt = {
 	.duration = 10.0,
 	.wl = WL_FLASH,
 	.skus = 1000,
-	.locations = 4,
+	.locations = LOCATIONS_DEFAULT,
 	.seed = 1,
 	.zipf_s = 1.0,
 	.ttl_ms = HOLD_TTL_MS,
@@ -104,6 +108,8 @@ static void usage(FILE *f)
 	    "                       the replies; latency counts from the scheduled time\n"
 	    "                       (queueing included, as wrk2; sends go out on a 1 ms\n"
 	    "                       tick, and one sent early is timed from its send).\n"
+	    "                       Sends due on a connection that is down (or not yet\n"
+	    "                       up, with --storm) are counted as errors, UNSENT.\n"
 	    "                       --pipeline is then unused\n"
 	    "  --requests N         stop after N measured requests\n"
 	    "  --duration S         stop after S seconds (default 10 unless only --requests\n"
@@ -112,16 +118,29 @@ static void usage(FILE *f)
 	    "  --warmup S           run S seconds first without recording (default 0); not\n"
 	    "                       counted in --duration or --requests\n"
 	    "  --threads T          T event loops, each with C/T connections (default 1)\n"
-	    "\n"
+	    "  --storm              with --rate: the C connections open all at once at the\n"
+	    "                       start of the timed phase, each then sending on its\n"
+	    "                       schedule (a request waiting for its connection is timed\n"
+	    "                       from when it was due). The client is warm first: %u\n"
+	    "                       connections per thread load the stock, send %u requests\n"
+	    "                       each and close, and every storm connection's socket and\n"
+	    "                       buffers are made before the start, so only the server\n"
+	    "                       meets fresh connections. Not with --warmup\n"
+	    "\n",
+	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, STORM_WARM_CONNS, STORM_WARM_REQUESTS);
+	fprintf(f,
 	    "Workload\n"
-	    "  --workload W         flash, checkout, avail, hold, redis-cmd or redis-lua\n"
-	    "                       (default flash)\n"
-	    "      flash      every request reserves 1 unit of flash-0 (L0); at the end the\n"
-	    "                 successes must equal min(available at the start, attempts)\n"
-	    "                 (min(S, attempts) on a fresh allotd) with zero oversell\n"
-	    "      checkout   reserve 1-3 Zipf-drawn skus (qty 1-2, ttl 60 s), then commit\n"
-	    "                 (80%%) or release (20%%) each held order as a separate request\n"
-	    "                 (in the open loop it takes its connection's next slot)\n"
+	    "  --workload W         flash, checkout, avail, hold, redis-cmd, redis-lua or\n"
+	    "                       redis-lua-lines (default flash)\n"
+	    "      flash      every request reserves 1 unit of flash-0 (L0), or with --lines N\n"
+	    "                 1 unit of each of flash-0 .. flash-<N-1>, all or nothing; at\n"
+	    "                 the end the successes must equal min(available at the start,\n"
+	    "                 attempts) (min(S, attempts) on a fresh allotd), each sku's\n"
+	    "                 reserved must have grown by the successes: zero oversell\n"
+	    "      checkout   reserve 1-3 (or --lines) distinct Zipf-drawn skus (qty 1-2,\n"
+	    "                 ttl 60 s), all or nothing, then commit (80%%) or release\n"
+	    "                 (20%%) each held order as a separate request (in the open\n"
+	    "                 loop it takes its connection's next slot)\n"
 	    "      avail      avail of 10 Zipf-drawn skus\n"
 	    "      hold       reserve 1 unit of one sku, the skus in turn, held for\n"
 	    "                 --ttl-ms and never finished: fills allotd with live\n"
@@ -129,10 +148,30 @@ static void usage(FILE *f)
 	    "      redis-cmd  the --redis-cmd command, sent to Redis over RESP\n"
 	    "      redis-lua  the flash sale as the usual Redis Lua script (EVALSHA),\n"
 	    "                 with the same verdict\n"
-	    "  --skus K             skus for checkout, avail and hold (default 1000)\n"
-	    "  --locations L        locations per sku (default 4)\n"
-	    "  --stock S            on_hand per record (default 10000 for flash and\n"
-	    "                       redis-lua, 1000000 for checkout, avail and hold)\n"
+	    "      redis-lua-lines  checkout's orders (1-3 or --lines skus drawn the same\n"
+	    "                 way, qty 1-2) as one Lua script (EVALSHA) that checks every\n"
+	    "                 line's key stock:sku-<i>, then DECRBYs each and SETs a hold\n"
+	    "                 key with EX 60, all or nothing; no commit or release. At the\n"
+	    "                 end the keys must have gone down by exactly the units of\n"
+	    "                 the held orders, none below zero\n"
+	    "  --lines N            lines of every order, 1-%d: flash, checkout and\n"
+	    "                       redis-lua-lines (at most --skus for the last two)\n"
+	    "  --strategy S         send strategy S (priority, nearest, cheapest or\n"
+	    "                       most_stock) on every reserve: flash, checkout, hold.\n"
+	    "                       nearest and cheapest need --ship-to\n"
+	    "  --ship-to LAT,LON    send ship_to {lat, lon} on every reserve; 'random' draws\n"
+	    "                       one per order in the box lat %g..%g, lon %g..%g.\n"
+	    "                       With --strategy or --ship-to the loading first puts\n"
+	    "                       each location L<i> (location.put) in that box, at a\n"
+	    "                       place drawn from --seed, with priority i, cost 1-%d\n"
+	    "                       and cost_per_km %g (flash: L0 alone)\n"
+	    "  --skus K             skus for checkout, avail, hold and redis-lua-lines\n"
+	    "                       (default 1000)\n"
+	    "  --locations L        locations per sku (default %d)\n"
+	    "  --stock S            on_hand per record (default %d for flash and\n"
+	    "                       redis-lua, %d for checkout, avail and hold);\n"
+	    "                       redis-lua-lines: per stock key (default %d, what\n"
+	    "                       checkout loads of a sku over %d locations)\n"
 	    "  --ttl-ms N           how long the hold workload holds (default %lld,\n"
 	    "                       allotd's default --ttl-max-ms)\n"
 	    "  --zipf S             Zipf exponent of sku popularity, 0 for uniform (default 1.0)\n"
@@ -140,14 +179,16 @@ static void usage(FILE *f)
 	    "  --redis-cmd CMD      command for redis-cmd, split on spaces (default PING)\n"
 	    "  --setup, --no-setup  load stock before the run, or use what is there\n"
 	    "                       (default --setup)\n"
-	    "\n"
-	    "Output\n"
+	    "\n",
+	    LINES_MAX, GEO_LAT_MIN, GEO_LAT_MAX, GEO_LON_MIN, GEO_LON_MAX, GEO_COST_MAX,
+	    GEO_COST_PER_KM, LOCATIONS_DEFAULT, STOCK_FLASH_DEFAULT, STOCK_DEFAULT,
+	    STOCK_LUA_LINES_DEFAULT, LOCATIONS_DEFAULT, HOLD_TTL_MS);
+	fputs("Output\n"
 	    "  --json               also print the results as one JSON object, last line\n"
 	    "  --help               print this and exit\n"
 	    "\n"
-	    "Exit status: 0 done, 1 the flash verdict failed, 2 usage, connection or\n"
-	    "setup failure.\n",
-	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, HOLD_TTL_MS);
+	    "Exit status: 0 done, 1 the verdict (flash, redis-lua, redis-lua-lines)\n"
+	    "failed, 2 usage, connection or setup failure.\n", f);
 }
 
 static uint64_t opt_u64(const char *flag, const char *s, uint64_t lo, uint64_t hi)
@@ -174,12 +215,89 @@ static double opt_double(const char *flag, const char *s, double lo, double hi)
 	return v;
 }
 
+static const char *opt_strategy(const char *s)
+{
+	for (size_t i = 0; i < sizeof strategy_names / sizeof strategy_names[0]; i++)
+		if (strcmp(s, strategy_names[i]) == 0)
+			return strategy_names[i];
+	bench_die("--strategy: expected priority, nearest, cheapest or most_stock, got '%s'", s);
+}
+
+/* --ship-to LAT,LON or random. */
+static void opt_ship_to(const char *s)
+{
+	if (strcmp(s, "random") == 0) {
+		bench_opt.ship_to = SHIP_RANDOM;
+		return;
+	}
+	char *end;
+	errno = 0;
+	double lat = strtod(s, &end);
+	bool ok = !errno && end != s && *end == ',';
+	const char *lon_s = ok ? end + 1 : s;
+	double lon = ok ? strtod(lon_s, &end) : 0.0;
+	ok = ok && !errno && end != lon_s && *end == '\0';
+	if (!ok || !(lat >= -90.0 && lat <= 90.0) || !(lon >= -180.0 && lon <= 180.0))
+		bench_die("--ship-to: expected LAT,LON (-90..90, -180..180) or random, got '%s'", s);
+	bench_opt.ship_to = SHIP_FIXED;
+	bench_opt.ship_lat = lat;
+	bench_opt.ship_lon = lon;
+}
+
 enum {
 	OPT_HOST = 256, OPT_PORT, OPT_CONNS, OPT_PIPELINE, OPT_REQUESTS, OPT_DURATION,
 	OPT_RATE, OPT_WORKLOAD, OPT_SKUS, OPT_LOCATIONS, OPT_STOCK, OPT_SEED, OPT_JSON,
 	OPT_WARMUP, OPT_SETUP, OPT_NO_SETUP, OPT_THREADS, OPT_REDIS_CMD, OPT_ZIPF, OPT_TTL_MS,
-	OPT_HELP,
+	OPT_LINES, OPT_STRATEGY, OPT_SHIP_TO, OPT_STORM, OPT_HELP,
 };
+
+/* The options that go only with some workloads or with each other. */
+static void check_combinations(void)
+{
+	enum workload wl = bench_opt.wl;
+	bool reserves = wl == WL_FLASH || wl == WL_CHECKOUT || wl == WL_HOLD;
+	if (bench_opt.lines && wl != WL_FLASH && wl != WL_CHECKOUT && wl != WL_REDIS_LUA_LINES)
+		bench_die("--lines goes with --workload flash, checkout or redis-lua-lines");
+	if (bench_opt.lines > bench_opt.skus && (wl == WL_CHECKOUT || wl == WL_REDIS_LUA_LINES))
+		bench_die("--lines %u is more than --skus %u: an order names distinct skus",
+		    bench_opt.lines, bench_opt.skus);
+	if ((bench_opt.strategy || bench_opt.ship_to != SHIP_NONE) && !reserves)
+		bench_die("--strategy and --ship-to go with --workload flash, checkout or hold");
+	if (bench_opt.strategy && bench_opt.ship_to == SHIP_NONE &&
+	    (strcmp(bench_opt.strategy, "nearest") == 0 || strcmp(bench_opt.strategy, "cheapest") == 0))
+		bench_die("--strategy %s needs --ship-to (allotd answers BAD_REQUEST without ship_to)",
+		    bench_opt.strategy);
+	if (bench_opt.storm && bench_opt.rate == 0.0)
+		bench_die("--storm needs --rate: its connections send on the open loop's schedule");
+	if (bench_opt.storm && bench_opt.warmup > 0.0)
+		bench_die("--storm warms the client on connections of its own; --warmup does not go with it");
+}
+
+/* Once every option is read: check how they go together and fill in the
+ * defaults that depend on others. */
+static void settle_options(void)
+{
+	if (bench_opt.threads > bench_opt.conns)
+		bench_die("--threads %u is more than --connections %u", bench_opt.threads, bench_opt.conns);
+	if (bench_opt.redis_cmd && bench_opt.wl != WL_REDIS_CMD)
+		bench_die("--redis-cmd goes with --workload redis-cmd");
+	if (!bench_opt.redis_cmd)
+		bench_opt.redis_cmd = "PING";
+	check_combinations();
+	if (!bench_opt.have_stock)
+		bench_opt.stock = (bench_opt.wl == WL_FLASH || bench_opt.wl == WL_REDIS_LUA) ? STOCK_FLASH_DEFAULT :
+		    bench_opt.wl == WL_REDIS_LUA_LINES ? STOCK_LUA_LINES_DEFAULT : STOCK_DEFAULT;
+	bench_opt.redis = bench_opt.wl == WL_REDIS_CMD || bench_opt.wl == WL_REDIS_LUA ||
+	    bench_opt.wl == WL_REDIS_LUA_LINES;
+	bench_opt.routing = bench_opt.strategy != NULL || bench_opt.ship_to != SHIP_NONE;
+	/* bounded always: --requests alone runs up to the 600 s cap */
+	if (bench_opt.have_requests && !bench_opt.have_duration)
+		bench_opt.duration = RUN_CAP_S;
+	else
+		bench_opt.have_duration = true;
+	if (bench_opt.warmup + bench_opt.duration > RUN_CAP_S)
+		bench_opt.duration = RUN_CAP_S - bench_opt.warmup > 0.001 ? RUN_CAP_S - bench_opt.warmup : 0.001;
+}
 
 static void parse_options(int argc, char **argv)
 {
@@ -204,6 +322,10 @@ static void parse_options(int argc, char **argv)
 		{"redis-cmd", required_argument, NULL, OPT_REDIS_CMD},
 		{"zipf", required_argument, NULL, OPT_ZIPF},
 		{"ttl-ms", required_argument, NULL, OPT_TTL_MS},
+		{"lines", required_argument, NULL, OPT_LINES},
+		{"strategy", required_argument, NULL, OPT_STRATEGY},
+		{"ship-to", required_argument, NULL, OPT_SHIP_TO},
+		{"storm", no_argument, NULL, OPT_STORM},
 		{"help", no_argument, NULL, OPT_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -243,8 +365,8 @@ static void parse_options(int argc, char **argv)
 				}
 			}
 			if (!found)
-				bench_die("--workload: expected flash, checkout, avail, hold, redis-cmd or redis-lua, got '%s'",
-				    optarg);
+				bench_die("--workload: expected flash, checkout, avail, hold, redis-cmd, "
+				    "redis-lua or redis-lua-lines, got '%s'", optarg);
 			break;
 		}
 		case OPT_SKUS:
@@ -284,6 +406,18 @@ static void parse_options(int argc, char **argv)
 		case OPT_TTL_MS:
 			bench_opt.ttl_ms = opt_u64("ttl-ms", optarg, 1, (uint64_t)INT64_MAX);
 			break;
+		case OPT_LINES:
+			bench_opt.lines = (uint32_t)opt_u64("lines", optarg, 1, LINES_MAX);
+			break;
+		case OPT_STRATEGY:
+			bench_opt.strategy = opt_strategy(optarg);
+			break;
+		case OPT_SHIP_TO:
+			opt_ship_to(optarg);
+			break;
+		case OPT_STORM:
+			bench_opt.storm = true;
+			break;
 		case OPT_HELP:
 			usage(stdout);
 			exit(0);
@@ -296,22 +430,7 @@ static void parse_options(int argc, char **argv)
 	}
 	if (optind < argc)
 		bench_die("unexpected argument '%s' (see --help)", argv[optind]);
-	if (bench_opt.threads > bench_opt.conns)
-		bench_die("--threads %u is more than --connections %u", bench_opt.threads, bench_opt.conns);
-	if (bench_opt.redis_cmd && bench_opt.wl != WL_REDIS_CMD)
-		bench_die("--redis-cmd goes with --workload redis-cmd");
-	if (!bench_opt.redis_cmd)
-		bench_opt.redis_cmd = "PING";
-	if (!bench_opt.have_stock)
-		bench_opt.stock = (bench_opt.wl == WL_FLASH || bench_opt.wl == WL_REDIS_LUA) ? 10000 : 1000000;
-	bench_opt.redis = bench_opt.wl == WL_REDIS_CMD || bench_opt.wl == WL_REDIS_LUA;
-	/* bounded always: --requests alone runs up to the 600 s cap */
-	if (bench_opt.have_requests && !bench_opt.have_duration)
-		bench_opt.duration = RUN_CAP_S;
-	else
-		bench_opt.have_duration = true;
-	if (bench_opt.warmup + bench_opt.duration > RUN_CAP_S)
-		bench_opt.duration = RUN_CAP_S - bench_opt.warmup > 0.001 ? RUN_CAP_S - bench_opt.warmup : 0.001;
+	settle_options();
 }
 
 static void resolve_host(void)
@@ -365,6 +484,9 @@ static void worker_init(worker *w, uint32_t t, uint32_t first, uint32_t last)
 	w->conns = bench_xcalloc(w->nconns, sizeof *w->conns);
 	for (uint32_t i = 0; i < w->nconns; i++)
 		conn_init(&w->conns[i], w, first + i);
+	w->lead = &w->conns[0];
+	if (bench_opt.storm)
+		storm_init(w, t);
 }
 
 /* Setup failures end it here; otherwise say what was loaded. */
@@ -386,7 +508,7 @@ static void check_setup(void)
 		bench_die("gave up before the run");
 	if (bench_setup_items)
 		fprintf(stderr, "allot-bench: loaded %" PRIu64 " record%s in %.1f ms over %u connections\n",
-		    loaded, loaded == 1 ? "" : "s", (double)setup_ns / 1e6, bench_opt.conns);
+		    loaded, loaded == 1 ? "" : "s", (double)setup_ns / 1e6, bench_setup_stride);
 }
 
 int main(int argc, char **argv)
@@ -395,6 +517,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	resolve_host();
 	wl_prepare();
+	bench_setup_stride = bench_opt.storm ? bench_opt.threads * STORM_WARM_CONNS : bench_opt.conns;
 
 	bench_workers = bench_xcalloc(bench_opt.threads, sizeof *bench_workers);
 	uint32_t first = 0;
@@ -412,7 +535,10 @@ int main(int argc, char **argv)
 		worker *w = &bench_workers[t];
 		for (uint32_t i = 0; i < w->nconns; i++)
 			conn_finish(&w->conns[i]);
+		for (uint32_t i = 0; i < w->nwarm; i++)
+			conn_finish(&w->warm[i]);
 		free(w->conns);
+		free(w->warm);
 	}
 	free(bench_workers);
 	wl_free();

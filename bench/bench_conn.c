@@ -83,19 +83,22 @@ followup conn_followup_pop(conn *c)
 	return f;
 }
 
-/* Note a request just queued on c, to match its reply when it comes. */
-void conn_track(conn *c, uint8_t kind, uint32_t msgid, uint64_t t, bool measured)
+/* Note a request just queued on c, to match its reply when it comes. The
+ * entry is the caller's to add to (units) until the next conn_track. */
+inflight *conn_track(conn *c, uint8_t kind, uint32_t msgid, uint64_t t, bool measured)
 {
 	inflight *f = fl_push(c);
 	f->t = t;
 	f->msgid = msgid;
 	f->kind = kind;
 	f->measured = measured;
+	f->units = 0;
 	if (K_TIMED(kind)) {
 		c->w->inflight++;
 		if (measured)
 			c->w->sent++;
 	}
+	return f;
 }
 
 /* ------------------------------------------------------------------------
@@ -115,6 +118,24 @@ void conn_init(conn *c, worker *w, uint32_t gid)
 	rpc_reader_init(&c->reader);
 	c->fl_cap = pow2_at_least(bench_opt.pipeline > SETUP_WINDOW ? bench_opt.pipeline : SETUP_WINDOW);
 	c->fl = bench_xmalloc((size_t)c->fl_cap * sizeof *c->fl);
+}
+
+/*
+ * Grow and touch c's buffers to their working size before c connects, so
+ * that a connection opened in the storm costs the client no allocation and
+ * no first-touch page faults: the server alone meets something new.
+ */
+void conn_prewarm(conn *c)
+{
+	assert(c->in == NULL && c->fl_cap > 0);
+	c->in = bench_xmalloc(IN_INITIAL);
+	c->in_cap = IN_INITIAL;
+	memset(c->in, 0, IN_INITIAL);
+	if (!mp_buf_reserve(&c->out, IN_MIN_FREE) || !mp_buf_reserve(&c->wbuf, IN_MIN_FREE))
+		bench_die("out of memory for the output buffers");
+	memset(c->out.data, 0, IN_MIN_FREE);
+	memset(c->wbuf.data, 0, IN_MIN_FREE);
+	memset(c->fl, 0, (size_t)c->fl_cap * sizeof *c->fl);
 }
 
 void conn_finish(conn *c)
@@ -160,6 +181,7 @@ void conn_fail(conn *c, const char *why)
 	switch (w->phase) {
 	case PH_SETUP:
 	case PH_PROBE:
+	case PH_WARM:
 		w->failed = true;
 		uv_stop(&w->loop);
 		break;
@@ -300,6 +322,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void connect_cb(uv_connect_t *req, int status)
 {
 	conn *c = req->data;
+	if (status == UV_ECANCELED) {
+		c->dead = true; /* closed by us before it was up: at the end of a storm */
+		return;
+	}
 	if (status < 0) {
 		char why[160];
 		snprintf(why, sizeof why, "connect to %s:%d: %s", bench_opt.host, bench_opt.port,
@@ -313,19 +339,46 @@ static void connect_cb(uv_connect_t *req, int status)
 		conn_fail(c, uv_strerror(rc));
 		return;
 	}
-	wl_connected(c);
+	c->connected = true;
+	/* in the timed phase only the storm connects: it starts sending; one
+	 * that connects after the run just stays idle */
+	if (c->w->phase == PH_SETUP)
+		wl_connected(c);
+	else if (c->w->phase == PH_RUN)
+		storm_conn_ready(c);
 	conn_flush(c);
 }
 
-int conn_start(conn *c)
+/* c's socket, made now (uv_tcp_init_ex creates it), so that connecting
+ * later is one system call. 0, or a libuv error (c is then dead). */
+int conn_open(conn *c)
 {
-	uv_tcp_init(&c->w->loop, &c->tcp);
+	assert(c->tcp.loop == NULL);
+	int rc = uv_tcp_init_ex(&c->w->loop, &c->tcp, bench_addr.ss_family);
+	if (rc < 0) {
+		c->dead = true;
+		return rc;
+	}
 	c->tcp.data = c;
 	c->creq.data = c;
+	uv_tcp_nodelay(&c->tcp, 1);
+	return 0;
+}
+
+/* Connect c's open socket; connect_cb goes on from there. */
+int conn_connect(conn *c)
+{
+	assert(c->tcp.loop != NULL && !c->connected);
 	int rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&bench_addr, connect_cb);
 	if (rc < 0) {
 		c->dead = true;
 		uv_close((uv_handle_t *)&c->tcp, conn_on_closed);
 	}
 	return rc;
+}
+
+int conn_start(conn *c)
+{
+	int rc = conn_open(c);
+	return rc < 0 ? rc : conn_connect(c);
 }

@@ -8,6 +8,7 @@
  */
 #include "bench.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,12 +53,17 @@ void resp_set(conn *c, const char *key, int64_t v)
 	conn_track(c, K_SETUP, 0, 0, false);
 }
 
-/* GET key, the probe before and after the run. */
-void resp_get(conn *c, const char *key)
+/* MGET of "<prefix><first>" .. "<prefix><first + n - 1>", a probe. */
+void resp_mget(conn *c, const char *prefix, uint64_t first, uint32_t n)
 {
-	resp_write_array(&c->out, 2);
-	resp_write_bulk(&c->out, "GET", 3);
-	resp_write_bulk(&c->out, key, strlen(key));
+	char key[96];
+	size_t pl = strlen(prefix);
+	assert(n > 0 && pl + 20 <= sizeof key);
+	memcpy(key, prefix, pl);
+	resp_write_array(&c->out, (size_t)n + 1);
+	resp_write_bulk(&c->out, "MGET", 4);
+	for (uint32_t i = 0; i < n; i++)
+		resp_write_bulk(&c->out, key, pl + bench_u64dec(key + pl, first + i));
 	conn_track(c, K_PROBE, 0, 0, false);
 }
 
@@ -225,6 +231,40 @@ static int resp_parse(const char *p, size_t len, size_t *used, reply *r)
 	}
 }
 
+/*
+ * Add the elements of r, an array of bulk integers (an MGET's reply), to
+ * v: each one counts as a key, a null one as missing. False when r is not
+ * such an array. r was parsed whole already, so its lines are all there.
+ */
+bool resp_sum_keys(const reply *r, probe_view *v)
+{
+	if (r->rtype != '*' || r->rnull || !r->raw)
+		return false;
+	const char *p = r->raw, *end = r->raw + r->raw_len;
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+	assert(nl != NULL);
+	p = nl + 1;
+	for (int64_t i = 0; i < r->rint; i++) {
+		int64_t len, x;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl || *p != '$' || !resp_int(p + 1, (size_t)(nl - 1 - (p + 1)), &len))
+			return false;
+		p = nl + 1;
+		v->keys++;
+		if (len < 0) {
+			v->keys_missing++;
+			continue;
+		}
+		if ((size_t)(end - p) < (size_t)len + 2 || !resp_int(p, (size_t)len, &x))
+			return false;
+		p += len + 2;
+		v->key_sum += x;
+		if (x < v->key_min)
+			v->key_min = x;
+	}
+	return true;
+}
+
 /* One RESP reply at p, the front of c's unread input: 1 and *used when
  * whole, 0 when more bytes are needed, -1 (connection failed) when broken. */
 int resp_take(conn *c, const uint8_t *p, size_t len, size_t *used, uint64_t now)
@@ -248,6 +288,8 @@ int resp_take(conn *c, const uint8_t *p, size_t len, size_t *used, uint64_t now)
 		r.msg = r.rstr;
 		r.msg_len = (uint32_t)(r.rstr_len > 150 ? 150 : r.rstr_len);
 	}
+	r.raw = (const char *)p;
+	r.raw_len = *used;
 	if (c->fl_count == 0) {
 		conn_fail(c, "unsolicited reply");
 		return -1;

@@ -71,59 +71,107 @@ static void write_order_id(conn *c, char p)
 	mp_write_str(&c->out, s, l);
 }
 
-/* stock.set of sku_name, or of "sku-<sku>" when it is NULL, at "L<loc>". */
-void rpc_stock_set(conn *c, uint64_t sku, uint32_t loc, int64_t on_hand, const char *sku_name)
+/* stock.set of "<sku_prefix><sku>" at "L<loc>". */
+void rpc_stock_set(conn *c, const char *sku_prefix, uint64_t sku, uint32_t loc, int64_t on_hand)
 {
 	mp_buf *b = &c->out;
 	rpc_begin(c, "stock.set", 3, K_SETUP, 0, false);
 	mp_write_cstr(b, "sku");
-	if (sku_name)
-		mp_write_cstr(b, sku_name);
-	else
-		write_name(b, "sku-", sku);
+	write_name(b, sku_prefix, sku);
 	mp_write_cstr(b, "location");
 	write_name(b, "L", loc);
 	mp_write_cstr(b, "on_hand");
 	mp_write_int(b, on_hand);
 }
 
-void rpc_stock_get(conn *c, const char *sku)
+/* location.put of "L<loc>" with coordinates, a priority and costs, so that
+ * every strategy has something to rank. */
+void rpc_location_put(conn *c, uint32_t loc, const bench_geo *g)
+{
+	mp_buf *b = &c->out;
+	rpc_begin(c, "location.put", 6, K_SETUP, 0, false);
+	mp_write_cstr(b, "location");
+	write_name(b, "L", loc);
+	mp_write_cstr(b, "lat");
+	mp_write_double(b, g->lat);
+	mp_write_cstr(b, "lon");
+	mp_write_double(b, g->lon);
+	mp_write_cstr(b, "priority");
+	mp_write_int(b, g->priority);
+	mp_write_cstr(b, "cost");
+	mp_write_uint(b, g->cost);
+	mp_write_cstr(b, "cost_per_km");
+	mp_write_double(b, GEO_COST_PER_KM);
+}
+
+/* stock.get of "<sku_prefix><sku>", a probe. */
+void rpc_stock_get(conn *c, const char *sku_prefix, uint64_t sku)
 {
 	mp_buf *b = &c->out;
 	rpc_begin(c, "stock.get", 1, K_PROBE, 0, false);
 	mp_write_cstr(b, "sku");
-	mp_write_cstr(b, sku);
+	write_name(b, sku_prefix, sku);
 }
 
-/* reserve: one line of 1 unit of sku (or of "sku-<sku_i>" when it is
- * NULL), held for ttl_ms, under the order id "<id_prefix>-<gid>-<n>". */
-void rpc_reserve_one(conn *c, char id_prefix, const char *sku, uint64_t sku_i, uint64_t ttl_ms,
+/* The routing params every reserve carries: 0, 1 or 2 pairs. */
+static uint32_t routing_pairs(void)
+{
+	return (bench_opt.strategy != NULL) + (bench_opt.ship_to != SHIP_NONE);
+}
+
+/* strategy and ship_to, as the options say; a random ship_to is drawn
+ * for each order, uniformly in the box the locations stand in. */
+static void write_routing(conn *c)
+{
+	mp_buf *b = &c->out;
+	if (bench_opt.strategy) {
+		mp_write_cstr(b, "strategy");
+		mp_write_cstr(b, bench_opt.strategy);
+	}
+	if (bench_opt.ship_to == SHIP_NONE)
+		return;
+	double lat = bench_opt.ship_lat, lon = bench_opt.ship_lon;
+	if (bench_opt.ship_to == SHIP_RANDOM) {
+		lat = bench_rng_between(&c->rng, GEO_LAT_MIN, GEO_LAT_MAX);
+		lon = bench_rng_between(&c->rng, GEO_LON_MIN, GEO_LON_MAX);
+	}
+	assert(lat >= -90.0 && lat <= 90.0 && lon >= -180.0 && lon <= 180.0);
+	mp_write_cstr(b, "ship_to");
+	mp_write_map(b, 2);
+	mp_write_cstr(b, "lat");
+	mp_write_double(b, lat);
+	mp_write_cstr(b, "lon");
+	mp_write_double(b, lon);
+}
+
+/* reserve: one line of 1 unit of "<sku_prefix><sku>", held for ttl_ms,
+ * under the order id "<id_prefix>-<gid>-<n>". */
+void rpc_reserve_one(conn *c, char id_prefix, const char *sku_prefix, uint64_t sku, uint64_t ttl_ms,
     uint64_t t, bool measured)
 {
 	mp_buf *b = &c->out;
-	rpc_begin(c, "reserve", 3, K_RESERVE, t, measured);
+	rpc_begin(c, "reserve", 3 + routing_pairs(), K_RESERVE, t, measured);
 	mp_write_cstr(b, "order_id");
 	write_order_id(c, id_prefix);
 	mp_write_cstr(b, "lines");
 	mp_write_array(b, 1);
 	mp_write_map(b, 2);
 	mp_write_cstr(b, "sku");
-	if (sku)
-		mp_write_cstr(b, sku);
-	else
-		write_name(b, "sku-", sku_i);
+	write_name(b, sku_prefix, sku);
 	mp_write_cstr(b, "qty");
 	mp_write_uint(b, 1);
 	mp_write_cstr(b, "ttl_ms");
 	mp_write_uint(b, ttl_ms);
+	write_routing(c);
 }
 
-/* reserve: n lines, qtys[i] of "sku-<skus[i]>". */
-void rpc_reserve_lines(conn *c, char id_prefix, const uint32_t *skus, const uint32_t *qtys,
-    uint32_t n, uint64_t ttl_ms, uint64_t t, bool measured)
+/* reserve: n lines, qtys[i] of "<sku_prefix><skus[i]>", all or nothing. */
+void rpc_reserve_lines(conn *c, char id_prefix, const char *sku_prefix, const uint32_t *skus,
+    const uint32_t *qtys, uint32_t n, uint64_t ttl_ms, uint64_t t, bool measured)
 {
 	mp_buf *b = &c->out;
-	rpc_begin(c, "reserve", 3, K_RESERVE, t, measured);
+	assert(n >= 1 && n <= LINES_MAX);
+	rpc_begin(c, "reserve", 3 + routing_pairs(), K_RESERVE, t, measured);
 	mp_write_cstr(b, "order_id");
 	write_order_id(c, id_prefix);
 	mp_write_cstr(b, "lines");
@@ -131,12 +179,13 @@ void rpc_reserve_lines(conn *c, char id_prefix, const uint32_t *skus, const uint
 	for (uint32_t i = 0; i < n; i++) {
 		mp_write_map(b, 2);
 		mp_write_cstr(b, "sku");
-		write_name(b, "sku-", skus[i]);
+		write_name(b, sku_prefix, skus[i]);
 		mp_write_cstr(b, "qty");
 		mp_write_uint(b, qtys[i]);
 	}
 	mp_write_cstr(b, "ttl_ms");
 	mp_write_uint(b, ttl_ms);
+	write_routing(c);
 }
 
 /* commit (kind K_COMMIT) or release (K_RELEASE) of a reservation. */
@@ -164,7 +213,7 @@ void rpc_avail(conn *c, const uint32_t *skus, uint32_t n, uint64_t t, bool measu
  * Replies
  * --------------------------------------------------------------------- */
 
-/* Sum a stock.get result (records of flash-0) into v. */
+/* Sum a stock.get result (the records of one sku) into v. */
 void rpc_parse_stock_get(mp_cursor *cur, stock_view *v)
 {
 	uint32_t n;

@@ -1,13 +1,15 @@
 /*
  * bench_run.c - a worker's phases, each on its own libuv loop:
  *
- *   1. connect, then load stock (pipelined over the same connections);
- *   2. (worker 0) probe the flash record before the run;
- *   3. the timed run: closed loop (each connection keeps --pipeline requests
+ *   1. connect, then load stock (pipelined over the same connections; with
+ *      --storm, over the warm-up connections alone);
+ *   2. (worker 0) probe the stock the verdict compares, before the run;
+ *   3. (--storm) warm the client up, close the warm-up connections;
+ *   4. the timed run: closed loop (each connection keeps --pipeline requests
  *      in flight) or open loop (--rate: every connection sends on its own
  *      schedule whatever the replies, latency counted from the scheduled
- *      time, as wrk2 does);
- *   4. (worker 0) probe the flash record after the run.
+ *      time, as wrk2 does; with --storm the connections open at its start);
+ *   5. (worker 0) probe the stock after the run.
  *
  * Barriers separate the phases, so every worker starts the run together and
  * the final probe sees every reply.
@@ -16,6 +18,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,6 +50,37 @@ static void drain_timeout_cb(uv_timer_t *t)
 	run_finish(w);
 }
 
+/* Open loop: how many measured sends of c's schedule fell due before
+ * until and were never made. */
+static uint64_t unsent_due(const worker *w, const conn *c, uint64_t until)
+{
+	if (until <= c->sched0)
+		return 0;
+	/* the k-th send is due at sched0 + k * interval */
+	uint64_t k_end = (uint64_t)ceil((double)(until - c->sched0) / w->interval);
+	uint64_t k_measured = w->measure_start <= c->sched0 ? 0 :
+	    (uint64_t)ceil((double)(w->measure_start - c->sched0) / w->interval);
+	uint64_t k_first = c->sched_k > k_measured ? c->sched_k : k_measured;
+	return k_end > k_first ? k_end - k_first : 0;
+}
+
+/* Open loop, as the run stops: the sends due on connections that could not
+ * make them (never up, or failed) are counted, not silently skipped: a
+ * server that leaves connections waiting must not look faster for it. */
+static void count_unsent(worker *w)
+{
+	uint64_t now = bench_mono_ns();
+	uint64_t until = now < w->end_by ? now : w->end_by;
+	if (bench_opt.rate == 0.0 || w->phase != PH_RUN)
+		return;
+	assert(w->interval > 0.0);
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		const conn *c = &w->conns[i];
+		if (c->dead || !c->connected)
+			w->unsent += unsent_due(w, c, until);
+	}
+}
+
 /* No new requests from now on; finish once the in-flight ones are back. */
 void run_begin_stop(worker *w)
 {
@@ -54,6 +88,7 @@ void run_begin_stop(worker *w)
 		return;
 	if (!w->stopping) {
 		w->stopping = true;
+		count_unsent(w);
 		uv_timer_stop(&w->tick);
 		uv_timer_stop(&w->timer);
 		uv_timer_start(&w->timer, drain_timeout_cb, DRAIN_TIMEOUT_MS, 0);
@@ -82,7 +117,7 @@ static void phase_timeout_cb(uv_timer_t *t)
 {
 	worker *w = t->data;
 	fprintf(stderr, "allot-bench: worker %u: timed out %s\n", w->idx,
-	    w->phase == PH_SETUP ? "connecting and loading stock" : "reading the flash stock");
+	    w->phase == PH_SETUP ? "connecting and loading stock" : "reading the stock");
 	w->failed = true;
 	uv_stop(&w->loop);
 }
@@ -96,14 +131,39 @@ static void deadline_cb(uv_timer_t *t)
 	run_begin_stop(t->data);
 }
 
+/* The open loop's horizon at now: what falls due before it goes out now. */
+static uint64_t open_loop_horizon(const worker *w, uint64_t now)
+{
+	uint64_t horizon = now + TICK_NS;
+	return horizon > w->end_by ? w->end_by : horizon;
+}
+
 /*
- * Open loop: every tick (1 ms) sends each request whose scheduled time falls
- * before the next tick. A request that goes out late (a late tick, a client
- * that fell behind, a connection at its in-flight cap) is timed from when it
- * was due, so the queueing it suffered counts, as in wrk2. One sent up to a
- * tick early is timed from when it went out, so the timer's 1 ms granularity
- * does not add a phantom 0-1 ms to every latency.
+ * Send each request of c's schedule that falls due before the next tick. A
+ * request that goes out late (a late tick, a client that fell behind, a
+ * connection at its in-flight cap or not yet connected) is timed from when
+ * it was due, so the queueing it suffered counts, as in wrk2. One sent up
+ * to a tick early is timed from when it went out, so the timer's 1 ms
+ * granularity does not add a phantom 0-1 ms to every latency.
  */
+void run_open_loop_send(conn *c, uint64_t now)
+{
+	worker *w = c->w;
+	uint64_t horizon = open_loop_horizon(w, now);
+	if (c->dead || !c->connected)
+		return;
+	assert(w->interval > 0.0);
+	for (;;) {
+		uint64_t due = c->sched0 + (uint64_t)((double)c->sched_k * w->interval);
+		if (due >= horizon || w->stopping || c->fl_count >= OPEN_LOOP_INFLIGHT_MAX)
+			break;
+		wl_send_timed(c, due < now ? due : now);
+		c->sched_k++;
+	}
+	conn_flush(c);
+}
+
+/* Open loop: every tick (1 ms), each connection sends what fell due. */
 static void tick_cb(uv_timer_t *t)
 {
 	worker *w = t->data;
@@ -112,22 +172,8 @@ static void tick_cb(uv_timer_t *t)
 		run_begin_stop(w);
 		return;
 	}
-	uint64_t horizon = now + TICK_NS;
-	if (horizon > w->end_by)
-		horizon = w->end_by;
-	for (uint32_t i = 0; i < w->nconns && !w->stopping; i++) {
-		conn *c = &w->conns[i];
-		if (c->dead)
-			continue;
-		for (;;) {
-			uint64_t due = c->sched0 + (uint64_t)((double)c->sched_k * w->interval);
-			if (due >= horizon || w->stopping || c->fl_count >= OPEN_LOOP_INFLIGHT_MAX)
-				break;
-			wl_send_timed(c, due < now ? due : now);
-			c->sched_k++;
-		}
-		conn_flush(c);
-	}
+	for (uint32_t i = 0; i < w->nconns && !w->stopping; i++)
+		run_open_loop_send(&w->conns[i], now);
 }
 
 /* The first requests: the open loop's schedule, or the closed loop's
@@ -143,7 +189,10 @@ static void run_kick_off(worker *w, uint64_t now)
 			c->sched0 = now + (uint64_t)(w->interval * (double)c->gid / (double)bench_opt.conns);
 			c->sched_k = 0;
 		}
-		uv_timer_start(&w->tick, tick_cb, 0, TICK_MS);
+		if (bench_opt.storm)
+			storm_kick_off(w);
+		if (!w->stopping)
+			uv_timer_start(&w->tick, tick_cb, 0, TICK_MS);
 		return;
 	}
 	for (uint32_t i = 0; i < w->nconns && !w->stopping; i++) {
@@ -180,16 +229,15 @@ static void run_phase(worker *w)
 	w->phase = PH_OVER;
 }
 
-/* Worker 0 only: read the flash record (stock.get or GET) into w->probe. */
-static bool probe_phase(worker *w)
+/* Worker 0 only: read the stock the verdict compares, on c, into w->probe. */
+static bool probe_phase(worker *w, conn *c)
 {
-	conn *c = &w->conns[0];
 	w->phase = PH_PROBE;
 	w->probe_done = false;
 	memset(&w->probe, 0, sizeof w->probe);
-	if (c->dead || c->fl_count)
+	if (!c || c->dead || !c->connected || c->fl_count)
 		return false;
-	wl_send_probe(c);
+	wl_probe_start(c);
 	conn_flush(c);
 	uv_timer_start(&w->timer, phase_timeout_cb, PROBE_TIMEOUT_MS, 0);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -201,15 +249,32 @@ static bool probe_phase(worker *w)
  * A worker from start to end
  * --------------------------------------------------------------------- */
 
-/* Phase 1: connect every connection and load stock over them. */
+/* After the run: the lead, or with --storm (its lead closed before the
+ * run) the first storm connection that is up and idle. */
+static conn *probe_conn_after(worker *w)
+{
+	if (!bench_opt.storm)
+		return w->lead;
+	for (uint32_t i = 0; i < w->nconns; i++) {
+		conn *c = &w->conns[i];
+		if (c->connected && !c->dead && c->fl_count == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* Phase 1: connect every connection (with --storm, every warm-up one) and
+ * load stock over them. */
 static void setup_phase(worker *w)
 {
+	conn *group = w->nwarm ? w->warm : w->conns;
+	uint32_t n = w->nwarm ? w->nwarm : w->nconns;
 	w->phase = PH_SETUP;
-	w->pending = w->nconns;
+	w->pending = n;
 	w->setup_t0 = bench_mono_ns();
 	uv_timer_start(&w->timer, phase_timeout_cb, CONNECT_SETUP_TIMEOUT_MS, 0);
-	for (uint32_t i = 0; i < w->nconns && !w->failed; i++) {
-		int rc = conn_start(&w->conns[i]);
+	for (uint32_t i = 0; i < n && !w->failed; i++) {
+		int rc = conn_start(&group[i]);
 		if (rc < 0) {
 			fprintf(stderr, "allot-bench: connect: %s\n", uv_strerror(rc));
 			w->failed = true;
@@ -223,6 +288,15 @@ static void setup_phase(worker *w)
 		w->failed = true;
 }
 
+/* Whether any worker failed; read between barriers only. */
+static bool any_failed(void)
+{
+	bool failed = false;
+	for (uint32_t i = 0; i < bench_opt.threads; i++)
+		failed |= bench_workers[i].failed;
+	return failed;
+}
+
 static void worker_main(void *arg)
 {
 	worker *w = arg;
@@ -230,29 +304,35 @@ static void worker_main(void *arg)
 	setup_phase(w);
 	uv_barrier_wait(&barrier);
 
-	/* 2: the flash record before the run */
-	bool abort_run = false;
-	for (uint32_t i = 0; i < bench_opt.threads; i++)
-		abort_run |= bench_workers[i].failed;
+	/* 2: the stock before the run */
+	bool abort_run = any_failed();
 	if (!abort_run && w->idx == 0 && wl_has_verdict()) {
-		bench_probes.before_ok = probe_phase(w);
+		bench_probes.before_ok = probe_phase(w, w->lead);
 		bench_probes.before = w->probe;
 		if (!bench_probes.before_ok) {
-			fprintf(stderr, "allot-bench: could not read the flash stock before the run\n");
+			fprintf(stderr, "allot-bench: could not read the stock before the run\n");
 			bench_probes.abort = true;
 		}
 	}
 	uv_barrier_wait(&barrier);
 	abort_run |= bench_probes.abort;
 
-	/* 3: the run */
+	/* 3: the storm's warm-up */
+	if (!abort_run && bench_opt.storm)
+		storm_warm_phase(w);
+	uv_barrier_wait(&barrier);
+	abort_run |= any_failed();
+	if (w->idx == 0 && abort_run)
+		bench_probes.abort = true;
+
+	/* 4: the run */
 	if (!abort_run)
 		run_phase(w);
 	uv_barrier_wait(&barrier);
 
-	/* 4: the flash record after it */
+	/* 5: the stock after it */
 	if (!abort_run && w->idx == 0 && wl_has_verdict()) {
-		bench_probes.after_ok = probe_phase(w);
+		bench_probes.after_ok = probe_phase(w, probe_conn_after(w));
 		bench_probes.after = w->probe;
 	}
 
@@ -260,6 +340,8 @@ static void worker_main(void *arg)
 	w->phase = PH_OVER;
 	for (uint32_t i = 0; i < w->nconns; i++)
 		conn_close(&w->conns[i]);
+	for (uint32_t i = 0; i < w->nwarm; i++)
+		conn_close(&w->warm[i]);
 	uv_close((uv_handle_t *)&w->tick, conn_on_closed);
 	uv_close((uv_handle_t *)&w->timer, conn_on_closed);
 	uv_run(&w->loop, UV_RUN_DEFAULT);

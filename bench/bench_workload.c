@@ -1,39 +1,42 @@
 /*
  * bench_workload.c - what each workload loads, sends and counts:
  *
- *   flash      every request reserves 1 unit of flash-0 (L0)
- *   checkout   reserve 1-3 Zipf-drawn skus, then commit (80%) or release
- *              (20%) each held order as a separate request
- *   avail      avail of 10 Zipf-drawn skus
- *   hold       reserve 1 unit of one sku, the skus in turn, never finished
- *   redis-cmd  the --redis-cmd command, sent to Redis
- *   redis-lua  the flash sale as the usual Redis Lua script (EVALSHA)
+ *   flash            every request reserves 1 unit of flash-0 (L0); with
+ *                    --lines N, 1 unit of each of flash-0 .. flash-<N-1>
+ *   checkout         reserve 1-3 (or --lines) Zipf-drawn skus, then commit
+ *                    (80%) or release (20%) each held order as a separate
+ *                    request
+ *   avail            avail of 10 Zipf-drawn skus
+ *   hold             reserve 1 unit of one sku, the skus in turn, never
+ *                    finished
+ *   redis-cmd        the --redis-cmd command, sent to Redis
+ *   redis-lua        the flash sale as the usual Redis Lua script (EVALSHA)
+ *   redis-lua-lines  checkout's orders as one all-or-nothing Lua script
  *
- * The encodings are bench_rpc.c's and bench_resp.c's; this file decides
- * what to send when, and what a reply means for the counters and the
- * verdict.
+ * With --strategy or --ship-to, the loading also puts every location with
+ * coordinates and costs (location.put), and every reserve carries them.
+ *
+ * The encodings are bench_rpc.c's, bench_resp.c's and bench_lua.c's; this
+ * file decides what to send when, what a reply means for the counters, and
+ * reads the stock the verdict compares (the probes).
  */
 #include "bench.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char LUA_SCRIPT[] =
-    "local s = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
-    "local q = tonumber(ARGV[1])\n"
-    "if s < q then return 0 end\n"
-    "redis.call('DECRBY', KEYS[1], q)\n"
-    "redis.call('SET', KEYS[2], q, 'EX', tonumber(ARGV[2]))\n"
-    "return 1\n";
-
 uint64_t bench_setup_items;
+uint32_t bench_setup_stride;
 
 static double *zipf_cdf;         /* K entries, cumulative, last = 1 */
 static uint8_t *redis_cmd;       /* the --redis-cmd command in RESP */
 static size_t redis_cmd_len;
+static uint64_t location_items;  /* the first loading items: location.put */
+static uint32_t flash_idx[LINES_MAX], flash_qty[LINES_MAX]; /* a flash order */
 
 /* ------------------------------------------------------------------------
  * Preparation, before the workers start
@@ -53,20 +56,46 @@ static void zipf_build(void)
 	zipf_cdf[k - 1] = 1.0;
 }
 
+/* The skus of a flash order: flash-0 alone, or --lines of them. */
+static uint32_t flash_skus(void)
+{
+	return bench_opt.lines ? bench_opt.lines : 1;
+}
+
+/* Records loaded after the locations: stock.set or SET items. */
+static uint64_t stock_items(void)
+{
+	switch (bench_opt.wl) {
+	case WL_FLASH:
+		return flash_skus();
+	case WL_CHECKOUT:
+	case WL_AVAIL:
+	case WL_HOLD:
+		return (uint64_t)bench_opt.skus * bench_opt.locations;
+	case WL_REDIS_LUA:
+		return 1;
+	case WL_REDIS_LUA_LINES:
+		return bench_opt.skus;
+	case WL_REDIS_CMD:
+		break;
+	}
+	return 0;
+}
+
 void wl_prepare(void)
 {
 	enum workload wl = bench_opt.wl;
-	if (wl == WL_CHECKOUT || wl == WL_AVAIL)
+	if (wl == WL_CHECKOUT || wl == WL_AVAIL || wl == WL_REDIS_LUA_LINES)
 		zipf_build();
 	if (wl == WL_REDIS_CMD)
 		resp_command_build(bench_opt.redis_cmd, &redis_cmd, &redis_cmd_len);
-
-	if (!bench_opt.setup)
-		bench_setup_items = 0;
-	else if (wl == WL_CHECKOUT || wl == WL_AVAIL || wl == WL_HOLD)
-		bench_setup_items = (uint64_t)bench_opt.skus * bench_opt.locations;
-	else if (wl == WL_FLASH || wl == WL_REDIS_LUA)
-		bench_setup_items = 1;
+	for (uint32_t i = 0; i < LINES_MAX; i++) {
+		flash_idx[i] = i;
+		flash_qty[i] = 1;
+	}
+	/* a flash sale ships from L0 alone; the others from every location */
+	location_items = !bench_opt.routing ? 0 : wl == WL_FLASH ? 1 : bench_opt.locations;
+	bench_setup_items = bench_opt.setup ? location_items + stock_items() : 0;
 }
 
 void wl_free(void)
@@ -79,7 +108,19 @@ void wl_free(void)
 
 bool wl_has_verdict(void)
 {
-	return bench_opt.wl == WL_FLASH || bench_opt.wl == WL_REDIS_LUA;
+	return bench_opt.wl == WL_FLASH || bench_opt.wl == WL_REDIS_LUA ||
+	    bench_opt.wl == WL_REDIS_LUA_LINES;
+}
+
+/* Where location loc stands and what it costs: drawn from the seed, the
+ * same in every run with it. It ranks loc-th by priority. */
+void wl_location_geo(uint32_t loc, bench_geo *g)
+{
+	uint64_t s = bench_opt.seed ^ (0xa24baed4963ee407ull * ((uint64_t)loc + 1));
+	g->lat = bench_rng_between(&s, GEO_LAT_MIN, GEO_LAT_MAX);
+	g->lon = bench_rng_between(&s, GEO_LON_MIN, GEO_LON_MAX);
+	g->priority = loc;
+	g->cost = 1 + bench_rng_below(&s, GEO_COST_MAX);
 }
 
 /* A sku index drawn from the Zipf distribution over K (0 is the hottest). */
@@ -101,35 +142,52 @@ static uint32_t zipf_draw(uint64_t *s)
  * Loading
  * --------------------------------------------------------------------- */
 
-static bool needs_script(const conn *c)
+/* Loading item i: the locations first (with --strategy or --ship-to),
+ * then the stock. */
+static void setup_item(conn *c, uint64_t item)
 {
-	return bench_opt.wl == WL_REDIS_LUA && c == &c->w->conns[0];
+	if (item < location_items) {
+		bench_geo g;
+		wl_location_geo((uint32_t)item, &g);
+		rpc_location_put(c, (uint32_t)item, &g);
+		return;
+	}
+	item -= location_items;
+	switch (bench_opt.wl) {
+	case WL_FLASH:
+		rpc_stock_set(c, FLASH_SKU_PREFIX, item, 0, bench_opt.stock);
+		break;
+	case WL_CHECKOUT:
+	case WL_AVAIL:
+	case WL_HOLD:
+		rpc_stock_set(c, SKU_PREFIX, item / bench_opt.locations,
+		    (uint32_t)(item % bench_opt.locations), bench_opt.stock);
+		break;
+	case WL_REDIS_LUA:
+		resp_set(c, REDIS_STOCK_KEY, bench_opt.stock);
+		break;
+	case WL_REDIS_LUA_LINES: {
+		char key[48];
+		size_t l = sizeof REDIS_SKU_KEY_PREFIX - 1;
+		memcpy(key, REDIS_SKU_KEY_PREFIX, l);
+		key[l + bench_u64dec(key + l, item)] = '\0';
+		resp_set(c, key, bench_opt.stock);
+		break;
+	}
+	case WL_REDIS_CMD:
+		break;
+	}
 }
 
 /* Keep up to SETUP_WINDOW loading requests in flight on c; note when it has
- * loaded its share. */
+ * loaded its share (items c->setup_next, + stride, ...). */
 void wl_setup_pump(conn *c)
 {
 	worker *w = c->w;
+	assert(bench_setup_stride > 0);
 	while (!c->dead && c->setup_inflight < SETUP_WINDOW && c->setup_next < bench_setup_items) {
-		uint64_t item = c->setup_next;
-		switch (bench_opt.wl) {
-		case WL_FLASH:
-			rpc_stock_set(c, 0, 0, bench_opt.stock, FLASH_SKU);
-			break;
-		case WL_CHECKOUT:
-		case WL_AVAIL:
-		case WL_HOLD:
-			rpc_stock_set(c, item / bench_opt.locations,
-			    (uint32_t)(item % bench_opt.locations), bench_opt.stock, NULL);
-			break;
-		case WL_REDIS_LUA:
-			resp_set(c, REDIS_STOCK_KEY, bench_opt.stock);
-			break;
-		case WL_REDIS_CMD:
-			break;
-		}
-		c->setup_next += bench_opt.conns;
+		setup_item(c, c->setup_next);
+		c->setup_next += bench_setup_stride;
 		c->setup_inflight++;
 	}
 	if (c->setup_inflight == 0 && c->setup_next >= bench_setup_items && !c->setup_done) {
@@ -142,33 +200,104 @@ void wl_setup_pump(conn *c)
 /* c just connected: start loading its share. */
 void wl_connected(conn *c)
 {
-	if (needs_script(c)) {
-		resp_script_load(c, LUA_SCRIPT, sizeof LUA_SCRIPT - 1);
-		c->setup_inflight++;
-	}
+	bool lua = bench_opt.wl == WL_REDIS_LUA || bench_opt.wl == WL_REDIS_LUA_LINES;
+	if (lua && c == c->w->lead)
+		lua_connected(c);
 	wl_setup_pump(c);
 }
 
-/* Read the flash record: stock.get or GET. */
-void wl_send_probe(conn *c)
+/* ------------------------------------------------------------------------
+ * Probes: the stock the verdict compares, before and after the run
+ * --------------------------------------------------------------------- */
+
+static uint32_t probe_requests(void)
 {
-	if (bench_opt.redis)
-		resp_get(c, REDIS_STOCK_KEY);
-	else
-		rpc_stock_get(c, FLASH_SKU);
+	switch (bench_opt.wl) {
+	case WL_FLASH:
+		return flash_skus();
+	case WL_REDIS_LUA:
+		return 1;
+	case WL_REDIS_LUA_LINES:
+		return (bench_opt.skus + PROBE_MGET_KEYS - 1) / PROBE_MGET_KEYS;
+	default:
+		return 0;
+	}
+}
+
+/* Keep up to PROBE_WINDOW probe requests in flight on c. */
+static void probe_pump(conn *c)
+{
+	worker *w = c->w;
+	while (w->probe_sent < w->probe_total && w->probe_sent - w->probe_got < PROBE_WINDOW) {
+		uint32_t i = w->probe_sent++;
+		if (bench_opt.wl == WL_FLASH) {
+			rpc_stock_get(c, FLASH_SKU_PREFIX, i);
+		} else if (bench_opt.wl == WL_REDIS_LUA) {
+			resp_mget(c, REDIS_FLASH_KEY_PREFIX, 0, 1);
+		} else {
+			uint64_t first = (uint64_t)i * PROBE_MGET_KEYS;
+			uint64_t n = bench_opt.skus - first < PROBE_MGET_KEYS ? bench_opt.skus - first : PROBE_MGET_KEYS;
+			resp_mget(c, REDIS_SKU_KEY_PREFIX, first, (uint32_t)n);
+		}
+	}
+}
+
+/* Read the verdict's stock on c into c->w->probe: stock.get of each flash
+ * sku, or MGET of the stock keys. */
+void wl_probe_start(conn *c)
+{
+	worker *w = c->w;
+	memset(&w->probe, 0, sizeof w->probe);
+	w->probe.ok = true;
+	w->probe.key_min = INT64_MAX;
+	w->probe_total = probe_requests();
+	w->probe_sent = w->probe_got = 0;
+	assert(w->probe_total > 0 && w->probe_total <= (SKUS_MAX + PROBE_MGET_KEYS - 1) / PROBE_MGET_KEYS);
+	probe_pump(c);
+}
+
+static void on_probe_reply(conn *c, const reply *r)
+{
+	worker *w = c->w;
+	uint32_t i = w->probe_got++;
+	assert(i < w->probe_total);
+	if (r->code) {
+		fprintf(stderr, "allot-bench: reading the stock failed: %.*s: %.*s\n",
+		    (int)r->code_len, r->code, (int)r->msg_len, r->msg ? r->msg : "");
+		w->probe.ok = false;
+	} else if (bench_opt.redis) {
+		if (!resp_sum_keys(r, &w->probe)) {
+			fprintf(stderr, "allot-bench: MGET of the stock keys: not an array of integers\n");
+			w->probe.ok = false;
+		}
+	} else {
+		mp_cursor result = r->result;
+		rpc_parse_stock_get(&result, &w->probe.sku[i]);
+		w->probe.ok &= w->probe.sku[i].ok;
+		w->probe.nskus = i + 1;
+	}
+	if (w->probe_got < w->probe_total) {
+		probe_pump(c);
+		return;
+	}
+	/* the scripts read a missing key as 0 */
+	if (w->probe.keys_missing || w->probe.key_min == INT64_MAX)
+		w->probe.key_min = w->probe.key_min < 0 ? w->probe.key_min : 0;
+	run_probe_done(w);
 }
 
 /* ------------------------------------------------------------------------
  * Timed requests
  * --------------------------------------------------------------------- */
 
-/* checkout: 1-3 lines of distinct Zipf-drawn skus, qty 1-2 each. */
-static void send_order(conn *c, uint64_t t, bool measured)
+/* An order: --lines (or 1-3) distinct Zipf-drawn skus, qty 1-2 each, into
+ * skus and qtys; returns its lines. */
+static uint32_t draw_order(conn *c, uint32_t *skus, uint32_t *qtys)
 {
-	uint32_t skus[ORDER_LINES_MAX], qtys[ORDER_LINES_MAX];
-	uint32_t n = 1 + bench_rng_below(&c->rng, ORDER_LINES_MAX);
+	uint32_t n = bench_opt.lines ? bench_opt.lines : 1 + bench_rng_below(&c->rng, CHECKOUT_LINES_DEFAULT);
 	if (n > bench_opt.skus)
 		n = bench_opt.skus;
+	assert(n >= 1 && n <= LINES_MAX);
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t s = zipf_draw(&c->rng);
 		for (uint32_t tries = 0;; tries++) {
@@ -184,7 +313,7 @@ static void send_order(conn *c, uint64_t t, bool measured)
 	}
 	for (uint32_t i = 0; i < n; i++)
 		qtys[i] = 1 + bench_rng_below(&c->rng, 2);
-	rpc_reserve_lines(c, 'c', skus, qtys, n, CHECKOUT_TTL_MS, t, measured);
+	return n;
 }
 
 static void send_avail(conn *c, uint64_t t, bool measured)
@@ -201,46 +330,32 @@ static void send_avail(conn *c, uint64_t t, bool measured)
 static void send_hold(conn *c, uint64_t t, bool measured)
 {
 	uint64_t i = c->gid + c->seq * bench_opt.conns;
-	rpc_reserve_one(c, 'h', NULL, i % bench_opt.skus, bench_opt.ttl_ms, t, measured);
+	rpc_reserve_one(c, 'h', SKU_PREFIX, i % bench_opt.skus, bench_opt.ttl_ms, t, measured);
 }
 
-static void lua_prefix_build(worker *w)
+static void send_flash(conn *c, uint64_t t, bool measured)
 {
-	/* EVALSHA sha 2 stock:flash-0 hold:<conn>-<n> 1 3600 */
-	int n = snprintf(w->lua_prefix, sizeof w->lua_prefix,
-	    "*7\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$1\r\n2\r\n$%zu\r\n%s\r\n",
-	    w->sha, strlen(REDIS_STOCK_KEY), REDIS_STOCK_KEY);
-	w->lua_prefix_len = (size_t)n;
-}
-
-static void send_lua(conn *c, uint64_t t, bool measured)
-{
-	static const char suffix[] = "$1\r\n1\r\n$4\r\n3600\r\n";
-	char key[48];
-	size_t l = 0;
-	memcpy(key, "hold:", 5);
-	l = 5;
-	l += bench_u64dec(key + l, c->gid);
-	key[l++] = '-';
-	l += bench_u64dec(key + l, c->seq++);
-	mp_write_raw(&c->out, c->w->lua_prefix, c->w->lua_prefix_len);
-	resp_write_bulk(&c->out, key, l);
-	mp_write_raw(&c->out, suffix, sizeof suffix - 1);
-	conn_track(c, K_LUA, 0, t, measured);
+	if (flash_skus() == 1)
+		rpc_reserve_one(c, 'b', FLASH_SKU_PREFIX, 0, FLASH_TTL_MS, t, measured);
+	else
+		rpc_reserve_lines(c, 'b', FLASH_SKU_PREFIX, flash_idx, flash_qty, flash_skus(),
+		    FLASH_TTL_MS, t, measured);
 }
 
 static void send_one(conn *c, uint64_t t, bool measured)
 {
+	uint32_t skus[LINES_MAX], qtys[LINES_MAX], n;
 	switch (bench_opt.wl) {
 	case WL_FLASH:
-		rpc_reserve_one(c, 'b', FLASH_SKU, 0, FLASH_TTL_MS, t, measured);
+		send_flash(c, t, measured);
 		break;
 	case WL_CHECKOUT:
 		if (c->fu_count) {
 			followup f = conn_followup_pop(c);
 			rpc_finish(c, f.kind, f.id, f.len, t, measured);
 		} else {
-			send_order(c, t, measured);
+			n = draw_order(c, skus, qtys);
+			rpc_reserve_lines(c, 'c', SKU_PREFIX, skus, qtys, n, CHECKOUT_TTL_MS, t, measured);
 		}
 		break;
 	case WL_AVAIL:
@@ -254,7 +369,11 @@ static void send_one(conn *c, uint64_t t, bool measured)
 		conn_track(c, K_CMD, 0, t, measured);
 		break;
 	case WL_REDIS_LUA:
-		send_lua(c, t, measured);
+		lua_send_one(c, t, measured);
+		break;
+	case WL_REDIS_LUA_LINES:
+		n = draw_order(c, skus, qtys);
+		lua_send_lines(c, skus, qtys, n, t, measured);
 		break;
 	}
 }
@@ -286,14 +405,16 @@ static void count_outcome(conn *c, const inflight *f, reply *r)
 {
 	worker *w = c->w;
 	bool oos = r->code && bench_str_is(r->code, r->code_len, ALLOT_ERR_OUT_OF_STOCK);
-	if (bench_opt.wl == WL_FLASH || bench_opt.wl == WL_REDIS_LUA) {
+	if (wl_has_verdict()) {
 		w->attempts++;
-		if (!r->code)
+		if (!r->code) {
 			w->successes++;
-		else if (oos)
+			w->units += f->units;
+		} else if (oos) {
 			w->oos++;
-		else
+		} else {
 			w->other++;
+		}
 	} else if (f->kind == K_RESERVE) {
 		w->orders++;
 		if (!r->code) {
@@ -316,26 +437,37 @@ static void count_outcome(conn *c, const inflight *f, reply *r)
 	}
 }
 
+/* The Lua scripts answer 0 for "out of stock", not an error: say so in r. */
+static void lua_reply_code(const inflight *f, reply *r)
+{
+	if (f->kind != K_LUA || r->code)
+		return;
+	if (r->rtype != ':' || (r->rint != 0 && r->rint != 1)) {
+		r->code = "UNEXPECTED_REPLY";
+		r->code_len = 16;
+	} else if (r->rint == 0) {
+		r->code = ALLOT_ERR_OUT_OF_STOCK;
+		r->code_len = (uint32_t)strlen(ALLOT_ERR_OUT_OF_STOCK);
+	}
+}
+
 static void on_timed_reply(conn *c, const inflight *f, reply *r, uint64_t now)
 {
 	worker *w = c->w;
 	w->inflight--;
+	lua_reply_code(f, r);
+	if (w->phase == PH_WARM) {
+		count_outcome(c, f, r);
+		storm_warm_next(c, now);
+		return;
+	}
 	if (w->phase != PH_RUN || w->run_over)
 		return; /* a straggler after the run was given up */
 
-	/* redis-lua answers 0 for "out of stock", not an error */
-	if (f->kind == K_LUA && !r->code) {
-		if (r->rtype != ':' || (r->rint != 0 && r->rint != 1)) {
-			r->code = "UNEXPECTED_REPLY";
-			r->code_len = 16;
-		} else if (r->rint == 0) {
-			r->code = ALLOT_ERR_OUT_OF_STOCK;
-			r->code_len = (uint32_t)strlen(ALLOT_ERR_OUT_OF_STOCK);
-		}
-	}
 	if (f->measured) {
 		hist_record(&w->h, now > f->t ? now - f->t : 0);
 		w->replies++;
+		w->reserves += f->kind == K_RESERVE || f->kind == K_LUA;
 		w->last_reply = now;
 		if (!r->code)
 			w->ok++;
@@ -352,37 +484,6 @@ static void on_timed_reply(conn *c, const inflight *f, reply *r, uint64_t now)
 	}
 	if (w->stopping && w->inflight == 0)
 		run_finish(w);
-}
-
-/* The flash record before or after the run, into w->probe. */
-static void on_probe_reply(worker *w, const reply *r)
-{
-	memset(&w->probe, 0, sizeof w->probe);
-	if (r->code) {
-		fprintf(stderr, "allot-bench: reading the flash stock failed: %.*s: %.*s\n",
-		    (int)r->code_len, r->code, (int)r->msg_len, r->msg ? r->msg : "");
-	} else if (bench_opt.redis) {
-		/* GET: a bulk integer, nil when the key is missing (the script reads 0) */
-		char num[32];
-		if (r->rtype == '$' && r->rnull) {
-			w->probe.ok = true;
-		} else if (r->rtype == '$' && r->rstr_len < sizeof num) {
-			char *end;
-			memcpy(num, r->rstr, r->rstr_len);
-			num[r->rstr_len] = '\0';
-			errno = 0;
-			long long x = strtoll(num, &end, 10);
-			if (!errno && end != num && *end == '\0') {
-				w->probe.ok = true;
-				w->probe.on_hand = x;
-				w->probe.available = x;
-			}
-		}
-	} else {
-		mp_cursor result = r->result;
-		rpc_parse_stock_get(&result, &w->probe);
-	}
-	run_probe_done(w);
 }
 
 /* Take a reply to f, which was in flight on c. */
@@ -407,20 +508,13 @@ void wl_on_reply(conn *c, const inflight *f, reply *r, uint64_t now)
 		wl_setup_pump(c);
 		break;
 	case K_SCRIPT_LOAD:
-		if (r->code || r->rtype != '$' || r->rnull || r->rstr_len != 40) {
+		if (!lua_loaded(w, r))
 			w->setup_errors++;
-			snprintf(w->setup_err, sizeof w->setup_err, "SCRIPT LOAD failed: %.*s",
-			    (int)(r->code ? r->msg_len : 0), r->code ? r->msg : "");
-		} else {
-			memcpy(w->sha, r->rstr, 40);
-			w->sha[40] = '\0';
-			lua_prefix_build(w);
-		}
 		c->setup_inflight--;
 		wl_setup_pump(c);
 		break;
 	case K_PROBE:
-		on_probe_reply(w, r);
+		on_probe_reply(c, r);
 		break;
 	default:
 		break;
