@@ -123,9 +123,10 @@ static void usage(FILE *f)
 	    "                       schedule (a request waiting for its connection is timed\n"
 	    "                       from when it was due). The client is warm first: %u\n"
 	    "                       connections per thread load the stock, send %u requests\n"
-	    "                       each and close, and every storm connection's socket and\n"
-	    "                       buffers are made before the start, so only the server\n"
-	    "                       meets fresh connections. Not with --warmup\n"
+	    "                       each and close (one stays idle to read the verdict's\n"
+	    "                       stock after the run), and every storm connection's\n"
+	    "                       socket and buffers are made before the start, so only\n"
+	    "                       the server meets fresh connections. Not with --warmup\n"
 	    "\n",
 	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, STORM_WARM_CONNS, STORM_WARM_REQUESTS);
 	fprintf(f,

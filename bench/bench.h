@@ -419,7 +419,6 @@ void lua_send_lines(conn *c, const uint32_t *skus, const uint32_t *qtys, uint32_
 void wl_prepare(void);                      /* before the workers start */
 void wl_free(void);
 bool wl_has_verdict(void);
-void wl_location_geo(uint32_t loc, bench_geo *g);
 void wl_connected(conn *c);
 void wl_setup_pump(conn *c);
 void wl_send_timed(conn *c, uint64_t t);

@@ -136,6 +136,10 @@ void conn_prewarm(conn *c)
 	memset(c->out.data, 0, IN_MIN_FREE);
 	memset(c->wbuf.data, 0, IN_MIN_FREE);
 	memset(c->fl, 0, (size_t)c->fl_cap * sizeof *c->fl);
+	if (!c->fu) {
+		c->fu_cap = 16; /* the size fu's first push would give it */
+		c->fu = bench_xcalloc(c->fu_cap, sizeof *c->fu);
+	}
 }
 
 void conn_finish(conn *c)

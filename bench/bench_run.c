@@ -4,7 +4,8 @@
  *   1. connect, then load stock (pipelined over the same connections; with
  *      --storm, over the warm-up connections alone);
  *   2. (worker 0) probe the stock the verdict compares, before the run;
- *   3. (--storm) warm the client up, close the warm-up connections;
+ *   3. (--storm) warm the client up, close the warm-up connections (but
+ *      the lead, which reads the stock after the run);
  *   4. the timed run: closed loop (each connection keeps --pipeline requests
  *      in flight) or open loop (--rate: every connection sends on its own
  *      schedule whatever the replies, latency counted from the scheduled
@@ -71,9 +72,9 @@ static void count_unsent(worker *w)
 {
 	uint64_t now = bench_mono_ns();
 	uint64_t until = now < w->end_by ? now : w->end_by;
-	if (bench_opt.rate == 0.0 || w->phase != PH_RUN)
+	/* no schedule yet when the run ends before it starts (no budget) */
+	if (bench_opt.rate == 0.0 || w->phase != PH_RUN || w->interval == 0.0)
 		return;
-	assert(w->interval > 0.0);
 	for (uint32_t i = 0; i < w->nconns; i++) {
 		const conn *c = &w->conns[i];
 		if (c->dead || !c->connected)
@@ -249,20 +250,6 @@ static bool probe_phase(worker *w, conn *c)
  * A worker from start to end
  * --------------------------------------------------------------------- */
 
-/* After the run: the lead, or with --storm (its lead closed before the
- * run) the first storm connection that is up and idle. */
-static conn *probe_conn_after(worker *w)
-{
-	if (!bench_opt.storm)
-		return w->lead;
-	for (uint32_t i = 0; i < w->nconns; i++) {
-		conn *c = &w->conns[i];
-		if (c->connected && !c->dead && c->fl_count == 0)
-			return c;
-	}
-	return NULL;
-}
-
 /* Phase 1: connect every connection (with --storm, every warm-up one) and
  * load stock over them. */
 static void setup_phase(worker *w)
@@ -332,7 +319,7 @@ static void worker_main(void *arg)
 
 	/* 5: the stock after it */
 	if (!abort_run && w->idx == 0 && wl_has_verdict()) {
-		bench_probes.after_ok = probe_phase(w, probe_conn_after(w));
+		bench_probes.after_ok = probe_phase(w, w->lead);
 		bench_probes.after = w->probe;
 	}
 

@@ -7,9 +7,10 @@
  * Only the server should meet something new. So before the storm the
  * client is made warm: STORM_WARM_CONNS connections per thread load the
  * stock, run STORM_WARM_REQUESTS requests each through the same send and
- * reply paths, and are closed; then every storm connection gets its socket
- * (made, not connected) and its buffers, grown and touched. At the start
- * connecting is one system call per connection.
+ * reply paths, and are closed (but for the one that reads the verdict's
+ * stock after the run, which stays idle); then every storm connection gets
+ * its socket (made, not connected) and its buffers, grown and touched. At
+ * the start connecting is one system call per connection.
  */
 #include "bench.h"
 
@@ -55,7 +56,8 @@ static void warm_timeout_cb(uv_timer_t *t)
 }
 
 /* Run the warm-up requests, one in flight per warm connection, unmeasured
- * (they count for the verdict all the same), then close those connections. */
+ * (they count for the verdict all the same), then close those connections
+ * but the one the verdict reads the stock on. */
 static void warm_requests(worker *w)
 {
 	w->phase = PH_WARM;
@@ -71,8 +73,13 @@ static void warm_requests(worker *w)
 		uv_run(&w->loop, UV_RUN_DEFAULT);
 	uv_timer_stop(&w->timer);
 	for (uint32_t i = 0; i < w->nwarm; i++) {
-		conn_close(&w->warm[i]);
-		w->warm[i].dead = true;
+		conn *c = &w->warm[i];
+		/* the lead stays, idle, to read the stock after the run: a storm
+		 * connection may not be up then, or at all */
+		if (c == w->lead && w->idx == 0 && wl_has_verdict())
+			continue;
+		conn_close(c);
+		c->dead = true;
 	}
 	uv_run(&w->loop, UV_RUN_NOWAIT); /* their close callbacks */
 }

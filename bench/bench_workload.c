@@ -114,7 +114,7 @@ bool wl_has_verdict(void)
 
 /* Where location loc stands and what it costs: drawn from the seed, the
  * same in every run with it. It ranks loc-th by priority. */
-void wl_location_geo(uint32_t loc, bench_geo *g)
+static void location_geo(uint32_t loc, bench_geo *g)
 {
 	uint64_t s = bench_opt.seed ^ (0xa24baed4963ee407ull * ((uint64_t)loc + 1));
 	g->lat = bench_rng_between(&s, GEO_LAT_MIN, GEO_LAT_MAX);
@@ -148,7 +148,7 @@ static void setup_item(conn *c, uint64_t item)
 {
 	if (item < location_items) {
 		bench_geo g;
-		wl_location_geo((uint32_t)item, &g);
+		location_geo((uint32_t)item, &g);
 		rpc_location_put(c, (uint32_t)item, &g);
 		return;
 	}
