@@ -14,6 +14,7 @@
  */
 #include "server.h"
 
+#include "clock.h"
 #include "journal.h"
 #include "log.h"
 #include "persist.h"
@@ -93,13 +94,6 @@ struct server {
 	uv_prepare_t busy_meter;
 	uint64_t turn_hr, turn_idle;
 };
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void server_config_default(server_config *cfg)
 {
@@ -374,7 +368,7 @@ static void conn_process(conn *cn)
 {
 	server *srv = cn->srv;
 	size_t pos = 0;
-	srv->ctx.now_ms = wall_ms();
+	srv->ctx.now_ms = clock_now_ms();
 	core_advance(srv->core, srv->ctx.now_ms);
 	if (srv->persist)
 		srv->ctx.unavailable = persist_unavailable(srv->persist);
@@ -487,7 +481,7 @@ static void on_connection(uv_stream_t *listener, int status)
 static void on_sweep(uv_timer_t *t)
 {
 	server *srv = t->data;
-	uint32_t done = core_sweep(srv->core, wall_ms(), srv->cfg->sweep_budget);
+	uint32_t done = core_sweep(srv->core, clock_now_ms(), srv->cfg->sweep_budget);
 	uint32_t forgot_resv, forgot_keys;
 	core_sweep_forgot(srv->core, &forgot_resv, &forgot_keys);
 	if (srv->ctx.journal && (forgot_resv || forgot_keys)) {
@@ -692,7 +686,7 @@ int server_run(const server_config *cfg, core *c, const persist_config *pc, pers
 	}
 	srv.stats.version = ALLOT_VERSION;
 	srv.stats.durability = persist_mode_name(pc ? pc->mode : PERSIST_NONE);
-	srv.stats.started_at_ms = wall_ms();
+	srv.stats.started_at_ms = clock_now_ms();
 	srv.ctx.stats = &srv.stats;
 	srv.ctx.refresh_stats = refresh_stats;
 	signal(SIGPIPE, SIG_IGN);
