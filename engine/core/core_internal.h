@@ -324,11 +324,15 @@ static inline int64_t resv_finished_at(const core *c, const core_resv *r)
 }
 /* What lazily expired holds will give back to a tree: 0 when none. */
 ledger_sum lazy_sum(const core *c, uint32_t ledger);
-/* Reads as if every lazily expired hold had been swept. */
+/* Reads as if every lazily expired hold had been swept: what they give
+ * back is part of what is held (they are not swept yet). */
 static inline uint32_t rec_reserved(const core *c, const core_rec *rec)
 {
-	return rec->ledger && lazy_any(c) ? rec->reserved - (uint32_t)lazy_sum(c, rec->ledger).a
-	    : rec->reserved;
+	if (rec->ledger == 0 || !lazy_any(c))
+		return rec->reserved;
+	uint64_t lazy = lazy_sum(c, rec->ledger).a;
+	assert(lazy <= rec->reserved);
+	return rec->reserved - (uint32_t)lazy;
 }
 static inline uint64_t rec_version(const core *c, const core_rec *rec)
 {
@@ -336,11 +340,19 @@ static inline uint64_t rec_version(const core *c, const core_rec *rec)
 }
 static inline uint32_t loc_open(const core *c, const core_loc *l)
 {
-	return l->ledger && lazy_any(c) ? l->open - (uint32_t)lazy_sum(c, l->ledger).a : l->open;
+	if (l->ledger == 0 || !lazy_any(c))
+		return l->open;
+	uint64_t lazy = lazy_sum(c, l->ledger).a;
+	assert(lazy <= l->open);
+	return l->open - (uint32_t)lazy;
 }
 static inline uint64_t cust_units(const core *c, const core_cust *e)
 {
-	return e->ledger && lazy_any(c) ? e->units - lazy_sum(c, e->ledger).a : e->units;
+	if (e->ledger == 0 || !lazy_any(c))
+		return e->units;
+	uint64_t lazy = lazy_sum(c, e->ledger).a;
+	assert(lazy <= e->units);
+	return e->units - lazy;
 }
 static inline int64_t rec_available(const core *c, const core_rec *rec)
 {
@@ -352,8 +364,6 @@ static inline int64_t rec_available(const core *c, const core_rec *rec)
  * to the ledgers, at its deadline. Adding needs ledger_reserve() first:
  * resv_account_nodes() nodes at most. */
 void resv_account(core *c, const core_resv *r, bool add);
-/* Add all but the customers' part (a restore: cust_rebuild() makes it). */
-void resv_account_but_customers(core *c, const core_resv *r);
 static inline uint32_t resv_account_nodes(uint32_t nallocs, uint32_t nlines)
 {
 	return 2 * nallocs + nlines + 1;
@@ -363,6 +373,9 @@ void expire_one(core *c, core_resv *r);
 /* Sweep due holds in deadline order (the lazily expired first), at most
  * budget; the number swept. */
 uint32_t resv_expire_due(core *c, uint32_t budget);
+/* Sweep every lazily expired hold now: O(the backlog), for the rare caller
+ * that cannot work with them unswept. */
+void expiry_drain(core *c);
 /* The oldest finished reservation, lazily expired ones included; NULL
  * when none. */
 core_resv *resv_oldest_finished(const core *c);
@@ -372,6 +385,12 @@ uint32_t resv_forget_old(core *c, uint32_t budget, bool due_only);
 /* r leaves held or committed: onto its finished FIFO. */
 void resv_finish_link(core *c, core_resv *r);
 const char *expiry_check(const core *c);
+/* Snapshots: the lazily expired holds in the order the sweep takes them,
+ * into a malloc'd *out (NULL when none); -1 without memory. And, when a
+ * restore is done, the ledgers of its held reservations but the customers'
+ * (cust_rebuild() makes those); -1 without memory. */
+int expiry_lazy_sorted(const core *c, const core_resv ***out, uint32_t *n);
+int expiry_ledgers_build(core *c);
 
 /* ledger.c: treaps keyed by deadline in one pool of nodes. */
 void ledger_init(core *c);

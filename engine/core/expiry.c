@@ -119,10 +119,6 @@ void resv_account(core *c, const core_resv *r, bool add)
 	account_walk(c, r, true, add ? account_add : account_sub, NULL);
 }
 
-void resv_account_but_customers(core *c, const core_resv *r)
-{
-	account_walk(c, r, false, account_add, NULL);
-}
 
 /* ---- sweeping ---------------------------------------------------------------- */
 
@@ -149,6 +145,12 @@ uint32_t resv_expire_due(core *c, uint32_t budget)
 		n++;
 	}
 	return n;
+}
+
+void expiry_drain(core *c)
+{
+	while (lazy_any(c))
+		expire_one(c, c->heap[0]);
 }
 
 /* ---- the finished FIFOs ------------------------------------------------------- */
@@ -275,6 +277,65 @@ int64_t core_next_deadline(const core *c)
 uint64_t core_expiry_backlog(const core *c)
 {
 	return lazy_sum(c, c->ledger_all).a;
+}
+
+/* ---- snapshots ------------------------------------------------------------------ */
+
+static int cmp_heap_order(const void *a, const void *b)
+{
+	const core_resv *x = *(const core_resv *const *)a, *y = *(const core_resv *const *)b;
+	if (x->expires_at_ms != y->expires_at_ms)
+		return x->expires_at_ms < y->expires_at_ms ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The lazily expired holds are the heap's entries at or before the
+ * horizon: a subtree at its top, walked in O(its size), then sorted. */
+int expiry_lazy_sorted(const core *c, const core_resv ***out, uint32_t *n)
+{
+	uint64_t want = lazy_sum(c, c->ledger_all).a;
+	*out = NULL;
+	*n = 0;
+	if (want == 0)
+		return 0;
+	uint32_t *stack = malloc(want * sizeof(*stack));
+	const core_resv **lazy = malloc(want * sizeof(*lazy));
+	if (stack == NULL || lazy == NULL) {
+		free(stack);
+		free(lazy);
+		return -1;
+	}
+	uint32_t depth = 0, k = 0;
+	stack[depth++] = 0;
+	while (depth > 0) {
+		uint32_t i = stack[--depth];
+		assert(k < want && c->heap[i]->expires_at_ms <= c->horizon_ms);
+		lazy[k++] = c->heap[i];
+		/* Each node is pushed once, when its parent is taken: want bounds the stack. */
+		for (uint64_t child = 2 * (uint64_t)i + 1; child <= 2 * (uint64_t)i + 2; child++)
+			if (child < c->heap_len && c->heap[child]->expires_at_ms <= c->horizon_ms)
+				stack[depth++] = (uint32_t)child;
+	}
+	free(stack);
+	assert(k == want);
+	qsort(lazy, k, sizeof(*lazy), cmp_heap_order);
+	*out = lazy;
+	*n = k;
+	return 0;
+}
+
+int expiry_ledgers_build(core *c)
+{
+	for (uint32_t i = 0; i < c->heap_len; i++) {
+		const core_resv *r = c->heap[i];
+		uint32_t nallocs = 0;
+		for (uint32_t k = 0; k < r->nlines; k++)
+			nallocs += r->lines[k].nallocs;
+		if (ledger_reserve(c, resv_account_nodes(nallocs, r->nlines)) != 0)
+			return -1;
+		account_walk(c, r, false, account_add, NULL);
+	}
+	return 0;
 }
 
 /* ---- invariants ------------------------------------------------------------------ */

@@ -386,15 +386,38 @@ static int out_of_stock(core *c, const plan_result *p, core_error *err)
 }
 
 /* Make sure a new reservation fits: forget the oldest finished one when the
- * table is full. Called only once nothing else can fail. */
+ * table is full (swept by sweep_before()). Called only once nothing else
+ * can fail. */
 static void make_room(core *c)
 {
 	core_resv *r = resv_count(c) >= c->cfg.reservations_max ? resv_oldest_finished(c) : NULL;
 	if (r == NULL)
 		return;
-	if (r->status == CORE_RESV_HELD) /* lazily expired: swept first */
-		expire_one(c, r);
+	assert(r->status != CORE_RESV_HELD);
 	resv_forget(c, r);
+}
+
+/*
+ * Before a reserve prepares anything, sweep what it would otherwise meet
+ * unswept (expiry.c); neither changes what the state says. The oldest
+ * finished reservation, when the table is full and it is lazily expired:
+ * make_room() forgets it, and sweeping it then could free a customer's
+ * entry cust_prepare() counted on. And every lazily expired hold when a
+ * record's reserved, which counts them until they are swept, would not
+ * hold the new units in 32 bits: only after storms of huge holds gone
+ * unswept, so the O(backlog) stall is acceptable there.
+ */
+static void sweep_before(core *c, const plan_result *p)
+{
+	core_resv *old = resv_count(c) >= c->cfg.reservations_max ? resv_oldest_finished(c) : NULL;
+	if (old && old->status == CORE_RESV_HELD)
+		expire_one(c, old);
+	for (uint32_t k = 0; k < p->nplan; k++) {
+		if (!c->plan[k].backorder && (uint64_t)c->plan[k].rec->reserved + c->plan[k].qty > UINT32_MAX) {
+			expiry_drain(c);
+			break;
+		}
+	}
 }
 
 core_str rline_sku_name(const core_resv *r, const core_rline *l)
@@ -558,6 +581,7 @@ static int reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_
 	if (resv_count(c) >= c->cfg.reservations_max && resv_oldest_finished(c) == NULL)
 		return core_fail(err, CORE_E_BUSY, "the engine holds its maximum of %u reservations",
 		    c->cfg.reservations_max);
+	sweep_before(c, &p);
 
 	core_resv *r = resv_build(c, cmd, &p, ttl_ms);
 	core_idem *e = NULL;

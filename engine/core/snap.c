@@ -58,7 +58,7 @@ struct core_snap_cursor {
 	const core_resv *fin;    /* the next finished reservation, but for expiries */
 	const core_resv *exp;    /* the next swept expiry */
 	const core_resv **lazy;  /* the lazily expired ones, in heap order */
-	uint64_t nlazy, lazy_at;
+	uint32_t nlazy, lazy_at;
 	const core_idem *key;    /* the next key */
 	int key_method;          /* its method */
 	/* Scratch the views point into, owned by the cursor and sized at open
@@ -69,48 +69,6 @@ struct core_snap_cursor {
 	uint64_t *loc_ids;       /* nlocs: a channel's locations */
 	core_snap_inbound inb[CORE_INBOUND_PER_SKU_MAX];
 };
-
-static int cmp_heap_order(const void *a, const void *b)
-{
-	const core_resv *x = *(const core_resv *const *)a, *y = *(const core_resv *const *)b;
-	if (x->expires_at_ms != y->expires_at_ms)
-		return x->expires_at_ms < y->expires_at_ms ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* The lazily expired holds, sorted as the sweep would take them. They are
- * the heap's entries at or before the horizon, a subtree at its top. */
-static int lazy_collect(core_snap_cursor *cur)
-{
-	const core *c = cur->c;
-	uint64_t n = lazy_sum(c, c->ledger_all).a;
-	if (n == 0)
-		return 0;
-	uint32_t *stack = malloc(n * sizeof(*stack));
-	cur->lazy = malloc(n * sizeof(*cur->lazy));
-	if (stack == NULL || cur->lazy == NULL) {
-		free(stack);
-		return -1;
-	}
-	uint64_t depth = 0;
-	stack[depth++] = 0;
-	while (depth > 0) {
-		uint32_t i = stack[--depth];
-		if (i >= c->heap_len || c->heap[i]->expires_at_ms > c->horizon_ms)
-			continue;
-		assert(cur->nlazy < n);
-		cur->lazy[cur->nlazy++] = c->heap[i];
-		/* Both children at most doubles what is pending by one: n bounds it. */
-		if (2 * (uint64_t)i + 1 < c->heap_len && c->heap[2 * i + 1]->expires_at_ms <= c->horizon_ms)
-			stack[depth++] = 2 * i + 1;
-		if (2 * (uint64_t)i + 2 < c->heap_len && c->heap[2 * i + 2]->expires_at_ms <= c->horizon_ms)
-			stack[depth++] = 2 * i + 2;
-	}
-	free(stack);
-	assert(cur->nlazy == n);
-	qsort(cur->lazy, cur->nlazy, sizeof(*cur->lazy), cmp_heap_order);
-	return 0;
-}
 
 core_snap_cursor *core_snap_open(const core *c, core_snap_header *hdr)
 {
@@ -124,7 +82,7 @@ core_snap_cursor *core_snap_open(const core *c, core_snap_header *hdr)
 	cur->allocs = malloc(UINT16_MAX * sizeof(*cur->allocs));
 	cur->loc_ids = malloc((c->nlocs ? c->nlocs : 1) * sizeof(*cur->loc_ids));
 	if (cur->recs == NULL || cur->lines == NULL || cur->allocs == NULL || cur->loc_ids == NULL ||
-	    lazy_collect(cur) != 0) {
+	    expiry_lazy_sorted(c, &cur->lazy, &cur->nlazy) != 0) {
 		core_snap_close(cur);
 		return NULL;
 	}
@@ -269,6 +227,25 @@ static const core_resv *next_live(core_snap_cursor *cur)
 	return NULL;
 }
 
+/* The next finished reservation as resv_oldest_finished() would take them:
+ * the expiries (swept, then lazy) and the others merged by when they
+ * finished; NULL after the last. */
+static const core_resv *next_finished(core_snap_cursor *cur)
+{
+	const core_resv *e = cur->exp ? cur->exp : cur->lazy_at < cur->nlazy ? cur->lazy[cur->lazy_at] : NULL;
+	const core_resv *f = cur->fin;
+	if (e && (f == NULL || e->expires_at_ms <= f->finished_at_ms)) {
+		if (cur->exp)
+			cur->exp = cur->exp->fin_next;
+		else
+			cur->lazy_at++;
+		return e;
+	}
+	if (f)
+		cur->fin = f->fin_next;
+	return f;
+}
+
 int core_snap_next(core_snap_cursor *cur, core_snap_item *item)
 {
 	const core *c = cur->c;
@@ -321,21 +298,9 @@ int core_snap_next(core_snap_cursor *cur, core_snap_item *item)
 	}
 		/* fall through */
 	case PHASE_FINISHED: {
-		/* As resv_oldest_finished() takes them: expiries (swept, then
-		 * lazy) and the others merged by when they finished. */
-		const core_resv *e = cur->exp ? cur->exp : cur->lazy_at < cur->nlazy ? cur->lazy[cur->lazy_at] : NULL;
-		const core_resv *f = cur->fin;
-		if (e && (f == NULL || e->expires_at_ms <= f->finished_at_ms)) {
-			resv_item(cur, e, item);
-			if (cur->exp)
-				cur->exp = cur->exp->fin_next;
-			else
-				cur->lazy_at++;
-			return 1;
-		}
-		if (f) {
-			resv_item(cur, f, item);
-			cur->fin = f->fin_next;
+		const core_resv *r = next_finished(cur);
+		if (r) {
+			resv_item(cur, r, item);
 			return 1;
 		}
 		cur->phase = PHASE_KEYS;
@@ -1186,22 +1151,6 @@ static int check_claims(core_restore *r, core_error *err)
 	return 0;
 }
 
-/* What the held reservations give back when they expire (expiry.c);
- * cust_rebuild() made the customers' part. */
-static int ledgers_build(core *c)
-{
-	for (uint32_t i = 0; i < c->heap_len; i++) {
-		const core_resv *res = c->heap[i];
-		uint32_t nallocs = 0;
-		for (uint32_t k = 0; k < res->nlines; k++)
-			nallocs += res->lines[k].nallocs;
-		if (ledger_reserve(c, resv_account_nodes(nallocs, res->nlines)) != 0)
-			return -1;
-		resv_account_but_customers(c, res);
-	}
-	return 0;
-}
-
 core *core_restore_finish(core_restore *r, core_error *err)
 {
 	if (r->failure.code) {
@@ -1225,7 +1174,7 @@ core *core_restore_finish(core_restore *r, core_error *err)
 	}
 	if (check_claims(r, err) != 0 || check_backorders(r, err) != 0)
 		goto fail;
-	if (cust_rebuild(c, NULL) != 0 || ledgers_build(c) != 0) {
+	if (cust_rebuild(c, NULL) != 0 || expiry_ledgers_build(c) != 0) {
 		refuse(r, err, CORE_E_BUSY, "out of memory");
 		goto fail;
 	}

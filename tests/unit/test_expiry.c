@@ -473,6 +473,85 @@ Test(expiry, finished_reservations_are_forgotten_in_the_order_they_finished)
 	core_destroy(d);
 }
 
+/* ---- a reserve meeting holds expired but not swept -------------------------------- */
+
+static void reserve_for(core *c, int64_t now, const char *sku, int64_t qty, int64_t ttl, const char *customer,
+    char id[CORE_RESERVATION_ID_LEN + 1])
+{
+	core_line_req line = { S(sku), qty };
+	core_cmd cmd = { .type = CORE_CMD_RESERVE };
+	cmd.u.reserve = (core_reserve_cmd){ .order_id = S("o"), .lines = &line, .nlines = 1, .ttl_ms = ttl,
+		.customer_id = S(customer) };
+	core_result res;
+	core_error err;
+	must(core_exec(c, &cmd, now, &res, &err), &err, "reserve");
+	if (id) {
+		core_resv_view v;
+		core_resv_view_get(c, res.resv, &v);
+		memcpy(id, v.id, sizeof(v.id));
+	}
+}
+
+Test(expiry, a_full_table_forgets_an_unswept_hold_of_the_customer_reserving_again)
+{
+	core *c = mk(42, 3600000);
+	stock_set(c, "L", "W1", 1000, 1000);
+	core_cmd put = { .type = CORE_CMD_SKU_PUT };
+	put.u.sku = (core_sku_cmd){ .sku = S("L"), .per_order = -1, .per_customer = 100, .low_stock = -1 };
+	core_result res;
+	core_error err;
+	must(core_exec(c, &put, 1000, &res, &err), &err, "sku.put");
+	for (int i = 0; i < 40; i++)
+		reserve_for(c, 1000, "L", 1, 1000, "c-2", NULL); /* due 2000 */
+	char b[CORE_RESERVATION_ID_LEN + 1];
+	reserve_for(c, 1000, "L", 1, 1500, "c-1", b);        /* due 2500: c-1's only unit */
+	cr_assert_eq(core_advance(c, 2000), 40);
+	cr_assert_eq(core_advance(c, 2600), 1);              /* behind: b is not swept */
+	/* The 40 go (as a journal's sweep replays): b is the oldest now. */
+	must(core_forget(c, 2600, 40, 0, &err), &err, "forget");
+	cr_assert_eq(core_expiry_backlog(c), 1);
+	cr_assert_eq(view_of(c, b).status, CORE_RESV_EXPIRED);
+	for (int i = 0; i < 41; i++)
+		reserve_for(c, 2600, "L", 1, 60000, i % 2 ? "c-3" : "c-4", NULL);
+	cr_assert_eq(core_expiry_backlog(c), 1);
+	/* The table is full: c-1 reserving again (its whole limit: b counts
+	 * no more) forgets b, whose sweep ends c-1's count of L before the new
+	 * hold starts it again. */
+	reserve_for(c, 2600, "L", 100, 1000, "c-1", NULL);
+	const core_resv *r;
+	cr_assert_eq(core_resv_find(c, S(b), &r, &err), CORE_E_NOT_FOUND);
+	char *d = dump(c);
+	cr_assert(strstr(d, "customer c-1 sku=L units=100\n") != NULL, "%s", d);
+	free(d);
+	cr_assert_null(core_check(c));
+	core_destroy(c);
+}
+
+Test(expiry, a_record_counting_huge_unswept_holds_still_takes_every_unit)
+{
+	core *c = mk(1000, 3600000);
+	stock_set(c, "H", "W1", CORE_QTY_MAX, 1000);
+	int64_t x = CORE_QTY_MAX / 100;
+	for (int i = 0; i < 100; i++)
+		hold(c, 1000, "H", x, 1000, NULL);
+	cr_assert_eq(core_advance(c, 2000), 100);
+	for (int i = 0; i < 100; i++)
+		hold(c, 2000, "H", x, 1000, NULL);
+	cr_assert_eq(core_advance(c, 3000), 100);
+	/* At least 136 of those holds are not swept: with all the units again
+	 * they would not fit a record's count, so this reserve sweeps them
+	 * first. */
+	cr_assert_geq(core_expiry_backlog(c), 200 - ADVANCE_SWEEP_BOUND);
+	cr_assert_eq(avail(c, "H"), CORE_QTY_MAX);
+	hold(c, 3000, "H", CORE_QTY_MAX, 1000, NULL);
+	cr_assert_eq(core_expiry_backlog(c), 0);
+	core_record_view rec = record(c, "H", "W1");
+	cr_assert_eq(rec.reserved, CORE_QTY_MAX);
+	cr_assert_eq(rec.available, 0);
+	cr_assert_null(core_check(c));
+	core_destroy(c);
+}
+
 /* ---- walks --------------------------------------------------------------------- */
 
 /* Two cores given the same commands: the results must match. */
