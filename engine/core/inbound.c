@@ -164,16 +164,24 @@ static void inb_insert(core *c, core_inb *b, const inb_entry *e)
 	assert(b->nslots <= b->cap_slots);
 }
 
-/* Entry k of b as a reply shows it: with lazily expired backorders gone. */
-static void entry_view(const core *c, const core_inb *b, uint32_t k, core_inbound_view *out)
+/* Entry k of b as a reply shows it, held[] from inbound_held_now(). */
+static void entry_view(const core *c, const core_inb *b, uint32_t k, const uint32_t *held,
+    core_inbound_view *out)
 {
 	const inb_entry *e = &b->e[k];
 	const core_loc *l = c->locs[e->loc];
-	uint32_t held[CORE_INBOUND_PER_SKU_MAX];
-	inbound_held_now(c, b, held);
 	*out = (core_inbound_view){ .sku = { b->sku->name, b->sku->name_len },
 		.location = { l->name, l->name_len }, .qty = e->qty, .eta_ms = e->eta_ms,
 		.ref = { e->ref_len ? e->ref : NULL, e->ref_len }, .backordered = held[k] };
+}
+
+/* Entry k of b after a change: the result of inbound.add. */
+static void entry_result(const core *c, const core_inb *b, uint32_t k, core_result *res)
+{
+	uint32_t held[CORE_INBOUND_PER_SKU_MAX];
+	inbound_held_now(c, b, held);
+	res->kind = CORE_RESULT_INBOUND;
+	entry_view(c, b, k, held, &res->inbound);
 }
 
 /* Units of lazily expired backorders at slot's location not given back yet. */
@@ -233,8 +241,7 @@ int inbound_add(core *c, const core_inbound_cmd *cmd, core_result *res, core_err
 		if ((int64_t)x->qty + cmd->qty > CORE_QTY_MAX)
 			return core_fail(err, CORE_E_BAD_REQUEST, "qty: the entry would exceed %lld", CORE_QTY_MAX);
 		x->qty += (uint32_t)cmd->qty;
-		res->kind = CORE_RESULT_INBOUND;
-		entry_view(c, b, i, &res->inbound);
+		entry_result(c, b, i, res);
 		return 0;
 	}
 	if (b && b->n >= CORE_INBOUND_PER_SKU_MAX)
@@ -252,10 +259,9 @@ int inbound_add(core *c, const core_inbound_cmd *cmd, core_result *res, core_err
 		return err->code;
 	}
 	inb_insert(c, room, &e);
-	res->kind = CORE_RESULT_INBOUND;
 	for (uint32_t i = 0; i < room->n; i++)
 		if (entry_cmp(c, &room->e[i], &e) == 0)
-			entry_view(c, room, i, &res->inbound);
+			entry_result(c, room, i, res);
 	return 0;
 }
 
@@ -353,7 +359,9 @@ uint32_t core_incoming(const core *c, core_str sku, const core_channel *ch,
     void (*emit)(void *ctx, const core_inbound_view *v), void *ctx)
 {
 	const core_inb *b = inbound_of(c, sku_find(c, sku));
-	uint32_t n = 0;
+	uint32_t n = 0, held[CORE_INBOUND_PER_SKU_MAX];
+	if (b && emit)
+		inbound_held_now(c, b, held);
 	for (uint32_t i = 0; b && i < b->n; i++) {
 		const inb_entry *e = &b->e[i];
 		if (ch && !ch->all && !((ch->bits[e->loc >> 6] >> (e->loc & 63)) & 1))
@@ -361,7 +369,7 @@ uint32_t core_incoming(const core *c, core_str sku, const core_channel *ch,
 		n++;
 		if (emit) {
 			core_inbound_view v;
-			entry_view(c, b, i, &v);
+			entry_view(c, b, i, held, &v);
 			emit(ctx, &v);
 		}
 	}
