@@ -57,20 +57,69 @@ ledger_sum lazy_sum(const core *c, uint32_t ledger)
 
 /* ---- what a hold gives back ---------------------------------------------- */
 
-typedef void (*account_fn)(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b, void *ctx);
+/* One ledger entry a held reservation makes: the tree (by its root's
+ * address), the deadline, the sums; collected to check the ledgers. */
+typedef struct entry {
+	const uint32_t *root;
+	int64_t key;
+	uint64_t a, b;
+} entry;
 
-/* Call fn for each ledger entry of held r at its deadline (customers'
- * units too when asked): the one description of what an expiry gives
- * back, used to add, take back and check. Mirrors expire_one():
- * allocations holding nothing change nothing. */
-static void account_walk(core *c, const core_resv *r, bool customers, account_fn fn, void *ctx)
+typedef struct entries {
+	entry *e;
+	uint64_t n, cap;
+	bool failed;
+} entries;
+
+static void collect(entries *es, uint32_t *root, int64_t key, uint64_t a, uint64_t b)
+{
+	if (es->failed)
+		return;
+	if (es->n == es->cap) {
+		uint64_t cap = es->cap ? es->cap * 2 : 1024;
+		entry *e = realloc(es->e, cap * sizeof(*e));
+		if (e == NULL) {
+			es->failed = true;
+			return;
+		}
+		es->e = e;
+		es->cap = cap;
+	}
+	es->e[es->n++] = (entry){ root, key, a, b };
+}
+
+/* What to do with each entry: add it, take it back, or collect it. */
+typedef struct account {
+	enum { ACCOUNT_ADD, ACCOUNT_SUB, ACCOUNT_COLLECT } op;
+	bool customers;  /* the customers' part too */
+	entries *es;     /* ACCOUNT_COLLECT */
+} account;
+
+static inline void post(core *c, const account *ac, uint32_t *root, int64_t key, uint64_t a, uint64_t b)
+{
+	if (ac->op == ACCOUNT_ADD)
+		ledger_add(c, root, key, a, b);
+	else if (ac->op == ACCOUNT_SUB)
+		ledger_sub(c, root, key, a, b);
+	else
+		collect(ac->es, root, key, a, b);
+}
+
+/* Each ledger entry of held r at its deadline: the one description of
+ * what an expiry gives back, used to add, take back and check. Mirrors
+ * expire_one(): allocations holding nothing change nothing. */
+static void account_walk(core *c, const core_resv *r, const account *ac)
 {
 	assert(r->status == CORE_RESV_HELD);
 	int64_t d = r->expires_at_ms;
 	const core_ralloc *al = resv_allocs(r);
-	uint32_t stamp = plan_stamp_next(c);
-	core_str customer = resv_customer(r);
-	bool limits = customers && customer.p && table_count(&c->cust_by_key);
+	/* A location counts once per hold: marks are needed only when the
+	 * hold has more than one allocation. */
+	bool one = r->nlines == 1 && r->lines[0].nallocs == 1;
+	uint32_t stamp = one ? 0 : plan_stamp_next(c);
+	core_str customer = { NULL, 0 };
+	if (ac->customers && table_count(&c->cust_by_key))
+		customer = resv_customer(r);
 	uint64_t units = 0;
 	for (uint32_t i = 0; i < r->nlines; i++) {
 		const core_rline *l = &r->lines[i];
@@ -81,45 +130,31 @@ static void account_walk(core *c, const core_resv *r, bool customers, account_fn
 				continue;
 			left += a->qty;
 			if (a->backorder) {
-				fn(c, &inbound_slot(c, l->sku, a->loc)->ledger, d, a->qty, 0, ctx);
+				post(c, ac, &inbound_slot(c, l->sku, a->loc)->ledger, d, a->qty, 0);
 				continue;
 			}
 			core_rec *rec = sku_rec_at(c, l->sku, a->loc);
 			assert(rec != NULL);
-			fn(c, &rec->ledger, d, a->qty, 1, ctx);
+			post(c, ac, &rec->ledger, d, a->qty, 1);
 			units += a->qty;
-			if (plan_stamp_set(c, a->loc, stamp))
-				fn(c, &c->locs[a->loc]->ledger, d, 1, 0, ctx);
+			if (one || plan_stamp_set(c, a->loc, stamp))
+				post(c, ac, &c->locs[a->loc]->ledger, d, 1, 0);
 		}
-		const core_skupol *pol = limits && left ? policy_of(c, l->sku) : NULL;
+		const core_skupol *pol = customer.p && left ? policy_of(c, l->sku) : NULL;
 		if (pol && pol->per_customer) {
 			core_cust *e = cust_find(c, customer, l->sku);
 			assert(e != NULL && e->units >= left);
-			fn(c, &e->ledger, d, left, 0, ctx);
+			post(c, ac, &e->ledger, d, left, 0);
 		}
 	}
-	fn(c, &c->ledger_all, d, 1, units, ctx);
-}
-
-static void account_add(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b, void *ctx)
-{
-	(void)ctx;
-	if (a || b)
-		ledger_add(c, root, key, a, b);
-}
-
-static void account_sub(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b, void *ctx)
-{
-	(void)ctx;
-	if (a || b)
-		ledger_sub(c, root, key, a, b);
+	post(c, ac, &c->ledger_all, d, 1, units);
 }
 
 void resv_account(core *c, const core_resv *r, bool add)
 {
-	account_walk(c, r, true, add ? account_add : account_sub, NULL);
+	account ac = { add ? ACCOUNT_ADD : ACCOUNT_SUB, true, NULL };
+	account_walk(c, r, &ac);
 }
-
 
 /* ---- sweeping ---------------------------------------------------------------- */
 
@@ -334,45 +369,13 @@ int expiry_ledgers_build(core *c)
 			nallocs += r->lines[k].nallocs;
 		if (ledger_reserve(c, resv_account_nodes(nallocs, r->nlines)) != 0)
 			return -1;
-		account_walk(c, r, false, account_add, NULL);
+		account ac = { ACCOUNT_ADD, false, NULL };
+		account_walk(c, r, &ac);
 	}
 	return 0;
 }
 
 /* ---- invariants ------------------------------------------------------------------ */
-
-/* One ledger entry a held reservation makes: the tree (by its root's
- * address), the deadline, the sums. */
-typedef struct entry {
-	const uint32_t *root;
-	int64_t key;
-	uint64_t a, b;
-} entry;
-
-typedef struct entries {
-	entry *e;
-	uint64_t n, cap;
-	bool failed;
-} entries;
-
-static void collect(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b, void *ctx)
-{
-	(void)c;
-	entries *es = ctx;
-	if (es->failed || (a == 0 && b == 0))
-		return;
-	if (es->n == es->cap) {
-		uint64_t cap = es->cap ? es->cap * 2 : 1024;
-		entry *e = realloc(es->e, cap * sizeof(*e));
-		if (e == NULL) {
-			es->failed = true;
-			return;
-		}
-		es->e = e;
-		es->cap = cap;
-	}
-	es->e[es->n++] = (entry){ root, key, a, b };
-}
 
 static int cmp_entry(const void *x, const void *y)
 {
@@ -465,8 +468,9 @@ const char *expiry_check(const core *c)
 {
 	core *m = (core *)(uintptr_t)c; /* the walk uses the planner's stamps, scratch only */
 	entries es = { 0 };
+	account ac = { ACCOUNT_COLLECT, true, &es };
 	for (uint32_t i = 0; i < c->heap_len; i++)
-		account_walk(m, c->heap[i], true, collect, &es);
+		account_walk(m, c->heap[i], &ac);
 	uint64_t nodes = 0;
 	const char *why = es.failed ? "check: out of memory" : trees_check(c, &nodes);
 	if (why == NULL && nodes != c->ledger.used)

@@ -180,8 +180,9 @@ void ledger_add(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b)
 		x->b += b;
 		link = key < x->key ? &x->l : &x->r;
 	}
-	uint32_t l, r;
-	split(c, *link, key, &l, &r);
+	uint32_t l = 0, r = 0;
+	if (*link) /* often not: a tree's only deadline comes and goes */
+		split(c, *link, key, &l, &r);
 	*N(c, n) = (ledger_node){ key, l, r, a + A(c, l) + A(c, r), b + B(c, l) + B(c, r) };
 	*link = n;
 }
@@ -203,7 +204,7 @@ void ledger_sub(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b)
 	/* Its own sums are what its children do not account for. */
 	if (x->a == A(c, x->l) + A(c, x->r) && x->b == B(c, x->l) + B(c, x->r)) {
 		uint32_t t = *link;
-		*link = merge(c, x->l, x->r);
+		*link = x->l && x->r ? merge(c, x->l, x->r) : x->l | x->r;
 		node_put(c, t);
 	}
 }
