@@ -301,9 +301,9 @@ core_str rline_sku_name(const core_resv *r, const core_rline *l);
 /* A core_advance() sweeps at most this many due holds on the spot (the
  * usual few since the last request, so nothing stays lazy); past that it
  * moves the horizon and the sweep does the rest. Sweeping one costs 0.3
- * to 5 us, up to 25 us when a storm finds the heap cold (each pop misses
- * the cache and TLB a few dozen times), so a request waits behind 0.4 ms
- * of it at most. */
+ * to 2 us, several times that when a storm finds the heap cold (a pop
+ * misses the cache a few dozen times), so a request waits behind a
+ * fraction of a millisecond of it at most. */
 #define EXPIRY_ADVANCE_MAX 16
 
 static inline bool lazy_any(const core *c)

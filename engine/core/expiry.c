@@ -6,7 +6,7 @@
  * request has looked (core_advance); what is expired is a function of the
  * commands and their times alone, never of how far the sweep has got, so
  * a replayed or restored core agrees. Sweeping a hold (expire_one) costs
- * 1 to 5 microseconds: its records, shipments, customer's units,
+ * 0.3 to 2 microseconds: its records, shipments, customer's units,
  * backorders and finished FIFO, and a pop from a heap that misses the
  * cache when it is large. Doing that for every hold due before a request
  * is answered stalls the loop when many fall due at once (300,000 holds:
