@@ -1,6 +1,7 @@
 /*
  * main.c - allotd: flags, resource limits, the core, and the server.
  */
+#include "clock.h"
 #include "core.h"
 #include "log.h"
 #include "persist.h"
@@ -237,6 +238,10 @@ int main(int argc, char **argv)
 		cc.id_epoch = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 16;
 	fit_descriptors(&srv);
 
+	/* The engine's time from here on: the wall clock now, moved on by the
+	 * monotonic clock, so a stepped wall clock neither freezes nor hastens
+	 * expiry (clock.h). */
+	clock_start(NULL);
 	log_info("allotd %s starting", ALLOT_VERSION);
 	core *c = NULL;
 	if (pc.mode == PERSIST_NONE) {

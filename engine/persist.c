@@ -5,6 +5,7 @@
 #include "persist.h"
 
 #include "journal_writer.h"
+#include "clock.h"
 #include "log.h"
 #include "recovery.h"
 #include "redis_link.h"
@@ -38,12 +39,6 @@ struct persist {
 	void *ud;
 };
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *persist_mode_name(persist_mode m)
 {
@@ -90,7 +85,7 @@ int persist_recover(const persist_config *cfg, core_config *cc, core **out, pers
 	};
 	recovery_result res;
 	memset(st, 0, sizeof(*st));
-	if (recovery_run(&rc, cc, wall_ms(), out, &res) != 0)
+	if (recovery_run(&rc, cc, clock_now_ms(), out, &res) != 0)
 		return -1;
 	st->lsn = res.lsn;
 	st->snapshot_lsn = res.snapshot_lsn;
@@ -121,10 +116,10 @@ static void on_link_state(void *ud, bool up, const char *why)
 		journal_writer_stats j;
 		journal_writer_stats_get(p->writer, &j);
 		log_info("Redis at %s:%d is back after %" PRId64 " ms; writing %u queued journal items",
-		    p->cfg.url.host, p->cfg.url.port, wall_ms() - p->down_since_ms, j.pending_items);
+		    p->cfg.url.host, p->cfg.url.port, clock_now_ms() - p->down_since_ms, j.pending_items);
 		p->down_since_ms = 0;
 	} else {
-		p->down_since_ms = wall_ms();
+		p->down_since_ms = clock_now_ms();
 		log_warn("lost Redis at %s:%d: %s; mutations answer UNAVAILABLE until it is back",
 		    p->cfg.url.host, p->cfg.url.port, why);
 	}
@@ -245,7 +240,7 @@ static void write_snapshot_stats(const persist *p, mp_buf *out)
 	mp_write_lit(out, "key");
 	mp_write_cstr(out, s.key);
 	mp_write_lit(out, "age_ms");
-	mp_write_int(out, s.at_ms ? wall_ms() - s.at_ms : -1);
+	mp_write_int(out, s.at_ms ? clock_now_ms() - s.at_ms : -1);
 	kv_u(out, "records_since", journal_writer_sealed_lsn(p->writer) - s.lsn);
 	mp_write_lit(out, "running");
 	mp_write_bool(out, s.running);

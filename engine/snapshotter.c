@@ -5,6 +5,7 @@
 #include "snapshotter.h"
 
 #include "command.h"
+#include "clock.h"
 #include "log.h"
 #include "store.h"
 
@@ -92,12 +93,6 @@ struct snapshotter {
 	void *ud;
 };
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t mono_us(void)
 {
@@ -335,7 +330,7 @@ static int snapshot_start(snapshotter *s, char *why, size_t why_len)
 		return -1;
 	}
 	s->child_lsn = journal_writer_sealed_lsn(s->writer);
-	s->child_at_ms = wall_ms();
+	s->child_at_ms = clock_now_ms();
 	durable_key_snapshot(s->child_key, s->ns, s->child_lsn, (uint64_t)s->child_at_ms);
 	pid_t parent = getpid();
 	uint64_t t0 = mono_us();

@@ -130,6 +130,8 @@ core *core_create(const core_config *cfg)
 	if (c->cfg.lines_max > UINT16_MAX)
 		c->cfg.lines_max = UINT16_MAX;
 	c->now_ms = 0;
+	c->horizon_ms = INT64_MIN;
+	ledger_init(c);
 	if (inventory_init(c) != 0)
 		goto fail_inventory;
 	if (resv_init(c) != 0)
@@ -159,6 +161,7 @@ void core_destroy(core *c)
 	policy_finish(c);
 	inbound_finish(c);
 	inventory_finish(c);
+	ledger_finish(c);
 	free(c);
 }
 
@@ -167,51 +170,15 @@ const core_config *core_get_config(const core *c)
 	return &c->cfg;
 }
 
-uint32_t core_advance(core *c, int64_t now_ms)
-{
-	if (now_ms > c->now_ms)
-		c->now_ms = now_ms;
-	return resv_expire_due(c, UINT32_MAX);
-}
-
-uint32_t core_sweep(core *c, int64_t now_ms, uint32_t budget)
-{
-	if (now_ms > c->now_ms)
-		c->now_ms = now_ms;
-	uint32_t done = resv_expire_due(c, budget);
-	c->swept_reservations = resv_forget_old(c, budget - done, true);
-	done += c->swept_reservations;
-	c->swept_keys = idem_forget_old(c, budget - done, true);
-	return done + c->swept_keys;
-}
-
 void core_sweep_forgot(const core *c, uint32_t *reservations, uint32_t *keys)
 {
 	*reservations = c->swept_reservations;
 	*keys = c->swept_keys;
 }
 
-int core_forget(core *c, int64_t now_ms, uint32_t reservations, uint32_t keys, core_error *err)
-{
-	core_advance(c, now_ms);
-	uint32_t r = resv_forget_old(c, reservations, false);
-	uint32_t k = idem_forget_old(c, keys, false);
-	if (r != reservations || k != keys)
-		return core_fail(err, CORE_E_BAD_REQUEST,
-		    "a sweep forgot %u finished reservations and %u keys, but only %u and %u were there",
-		    reservations, keys, r, k);
-	return CORE_OK;
-}
-
 int64_t core_now(const core *c)
 {
 	return c->now_ms;
-}
-
-int64_t core_next_deadline(const core *c)
-{
-	const core_resv *r = heap_top(c);
-	return r ? r->expires_at_ms : INT64_MAX;
 }
 
 int core_exec(core *c, const core_cmd *cmd, int64_t now_ms,
@@ -250,11 +217,15 @@ void core_stats_get(const core *c, core_stats *out)
 	out->skus = table_count(&c->sku_by_name);
 	out->locations = c->nlocs;
 	out->records = c->nrecs;
+	/* Lazily expired holds count as expired (expiry.c). */
+	ledger_sum lazy = lazy_sum(c, c->ledger_all);
 	for (int i = 0; i < 5; i++)
 		out->reservations[i] = c->by_status[i];
+	out->reservations[CORE_RESV_HELD] -= lazy.a;
+	out->reservations[CORE_RESV_EXPIRED] += lazy.a;
 	out->idempotency_keys = table_count(&c->idem_by_key);
-	out->expired_total = c->expired_total;
-	out->units_reserved = c->units_reserved;
+	out->expired_total = c->expired_total + lazy.a;
+	out->units_reserved = c->units_reserved - lazy.b;
 	out->units_committed = c->units_committed;
 	out->now_ms = c->now_ms;
 }
@@ -326,8 +297,8 @@ static void dump_resv(const core *c, dump_out *o, const core_resv *r)
 	core_str customer = resv_customer(r);
 	put(o, "resv %016" PRIx64 " order=%.*s customer=%.*s status=%u exp=%" PRId64 " orig_exp=%" PRId64
 	    " fin=%" PRId64 " idem=%d\n", r->id, r->order_id_len, resv_order_id(r), (int)customer.len,
-	    customer.p ? customer.p : "", r->status, r->expires_at_ms, r->orig_expires_at_ms,
-	    r->finished_at_ms, r->idem != NULL);
+	    customer.p ? customer.p : "", resv_status(c, r), r->expires_at_ms, r->orig_expires_at_ms,
+	    resv_finished_at(c, r), r->idem != NULL);
 	for (uint32_t i = 0; i < r->nlines; i++) {
 		const core_rline *l = &r->lines[i];
 		core_str sku = rline_sku_name(r, l);
@@ -341,15 +312,17 @@ static void dump_resv(const core *c, dump_out *o, const core_resv *r)
 	}
 }
 
+/* The dump is of the state as commands see it: lazily expired holds are
+ * expired (expiry.c), however far the sweep has got. */
 size_t core_dump(const core *c, char *buf, size_t cap)
 {
 	dump_out o = { buf, cap, 0 };
 	put(&o, "now=%" PRId64 " seq=%" PRIu64 " expired=%" PRIu64 "\n",
-	    c->now_ms, c->next_seq, c->expired_total);
+	    c->now_ms, c->next_seq, c->expired_total + lazy_sum(c, c->ledger_all).a);
 	for (uint32_t r = 0; r < c->nlocs; r++) {
 		const core_loc *l = c->locs[c->rank_order[r]];
 		put(&o, "loc %s id=%u prio=%d rank=%u name_rank=%u open=%u cap=%lld on=%d", l->name, l->id,
-		    l->priority, l->rank, l->name_rank, l->open, (long long)l->capacity, l->enabled);
+		    l->priority, l->rank, l->name_rank, loc_open(c, l), (long long)l->capacity, l->enabled);
 		if (l->has_coords)
 			put(&o, " at=%a,%a", l->lat, l->lon);
 		put(&o, " cost=%a+%a/km tags=", l->cost, l->cost_per_km);
@@ -377,14 +350,17 @@ size_t core_dump(const core *c, char *buf, size_t cap)
 			    pol->low_stock);
 		put(&o, "\n");
 		const core_inb *b = inbound_of(c, s);
+		uint32_t held[CORE_INBOUND_PER_SKU_MAX];
+		if (b)
+			inbound_held_now(c, b, held);
 		for (uint32_t k = 0; b && k < b->n; k++)
 			put(&o, "  inbound %s qty=%u held=%u eta=%" PRId64 " ref=%.*s\n", c->locs[b->e[k].loc]->name,
-			    b->e[k].qty, b->e[k].held, b->e[k].eta_ms, b->e[k].ref_len, b->e[k].ref);
+			    b->e[k].qty, held[k], b->e[k].eta_ms, b->e[k].ref_len, b->e[k].ref);
 		for (uint32_t j = 0; j < s->nrecs; j++) {
 			const core_rec *rec = &s->recs[j];
 			put(&o, "  at %s on_hand=%u reserved=%u committed=%u safety=%u v=%" PRIu64 "\n",
-			    c->locs[rec->loc]->name, rec->on_hand, rec->reserved,
-			    rec->committed, rec->safety, rec->version);
+			    c->locs[rec->loc]->name, rec->on_hand, rec_reserved(c, rec),
+			    rec->committed, rec->safety, rec_version(c, rec));
 		}
 	}
 	free(skus);
@@ -396,8 +372,9 @@ size_t core_dump(const core *c, char *buf, size_t cap)
 	}
 	core_cust **cs = (core_cust **)sorted_items(&c->cust_by_key, cmp_cust);
 	for (uint32_t i = 0; cs && i < table_count(&c->cust_by_key); i++)
-		put(&o, "customer %.*s sku=%s units=%" PRIu64 "\n", cs[i]->len, cs[i]->id, cs[i]->sku->name,
-		    cs[i]->units);
+		if (cust_units(c, cs[i])) /* all of it lazily expired: gone once swept */
+			put(&o, "customer %.*s sku=%s units=%" PRIu64 "\n", cs[i]->len, cs[i]->id,
+			    cs[i]->sku->name, cust_units(c, cs[i]));
 	free(cs);
 	core_idem **ks = (core_idem **)sorted_items(&c->idem_by_key, cmp_idem);
 	for (uint32_t i = 0; ks && i < table_count(&c->idem_by_key); i++)
@@ -416,5 +393,7 @@ const char *core_check(const core *c)
 		why = policy_check(c);
 	if (why == NULL)
 		why = inbound_check(c);
+	if (why == NULL)
+		why = expiry_check(c);
 	return why;
 }

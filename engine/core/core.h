@@ -375,15 +375,23 @@ const core_config *core_get_config(const core *c);
  * Move the core's clock to now_ms (it never goes back) and expire every hold
  * whose deadline has passed, so that the very next request sees their units
  * available. Call before every request. Returns the number expired.
+ *
+ * It does a bounded amount of work however many holds fall due: past a few
+ * dozen, they count as expired at once (every read and command sees them
+ * expired) and core_sweep() sweeps them later; see core_expiry_backlog().
  */
 uint32_t core_advance(core *c, int64_t now_ms);
 
 /*
- * Bounded background work for a periodic timer: expire due holds and forget
- * finished reservations past their retention, at most budget items in all.
+ * Bounded background work for a periodic timer: sweep expired holds (those
+ * core_advance() left, first), expire due holds and forget finished
+ * reservations past their retention, at most budget items in all.
  * Allocates nothing. Returns the items done; less than budget means caught up.
  */
 uint32_t core_sweep(core *c, int64_t now_ms, uint32_t budget);
+
+/* Holds that count as expired but are not swept yet: the sweep's backlog. */
+uint64_t core_expiry_backlog(const core *c);
 
 /* The core's clock: the latest time it was given. A command runs at
  * max(this, the time passed to it); a journal records that. */

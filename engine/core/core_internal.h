@@ -10,6 +10,11 @@
  * Reservations are one allocation each: the header, its lines, their
  * allocations and the order id, back to back. The expiry heap node is just
  * an index inside the reservation, so scheduling allocates nothing.
+ *
+ * Expiry is exact but lazy past a point (expiry.c): holds whose deadline is
+ * at or before the horizon count as expired before they are swept, and the
+ * ledgers (ledger.c) say what they will give back, by deadline, so that
+ * every read sees the state as if they had been swept.
  */
 #ifndef ALLOT_CORE_INTERNAL_H
 #define ALLOT_CORE_INTERNAL_H
@@ -29,6 +34,7 @@ typedef struct core_loc {
 	uint32_t rank;      /* by priority then name; 0 = best; dense */
 	uint32_t name_rank; /* by name alone; records are sorted by it */
 	uint32_t open;      /* live reservations holding units here */
+	uint32_t ledger;    /* held ones among them, by deadline (expiry.c) */
 	int64_t capacity;   /* most open shipments; -1: none */
 	double x, y, z;     /* unit vector of (lat, lon), when has_coords */
 	double lat, lon;
@@ -52,7 +58,8 @@ typedef struct core_rec {
 	uint64_t version;
 	uint16_t loc;
 	uint16_t unused16;
-	uint32_t unused32;
+	uint32_t ledger;  /* held units and allocations here, by deadline (expiry.c);
+	                   * a claim's index while a snapshot is restored (snap.c) */
 } core_rec;
 
 typedef struct core_sku {
@@ -114,10 +121,21 @@ typedef struct inb_entry {
 	char ref[CORE_REF_MAX];
 } inb_entry;
 
+/* A sku's backorders at one location, by deadline; units of lazily
+ * expired ones up to settled_ms are given back to the entries already
+ * (inbound.c). */
+typedef struct inb_slot {
+	int64_t settled_ms;
+	uint32_t ledger;
+	uint16_t loc;
+} inb_slot;
+
 typedef struct core_inb {
 	core_sku *sku;
 	uint32_t n, cap;
 	inb_entry *e;
+	inb_slot *slots;  /* one per location with entries, made with the first */
+	uint32_t nslots, cap_slots;
 } core_inb;
 
 /* Units of a sku with a per-customer limit that one customer holds in
@@ -127,6 +145,7 @@ typedef struct core_cust {
 	uint64_t hash;
 	core_sku *sku;
 	uint64_t units;
+	uint32_t ledger;  /* what held ones hold, by deadline (expiry.c) */
 	uint8_t len;
 	char id[];
 } core_cust;
@@ -136,7 +155,7 @@ struct core_resv {
 	int64_t expires_at_ms;      /* current deadline while held */
 	int64_t orig_expires_at_ms; /* as reserve returned it */
 	int64_t finished_at_ms;     /* when it left held/committed */
-	core_resv *fin_next;        /* finished FIFO, oldest first */
+	core_resv *fin_next;        /* its finished FIFO, oldest first */
 	core_idem *idem;            /* the key that created it, if any */
 	uint32_t heap_idx;          /* position in the expiry heap or HEAP_NONE */
 	uint16_t nlines;
@@ -162,9 +181,36 @@ struct core_idem {
 	char key[];
 };
 
+/* A ledger node: one deadline of one tree, with the sums of its subtree
+ * (expiry.c says what a and b count in each tree). 0 is no node. */
+typedef struct ledger_node {
+	int64_t key;
+	uint32_t l, r;
+	uint64_t a, b;
+} ledger_node;
+
+typedef struct ledger_sum {
+	uint64_t a, b;
+} ledger_sum;
+
+#define LEDGER_CHUNK_BITS 12 /* nodes come in chunks of 4096 (128 KiB) */
+
+typedef struct ledger_pool {
+	ledger_node **chunks;
+	uint32_t nchunks, cap_chunks;
+	uint32_t free_head;      /* free nodes, linked through l */
+	uint64_t nfree, used;
+	uint64_t seed;           /* treap priorities */
+} ledger_pool;
+
 struct core {
 	core_config cfg;
 	int64_t now_ms;
+	/* Holds due at or before the horizon are expired whether swept or
+	 * not (expiry.c); never above now_ms. */
+	int64_t horizon_ms;
+	ledger_pool ledger;
+	uint32_t ledger_all;     /* every hold: count, on-hand units */
 
 	/* Locations by id and by name; rank_order[rank] = id,
 	 * name_order[name_rank] = id. */
@@ -178,12 +224,15 @@ struct core {
 	table sku_by_name;
 	uint64_t nrecs;
 
-	/* Reservations by id; expiry heap; finished FIFO. */
+	/* Reservations by id; expiry heap; the finished FIFOs: swept
+	 * expiries in heap order, and the others (released, fulfilled) in the
+	 * order they finished. Forgetting merges them (expiry.c). */
 	seqmap resv_by_seq;   /* reservation id = id_base + sequence number */
 	uint64_t id_base;
 	core_resv **heap;
 	uint32_t heap_len, heap_cap;
 	core_resv *fin_head, *fin_tail;
+	core_resv *exp_head, *exp_tail;
 	uint64_t next_seq;
 	uint64_t by_status[5];
 	uint64_t expired_total;
@@ -246,11 +295,119 @@ static inline const unsigned char *resv_unknown_names(const core_resv *r)
  * order was reserved (allow_partial; the line's sku is then NULL), the copy
  * kept after the order id. */
 core_str rline_sku_name(const core_resv *r, const core_rline *l);
-static inline int64_t rec_available(const core_rec *rec)
+
+/* ---- expiry (expiry.c) ----------------------------------------------------- */
+
+/* A core_advance() sweeps at most this many due holds on the spot (the
+ * usual few since the last request, so nothing stays lazy); past that it
+ * moves the horizon and the sweep does the rest. Sweeping one costs 0.3
+ * to 2 us, several times that when a storm finds the heap cold (a pop
+ * misses the cache a few dozen times), so a request waits behind a
+ * fraction of a millisecond of it at most. */
+#define EXPIRY_ADVANCE_MAX 16
+
+static inline bool lazy_any(const core *c)
 {
-	int64_t a = (int64_t)rec->on_hand - rec->reserved - rec->committed - rec->safety;
+	return c->heap_len && c->heap[0]->expires_at_ms <= c->horizon_ms;
+}
+/* Held, but its deadline is at or before the horizon: expired, not swept. */
+static inline bool resv_lazy(const core *c, const core_resv *r)
+{
+	return r->status == CORE_RESV_HELD && r->expires_at_ms <= c->horizon_ms;
+}
+static inline core_resv_status resv_status(const core *c, const core_resv *r)
+{
+	return resv_lazy(c, r) ? CORE_RESV_EXPIRED : (core_resv_status)r->status;
+}
+static inline int64_t resv_finished_at(const core *c, const core_resv *r)
+{
+	return resv_lazy(c, r) ? r->expires_at_ms : r->finished_at_ms;
+}
+/* What lazily expired holds will give back to a tree: 0 when none. */
+ledger_sum lazy_sum(const core *c, uint32_t ledger);
+/* Reads as if every lazily expired hold had been swept: what they give
+ * back is part of what is held (they are not swept yet). */
+static inline uint32_t rec_reserved(const core *c, const core_rec *rec)
+{
+	if (rec->ledger == 0 || !lazy_any(c))
+		return rec->reserved;
+	uint64_t lazy = lazy_sum(c, rec->ledger).a;
+	assert(lazy <= rec->reserved);
+	return rec->reserved - (uint32_t)lazy;
+}
+static inline uint64_t rec_version(const core *c, const core_rec *rec)
+{
+	return rec->ledger && lazy_any(c) ? rec->version + lazy_sum(c, rec->ledger).b : rec->version;
+}
+static inline uint32_t loc_open(const core *c, const core_loc *l)
+{
+	if (l->ledger == 0 || !lazy_any(c))
+		return l->open;
+	uint64_t lazy = lazy_sum(c, l->ledger).a;
+	assert(lazy <= l->open);
+	return l->open - (uint32_t)lazy;
+}
+static inline uint64_t cust_units(const core *c, const core_cust *e)
+{
+	if (e->ledger == 0 || !lazy_any(c))
+		return e->units;
+	uint64_t lazy = lazy_sum(c, e->ledger).a;
+	assert(lazy <= e->units);
+	return e->units - lazy;
+}
+static inline int64_t rec_available(const core *c, const core_rec *rec)
+{
+	int64_t a = (int64_t)rec->on_hand - rec_reserved(c, rec) - rec->committed - rec->safety;
 	return a > 0 ? a : 0;
 }
+
+/* Add (or take back) what a held reservation gives back when it expires
+ * to the ledgers, at its deadline. Adding needs ledger_reserve() first:
+ * resv_account_nodes() nodes at most. */
+void resv_account(core *c, const core_resv *r, bool add);
+static inline uint32_t resv_account_nodes(uint32_t nallocs, uint32_t nlines)
+{
+	return 2 * nallocs + nlines + 1;
+}
+/* Expire r (held) now, at its deadline. */
+void expire_one(core *c, core_resv *r);
+/* Sweep due holds in deadline order (the lazily expired first), at most
+ * budget; the number swept. */
+uint32_t resv_expire_due(core *c, uint32_t budget);
+/* Sweep every lazily expired hold now: O(the backlog), for the rare caller
+ * that cannot work with them unswept. */
+void expiry_drain(core *c);
+/* The oldest finished reservation, lazily expired ones included; NULL
+ * when none. */
+core_resv *resv_oldest_finished(const core *c);
+/* Forget the oldest finished reservations, at most budget: only those past
+ * retain_ms when due_only. */
+uint32_t resv_forget_old(core *c, uint32_t budget, bool due_only);
+/* r leaves held or committed: onto its finished FIFO. */
+void resv_finish_link(core *c, core_resv *r);
+const char *expiry_check(const core *c);
+/* Snapshots: the lazily expired holds in the order the sweep takes them,
+ * into a malloc'd *out (NULL when none); -1 without memory. And, when a
+ * restore is done, the ledgers of its held reservations but the customers'
+ * (cust_rebuild() makes those); -1 without memory. */
+int expiry_lazy_sorted(const core *c, const core_resv ***out, uint32_t *n);
+int expiry_ledgers_build(core *c);
+
+/* ledger.c: treaps keyed by deadline in one pool of nodes. */
+void ledger_init(core *c);
+void ledger_finish(core *c);
+/* Make sure n nodes can be taken without allocating; -1 without memory. */
+int ledger_reserve(core *c, uint64_t n);
+void ledger_add(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b);
+void ledger_sub(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b);
+/* Sums of the keys at or before upto. */
+ledger_sum ledger_upto(const core *c, uint32_t root, int64_t upto);
+/* The first key after `after`, or INT64_MAX. */
+int64_t ledger_after(const core *c, uint32_t root, int64_t after);
+/* Free a whole tree. */
+void ledger_clear(core *c, uint32_t *root);
+/* The tree's order, priorities and sums; *total its sums, *nodes added to. */
+const char *ledger_tree_check(const core *c, uint32_t root, ledger_sum *total, uint64_t *nodes);
 
 int core_fail(core_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -277,7 +434,7 @@ void loc_ranks_checked(core *c);
 int loc_name_cmp(const core_loc *a, const core_loc *b);
 void loc_set_coords(core_loc *l, double lat, double lon);
 void loc_defaults(core_loc *l);
-void loc_view(const core_loc *l, core_location_view *out);
+void loc_view(const core *c, const core_loc *l, core_location_view *out);
 core_sku *sku_make(core *c, core_str name, core_error *err);
 int inventory_location_put(core *c, const core_location_cmd *cmd, core_result *res, core_error *err);
 
@@ -313,12 +470,20 @@ int inbound_init(core *c);
 void inbound_finish(core *c);
 int inbound_add(core *c, const core_inbound_cmd *cmd, core_result *res, core_error *err);
 core_inb *inbound_of(const core *c, const core_sku *s);
-/* Units backorders at loc give back (release, expiry: to the latest
- * entries) or ship (fulfill: from the earliest, which lose the units). */
+/* Units backorders at loc give back (release: to the latest entries) or
+ * ship (fulfill: from the earliest, which lose the units). */
 void inbound_return(core *c, const core_sku *s, uint16_t loc, uint32_t units);
 void inbound_ship(core *c, const core_sku *s, uint16_t loc, uint32_t units);
 /* Backorders take units at loc from the earliest entries. */
 void inbound_hold(core *c, const core_sku *s, uint16_t loc, uint32_t units);
+/* A hold due at deadline_ms expires with units backordered at loc: they go
+ * back unless they went back already (inbound_settle). */
+void inbound_expired(core *c, const core_sku *s, uint16_t loc, uint32_t units, int64_t deadline_ms);
+/* The ledger of (s, loc); every location with entries has one. */
+inb_slot *inbound_slot(const core *c, const core_sku *s, uint16_t loc);
+/* The entries' held, as if every lazily expired hold had been swept, into
+ * held[0..b->n). */
+void inbound_held_now(const core *c, const core_inb *b, uint32_t *held);
 /* A restored entry (snapshot); -1 without memory. */
 int inbound_restore(core *c, core_sku *s, const inb_entry *e);
 const char *inbound_check(const core *c);
@@ -326,11 +491,20 @@ const char *inbound_check(const core *c);
 int resv_init(core *c);
 void resv_finish(core *c);
 int resv_exec(core *c, const core_cmd *cmd, core_result *res, core_error *err);
-uint32_t resv_expire_due(core *c, uint32_t budget);
-/* Forget the oldest finished reservations, at most budget: only those past
- * retain_ms when due_only. */
-uint32_t resv_forget_old(core *c, uint32_t budget, bool due_only);
+/* Forget r, the head of its finished FIFO. */
+void resv_forget(core *c, core_resv *r);
+/* r leaves held or committed with status s (expired: at its deadline). */
+void resv_end(core *c, core_resv *r, core_resv_status s);
 const char *resv_check(const core *c);
+/* Take units back from a held reservation's records (expiry) or move them
+ * to committed (commit). */
+void resv_unhold(core *c, const core_resv *r, bool to_committed);
+/* The distinct locations where r holds units now, into list; and after
+ * r's units changed, close its shipments at those of before[0..n) where
+ * it holds none now (all of them when all). */
+uint32_t resv_open_locs(core *c, const core_resv *r, uint16_t *list);
+void resv_close_emptied(core *c, const core_resv *r, const uint16_t *before, uint32_t n, bool all);
+uint64_t line_remaining(const core_resv *r, const core_rline *l);
 
 void heap_push(core *c, core_resv *r);
 void heap_remove(core *c, core_resv *r);

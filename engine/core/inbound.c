@@ -7,6 +7,15 @@
  * location: at each (sku, location) what backorders hold equals the sum of
  * the entries' held, and which entries hold it follows fixed rules (see
  * core_internal.h), so the state replays exactly.
+ *
+ * Backorders of lazily expired holds (expiry.c) are still in the entries'
+ * held until the sweep reaches them. Reads take them out as the sweep
+ * would (inbound_held_now); before a command changes the entries at a
+ * location they go back for real (settle), which gives the entries the
+ * sweep's result: units go back to the latest entries, and giving back
+ * commutes with what can happen at that location in between (new entries,
+ * more units, other units given back). Each location's slot remembers up
+ * to which deadline that was done, so the sweep does not give them twice.
  */
 #include "core_internal.h"
 
@@ -28,6 +37,7 @@ void inbound_finish(core *c)
 		core_inb *b = table_at(&c->inb_by_sku, i);
 		if (b) {
 			free(b->e);
+			free(b->slots);
 			free(b);
 		}
 	}
@@ -58,11 +68,57 @@ static int entry_cmp(const core *c, const inb_entry *a, const inb_entry *b)
 	return n ? n : (int)a->ref_len - (int)b->ref_len;
 }
 
-/* Room for one more entry in b (or a new b for s); NULL without memory. */
+static inb_slot *slot_of(const core_inb *b, uint16_t loc)
+{
+	for (uint32_t i = 0; b && i < b->nslots; i++)
+		if (b->slots[i].loc == loc)
+			return &b->slots[i];
+	return NULL;
+}
+
+/* Room for one more slot: drop those of locations without entries whose
+ * ledger is empty (nothing to remember), else grow. */
+static int slot_room(core_inb *b)
+{
+	if (b->nslots < b->cap_slots)
+		return 0;
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < b->nslots; i++) {
+		bool used = b->slots[i].ledger != 0;
+		for (uint32_t j = 0; j < b->n && !used; j++)
+			used = b->e[j].loc == b->slots[i].loc;
+		if (used)
+			b->slots[k++] = b->slots[i];
+	}
+	b->nslots = k;
+	if (k < b->cap_slots)
+		return 0;
+	uint32_t cap = b->cap_slots ? b->cap_slots * 2 : 2;
+	inb_slot *slots = realloc(b->slots, cap * sizeof(*slots));
+	if (slots == NULL)
+		return -1;
+	b->slots = slots;
+	b->cap_slots = cap;
+	return 0;
+}
+
+inb_slot *inbound_slot(const core *c, const core_sku *s, uint16_t loc)
+{
+	inb_slot *slot = slot_of(inbound_of(c, s), loc);
+	assert(slot != NULL); /* backorders are held only where there are entries */
+	return slot;
+}
+
+/* Room for one more entry in b (or a new b for s), and a slot for its
+ * location; NULL without memory. */
 static core_inb *inb_room(core *c, core_sku *s, core_inb *b, core_error *err)
 {
-	if (b && b->n < b->cap)
+	if (b && b->n < b->cap && slot_room(b) == 0)
 		return b;
+	if (b && b->n < b->cap) {
+		core_fail(err, CORE_E_BUSY, "out of memory");
+		return NULL;
+	}
 	bool fresh = b == NULL;
 	if (fresh) {
 		if (table_reserve(&c->inb_by_sku, 1) != 0 || (b = calloc(1, sizeof(*b))) == NULL) {
@@ -73,14 +129,18 @@ static core_inb *inb_room(core *c, core_sku *s, core_inb *b, core_error *err)
 	}
 	uint32_t cap = b->cap ? b->cap * 2 : 2;
 	inb_entry *e = realloc(b->e, cap * sizeof(*e));
-	if (e == NULL) {
-		if (fresh)
+	if (e != NULL) {
+		b->e = e;
+		b->cap = cap;
+	}
+	if (e == NULL || slot_room(b) != 0) {
+		if (fresh) {
+			free(b->e);
 			free(b);
+		}
 		core_fail(err, CORE_E_BUSY, "out of memory");
 		return NULL;
 	}
-	b->e = e;
-	b->cap = cap;
 	if (fresh) {
 		int rc = table_insert(&c->inb_by_sku, s->hash32, b);
 		assert(rc == 0); /* room was reserved */
@@ -99,14 +159,53 @@ static void inb_insert(core *c, core_inb *b, const inb_entry *e)
 	b->e[i] = *e;
 	b->n++;
 	c->ninbound++;
+	if (slot_of(b, e->loc) == NULL) /* room made by inb_room() */
+		b->slots[b->nslots++] = (inb_slot){ .settled_ms = INT64_MIN, .loc = e->loc };
+	assert(b->nslots <= b->cap_slots);
 }
 
-static void entry_view(const core *c, const core_inb *b, const inb_entry *e, core_inbound_view *out)
+/* Entry k of b as a reply shows it, held[] from inbound_held_now(). */
+static void entry_view(const core *c, const core_inb *b, uint32_t k, const uint32_t *held,
+    core_inbound_view *out)
 {
+	const inb_entry *e = &b->e[k];
 	const core_loc *l = c->locs[e->loc];
 	*out = (core_inbound_view){ .sku = { b->sku->name, b->sku->name_len },
 		.location = { l->name, l->name_len }, .qty = e->qty, .eta_ms = e->eta_ms,
-		.ref = { e->ref_len ? e->ref : NULL, e->ref_len }, .backordered = e->held };
+		.ref = { e->ref_len ? e->ref : NULL, e->ref_len }, .backordered = held[k] };
+}
+
+/* Entry k of b after a change: the result of inbound.add. */
+static void entry_result(const core *c, const core_inb *b, uint32_t k, core_result *res)
+{
+	uint32_t held[CORE_INBOUND_PER_SKU_MAX];
+	inbound_held_now(c, b, held);
+	res->kind = CORE_RESULT_INBOUND;
+	entry_view(c, b, k, held, &res->inbound);
+}
+
+/* Units of lazily expired backorders at slot's location not given back yet. */
+static uint64_t unsettled(const core *c, const inb_slot *slot)
+{
+	if (slot->ledger == 0 || !lazy_any(c) || slot->settled_ms >= c->horizon_ms)
+		return 0;
+	return ledger_upto(c, slot->ledger, c->horizon_ms).a - ledger_upto(c, slot->ledger, slot->settled_ms).a;
+}
+
+void inbound_held_now(const core *c, const core_inb *b, uint32_t *held)
+{
+	assert(b->n <= CORE_INBOUND_PER_SKU_MAX);
+	for (uint32_t i = 0; i < b->n; i++)
+		held[i] = b->e[i].held;
+	for (uint32_t s = 0; s < b->nslots; s++) {
+		uint64_t units = unsettled(c, &b->slots[s]);
+		for (uint32_t i = b->n; i-- > 0 && units > 0;) { /* as inbound_return() gives back */
+			uint32_t take = b->e[i].loc == b->slots[s].loc ? (held[i] < units ? held[i] : (uint32_t)units) : 0;
+			held[i] -= take;
+			units -= take;
+		}
+		assert(units == 0);
+	}
 }
 
 int inbound_add(core *c, const core_inbound_cmd *cmd, core_result *res, core_error *err)
@@ -142,8 +241,7 @@ int inbound_add(core *c, const core_inbound_cmd *cmd, core_result *res, core_err
 		if ((int64_t)x->qty + cmd->qty > CORE_QTY_MAX)
 			return core_fail(err, CORE_E_BAD_REQUEST, "qty: the entry would exceed %lld", CORE_QTY_MAX);
 		x->qty += (uint32_t)cmd->qty;
-		res->kind = CORE_RESULT_INBOUND;
-		entry_view(c, b, x, &res->inbound);
+		entry_result(c, b, i, res);
 		return 0;
 	}
 	if (b && b->n >= CORE_INBOUND_PER_SKU_MAX)
@@ -161,16 +259,48 @@ int inbound_add(core *c, const core_inbound_cmd *cmd, core_result *res, core_err
 		return err->code;
 	}
 	inb_insert(c, room, &e);
-	res->kind = CORE_RESULT_INBOUND;
 	for (uint32_t i = 0; i < room->n; i++)
 		if (entry_cmp(c, &room->e[i], &e) == 0)
-			entry_view(c, room, &room->e[i], &res->inbound);
+			entry_result(c, room, i, res);
 	return 0;
+}
+
+static void raw_return(core_inb *b, uint16_t loc, uint64_t units)
+{
+	for (uint32_t i = b ? b->n : 0; i-- > 0 && units > 0;) {
+		inb_entry *e = &b->e[i];
+		uint32_t take = e->loc == loc ? (e->held < units ? e->held : (uint32_t)units) : 0;
+		e->held -= take;
+		units -= take;
+	}
+	assert(units == 0);
+}
+
+/* Give back what lazily expired backorders at loc hold, before a command
+ * changes the entries there. */
+static void settle(core *c, core_inb *b, uint16_t loc)
+{
+	inb_slot *slot = slot_of(b, loc);
+	assert(slot != NULL);
+	if (slot->settled_ms >= c->horizon_ms)
+		return;
+	raw_return(b, loc, unsettled(c, slot));
+	slot->settled_ms = c->horizon_ms;
+}
+
+void inbound_expired(core *c, const core_sku *s, uint16_t loc, uint32_t units, int64_t deadline_ms)
+{
+	core_inb *b = inbound_of(c, s);
+	inb_slot *slot = slot_of(b, loc);
+	assert(slot != NULL);
+	if (deadline_ms > slot->settled_ms) /* else settle() gave them back */
+		raw_return(b, loc, units);
 }
 
 void inbound_hold(core *c, const core_sku *s, uint16_t loc, uint32_t units)
 {
 	core_inb *b = inbound_of(c, s);
+	settle(c, b, loc);
 	for (uint32_t i = 0; b && i < b->n && units > 0; i++) {
 		inb_entry *e = &b->e[i];
 		uint32_t free_units = e->qty - e->held;
@@ -184,18 +314,14 @@ void inbound_hold(core *c, const core_sku *s, uint16_t loc, uint32_t units)
 void inbound_return(core *c, const core_sku *s, uint16_t loc, uint32_t units)
 {
 	core_inb *b = inbound_of(c, s);
-	for (uint32_t i = b ? b->n : 0; i-- > 0 && units > 0;) {
-		inb_entry *e = &b->e[i];
-		uint32_t take = e->loc == loc ? (e->held < units ? e->held : units) : 0;
-		e->held -= take;
-		units -= take;
-	}
-	assert(units == 0);
+	settle(c, b, loc);
+	raw_return(b, loc, units);
 }
 
 void inbound_ship(core *c, const core_sku *s, uint16_t loc, uint32_t units)
 {
 	core_inb *b = inbound_of(c, s);
+	settle(c, b, loc);
 	for (uint32_t i = 0; b && i < b->n && units > 0; i++) {
 		inb_entry *e = &b->e[i];
 		uint32_t take = e->loc == loc ? (e->held < units ? e->held : units) : 0;
@@ -233,7 +359,9 @@ uint32_t core_incoming(const core *c, core_str sku, const core_channel *ch,
     void (*emit)(void *ctx, const core_inbound_view *v), void *ctx)
 {
 	const core_inb *b = inbound_of(c, sku_find(c, sku));
-	uint32_t n = 0;
+	uint32_t n = 0, held[CORE_INBOUND_PER_SKU_MAX];
+	if (b && emit)
+		inbound_held_now(c, b, held);
 	for (uint32_t i = 0; b && i < b->n; i++) {
 		const inb_entry *e = &b->e[i];
 		if (ch && !ch->all && !((ch->bits[e->loc >> 6] >> (e->loc & 63)) & 1))
@@ -241,15 +369,16 @@ uint32_t core_incoming(const core *c, core_str sku, const core_channel *ch,
 		n++;
 		if (emit) {
 			core_inbound_view v;
-			entry_view(c, b, e, &v);
+			entry_view(c, b, i, held, &v);
 			emit(ctx, &v);
 		}
 	}
 	return n;
 }
 
-/* What backorders hold at each (sku, location) equals the entries' held;
- * entries are sorted, within bounds, and counted. */
+/* What backorders hold at each (sku, location) equals the entries' held,
+ * less what settle() gave back of lazily expired ones; entries are sorted,
+ * within bounds, and counted. */
 const char *inbound_check(const core *c)
 {
 	uint64_t n = 0;
@@ -277,10 +406,15 @@ const char *inbound_check(const core *c)
 			uint64_t held = 0, by_resv = 0;
 			for (uint32_t k = j; k < b->n; k++)
 				held += b->e[k].loc == b->e[j].loc ? b->e[k].held : 0;
+			const inb_slot *slot = slot_of(b, b->e[j].loc);
+			if (slot == NULL || slot->settled_ms > c->horizon_ms)
+				return "inbound entries at a location without a slot, or settled ahead";
 			for (uint64_t seq = 0; seq < c->next_seq; seq++) {
 				const core_resv *r = seqmap_get(&c->resv_by_seq, seq);
 				if (r == NULL || (r->status != CORE_RESV_HELD && r->status != CORE_RESV_COMMITTED))
 					continue;
+				if (r->status == CORE_RESV_HELD && r->expires_at_ms <= slot->settled_ms)
+					continue; /* given back by settle() */
 				const core_ralloc *al = resv_allocs(r);
 				for (uint32_t li = 0; li < r->nlines; li++)
 					for (uint32_t a = 0; r->lines[li].sku == b->sku && a < r->lines[li].nallocs; a++) {

@@ -133,14 +133,15 @@ void rec_view(const core *c, const core_sku *s, const core_rec *rec, core_record
 	const core_loc *l = c->locs[rec->loc];
 	out->sku = (core_str){ s->name, s->name_len };
 	out->location = (core_str){ l->name, l->name_len };
+	uint32_t reserved = rec_reserved(c, rec); /* lazily expired holds gone (expiry.c) */
 	out->on_hand = rec->on_hand;
-	out->reserved = rec->reserved;
+	out->reserved = reserved;
 	out->committed = rec->committed;
 	out->safety = rec->safety;
-	out->available = rec_available(rec);
-	int64_t over = (int64_t)rec->reserved + rec->committed - rec->on_hand;
+	out->available = rec_available(c, rec);
+	int64_t over = (int64_t)reserved + rec->committed - rec->on_hand;
 	out->oversold = over > 0 ? over : 0;
-	out->version = rec->version;
+	out->version = rec_version(c, rec);
 }
 
 /*
@@ -383,7 +384,7 @@ static int stock_plan(const core *c, const core_cmd *cmd, const core_rec *cur,
 			return core_fail(err, CORE_E_BAD_REQUEST, "on_hand: must be 0 to %lld", CORE_QTY_MAX);
 		if (s->safety < -1 || s->safety > CORE_QTY_MAX)
 			return core_fail(err, CORE_E_BAD_REQUEST, "safety: must be 0 to %lld", CORE_QTY_MAX);
-		uint64_t version = cur ? cur->version : 0;
+		uint64_t version = cur ? rec_version(c, cur) : 0;
 		if (s->if_version >= 0 && (uint64_t)s->if_version != version) {
 			core_fail(err, CORE_E_CONFLICT, "if_version: the record is at version %llu, not %lld",
 			    (unsigned long long)version, (long long)s->if_version);
@@ -503,7 +504,7 @@ static int location_validate(const core_location_cmd *l, core_error *err)
 	return 0;
 }
 
-void loc_view(const core_loc *l, core_location_view *out)
+void loc_view(const core *c, const core_loc *l, core_location_view *out)
 {
 	out->name = (core_str){ l->name, l->name_len };
 	out->has_coords = l->has_coords;
@@ -514,7 +515,7 @@ void loc_view(const core_loc *l, core_location_view *out)
 	out->cost_per_km = l->cost_per_km;
 	out->capacity = l->capacity;
 	out->enabled = l->enabled;
-	out->open_shipments = l->open;
+	out->open_shipments = loc_open(c, l);
 	out->ntags = l->ntags;
 	for (uint32_t i = 0; i < l->ntags; i++)
 		out->tags[i] = (core_str){ l->tags[i], l->tag_len[i] };
@@ -558,7 +559,7 @@ int inventory_location_put(core *c, const core_location_cmd *cmd, core_result *r
 		loc_rerank(c);
 	}
 	res->kind = CORE_RESULT_LOCATION;
-	loc_view(l, &res->location);
+	loc_view(c, l, &res->location);
 	return 0;
 }
 
@@ -570,7 +571,7 @@ uint32_t core_location_count(const core *c)
 void core_location_at(const core *c, uint32_t rank, core_location_view *out)
 {
 	assert(rank < c->nlocs);
-	loc_view(c->locs[c->rank_order[rank]], out);
+	loc_view(c, c->locs[c->rank_order[rank]], out);
 }
 
 /* ---- reads --------------------------------------------------------------- */
@@ -668,7 +669,7 @@ int64_t core_avail_channel(const core *c, core_str sku, core_str location, const
 		if (ch && !ch->all && !((ch->bits[rec->loc >> 6] >> (rec->loc & 63)) & 1))
 			continue;
 		const core_loc *l = c->locs[rec->loc];
-		int64_t a = rec_available(rec) - (ch ? (int64_t)ch->buffer : 0);
+		int64_t a = rec_available(c, rec) - (ch ? (int64_t)ch->buffer : 0);
 		core_avail_loc v = { { l->name, l->name_len }, a > 0 ? a : 0 };
 		total += v.available;
 		(*nlocs)++;

@@ -183,9 +183,9 @@ static int plan_room(core *c, const core_reserve_cmd *cmd, core_error *err)
 }
 
 /* What a record offers the order: available less the channel's buffer. */
-static inline int64_t offered(const core_rec *rec, uint32_t buffer)
+static inline int64_t offered(const core *c, const core_rec *rec, uint32_t buffer)
 {
-	int64_t a = rec_available(rec) - (int64_t)buffer;
+	int64_t a = rec_available(c, rec) - (int64_t)buffer;
 	return a > 0 ? a : 0;
 }
 
@@ -209,7 +209,7 @@ static uint32_t cand_get(core *c, plan_state *ps, uint16_t loc, const plan_scope
 		fate = CORE_FATE_DISABLED;
 	else if (scope->channel_bits && !bit_is_set(scope->channel_bits, loc))
 		fate = CORE_FATE_OUTSIDE_CHANNEL;
-	else if (l->capacity >= 0 && l->open >= (uint64_t)l->capacity)
+	else if (l->capacity >= 0 && loc_open(c, l) >= (uint64_t)l->capacity)
 		fate = CORE_FATE_AT_CAPACITY;
 	plan_cand *p = &ps->cands[k];
 	p->units = p->cover = 0;
@@ -231,7 +231,7 @@ static void gather(core *c, plan_state *ps, const core_reserve_cmd *cmd, const p
 		for (uint32_t r = 0; s && r < s->nrecs; r++) {
 			const core_rec *rec = &s->recs[r];
 			plan_cand *k = &ps->cands[cand_get(c, ps, rec->loc, scope)];
-			int64_t a = offered(rec, scope->buffer);
+			int64_t a = offered(c, rec, scope->buffer);
 			k->units += (uint64_t)a;
 			k->cover += (uint64_t)(a < qty ? a : qty);
 			k->full += a >= qty;
@@ -420,7 +420,7 @@ static void choose_exact(core *c, plan_state *ps, const core_reserve_cmd *cmd, c
 		for (uint32_t r = 0; s && r < s->nrecs; r++) {
 			const plan_cand *k = &ps->cands[ps->cand_of[s->recs[r].loc]];
 			if (k->fate == FATE_USABLE)
-				ps->m[(size_t)i * EXACT + k->slot] = (uint32_t)offered(&s->recs[r], scope->buffer);
+				ps->m[(size_t)i * EXACT + k->slot] = (uint32_t)offered(c, &s->recs[r], scope->buffer);
 		}
 	}
 	search s = { .qty = ps->qty, .m = ps->m, .vec = ps->vec, .nlines = nl, .n = n,
@@ -481,7 +481,7 @@ static void choose_greedy(core *c, plan_state *ps, const core_reserve_cmd *cmd, 
 			for (uint32_t r = 0; r < s->nrecs; r++) {
 				plan_cand *k = &ps->cands[ps->cand_of[s->recs[r].loc]];
 				if (k->fate == FATE_USABLE && !k->chosen)
-					k->gain += (uint64_t)gain_of(offered(&s->recs[r], scope->buffer), ps->qty[i],
+					k->gain += (uint64_t)gain_of(offered(c, &s->recs[r], scope->buffer), ps->qty[i],
 					    ps->need[i], lines_mode);
 			}
 		}
@@ -498,7 +498,7 @@ static void choose_greedy(core *c, plan_state *ps, const core_reserve_cmd *cmd, 
 		ps->chosen[ps->nchosen++] = ps->cand_of[best->loc];
 		for (uint32_t i = 0; i < nl; i++) {
 			const core_rec *rec = c->plan_skus[i] ? sku_rec_at(c, c->plan_skus[i], best->loc) : NULL;
-			int64_t a = rec ? offered(rec, scope->buffer) : 0;
+			int64_t a = rec ? offered(c, rec, scope->buffer) : 0;
 			int64_t g = gain_of(a, ps->qty[i], ps->need[i], lines_mode);
 			ps->need[i] += lines_mode ? g : -g;
 		}
@@ -527,7 +527,7 @@ static void draw_line_whole(core *c, plan_state *ps, uint32_t i, const plan_scop
 	int64_t best_a = 0;
 	for (uint32_t j = 0; j < ps->nchosen; j++) {
 		core_rec *rec = sku_rec_at(c, c->plan_skus[i], ps->cands[ps->chosen[j]].loc);
-		int64_t a = rec ? offered(rec, scope->buffer) : 0;
+		int64_t a = rec ? offered(c, rec, scope->buffer) : 0;
 		if (a > best_a) {
 			best = rec;
 			best_a = a;
@@ -548,10 +548,13 @@ static void draw_backorder(core *c, uint32_t i, int64_t need, const plan_scope *
 {
 	const core_inb *b = inbound_of(c, c->plan_skus[i]);
 	uint32_t first = out->nplan;
+	uint32_t held[CORE_INBOUND_PER_SKU_MAX]; /* lazily expired backorders gone */
+	if (b)
+		inbound_held_now(c, b, held);
 	for (uint32_t k = 0; b && k < b->n && need > 0; k++) {
 		const inb_entry *e = &b->e[k];
 		const core_loc *l = c->locs[e->loc];
-		int64_t free_units = (int64_t)e->qty - e->held;
+		int64_t free_units = (int64_t)e->qty - held[k];
 		if (!l->enabled || free_units <= 0 ||
 		    (scope->channel_bits && !bit_is_set(scope->channel_bits, e->loc)))
 			continue;
@@ -580,7 +583,7 @@ static void draw(core *c, plan_state *ps, const core_reserve_cmd *cmd, const pla
 			int64_t need = ps->qty[i];
 			for (uint32_t j = 0; j < ps->nchosen && need > 0; j++) {
 				core_rec *rec = sku_rec_at(c, c->plan_skus[i], ps->cands[ps->chosen[j]].loc);
-				int64_t a = rec ? offered(rec, scope->buffer) : 0;
+				int64_t a = rec ? offered(c, rec, scope->buffer) : 0;
 				if (a > 0) {
 					take(c, out, rec, i, a < need ? a : need);
 					need -= a < need ? a : need;
@@ -622,12 +625,12 @@ static bool plan_one_line(core *c, plan_state *ps, const core_reserve_cmd *cmd, 
 	bool first_wins = cmd->strategy == CORE_STRATEGY_PRIORITY && c->ranks_by_name;
 	for (uint32_t r = 0; s && r < s->nrecs && !(first_wins && best); r++) {
 		core_rec *rec = &s->recs[r];
-		int64_t a = offered(rec, scope->buffer);
+		int64_t a = offered(c, rec, scope->buffer);
 		if (a < qty)
 			continue;
 		const core_loc *l = c->locs[rec->loc];
 		if (!l->enabled || (scope->channel_bits && !bit_is_set(scope->channel_bits, rec->loc)) ||
-		    (l->capacity >= 0 && l->open >= (uint64_t)l->capacity))
+		    (l->capacity >= 0 && loc_open(c, l) >= (uint64_t)l->capacity))
 			continue;
 		double km;
 		uint64_t key = key_of_loc(ps, cmd->strategy, l, (uint64_t)a, &km);
@@ -812,7 +815,7 @@ void core_explain_loc_get(const core *c, uint32_t i, core_explain_loc *out)
 		.cost = l->cost + (k->km >= 0 ? k->km * l->cost_per_km : 0),
 		.available = (int64_t)k->units,
 		.priority = l->priority,
-		.open_shipments = l->open,
+		.open_shipments = loc_open(c, l),
 		.capacity = l->capacity,
 	};
 }
@@ -823,5 +826,5 @@ int64_t core_explain_line_available(const core *c, uint32_t i, uint32_t line)
 	assert(ps->explain && i < ps->ncands && line < ps->nlines);
 	const core_sku *s = c->plan_skus[line];
 	const core_rec *rec = s ? sku_rec_at(c, s, ps->cands[ps->ex_order[i]].loc) : NULL;
-	return rec ? offered(rec, ps->buffer) : 0;
+	return rec ? offered(c, rec, ps->buffer) : 0;
 }

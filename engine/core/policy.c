@@ -365,6 +365,7 @@ void cust_link(core *c, core_cust *e)
 
 void cust_unlink(core *c, core_cust *e)
 {
+	assert(e->ledger == 0);
 	table_remove(&c->cust_by_key, e);
 	free(e);
 }
@@ -388,14 +389,15 @@ void cust_take(core *c, core_str customer, const core_sku *s, uint64_t units)
 		return;
 	e->units -= units;
 	if (e->units == 0) {
+		assert(e->ledger == 0); /* held ones' units are in units */
 		table_remove(&c->cust_by_key, e);
 		free(e);
 	}
 }
 
-/* Forget every customer's units of s. Removing moves items within the
- * table, so the entries are collected first (or, without memory for
- * that, found again from the start after each removal). */
+/* Forget every customer's units of s, with their ledgers. Removing moves
+ * items within the table, so the entries are collected first (or, without
+ * memory for that, found again from the start after each removal). */
 static void cust_drop_sku(core *c, const core_sku *s)
 {
 	uint32_t n = 0, slots = table_slots(&c->cust_by_key);
@@ -412,6 +414,7 @@ static void cust_drop_sku(core *c, const core_sku *s)
 				drop[k++] = e;
 		}
 		for (uint32_t i = 0; i < k; i++) {
+			ledger_clear(c, &drop[i]->ledger);
 			table_remove(&c->cust_by_key, drop[i]);
 			free(drop[i]);
 		}
@@ -421,6 +424,7 @@ static void cust_drop_sku(core *c, const core_sku *s)
 	for (uint32_t i = 0; n && i < table_slots(&c->cust_by_key); i++) {
 		core_cust *e = table_at(&c->cust_by_key, i);
 		if (e && e->sku == s) {
+			ledger_clear(c, &e->ledger);
 			table_remove(&c->cust_by_key, e);
 			free(e);
 			n--;
@@ -465,7 +469,12 @@ int cust_rebuild(core *c, const core_sku *only)
 					}
 					cust_link(c, e);
 				}
+				/* What a held one gives back when it expires (expiry.c). */
+				if (r->status == CORE_RESV_HELD && ledger_reserve(c, 1) != 0)
+					return -1;
 				e->units += left;
+				if (r->status == CORE_RESV_HELD)
+					ledger_add(c, &e->ledger, r->expires_at_ms, left, 0);
 			}
 		}
 	}

@@ -127,8 +127,7 @@ int core_resv_find(const core *c, core_str reservation_id, const core_resv **out
  * expired).
  */
 
-/* The distinct locations where r holds units now, into list. */
-static uint32_t open_locs(core *c, const core_resv *r, uint16_t *list)
+uint32_t resv_open_locs(core *c, const core_resv *r, uint16_t *list)
 {
 	uint32_t stamp = plan_stamp_next(c), n = 0;
 	const core_ralloc *al = resv_allocs(r);
@@ -143,9 +142,7 @@ static uint32_t open_locs(core *c, const core_resv *r, uint16_t *list)
 	return n;
 }
 
-/* After r's units changed: close its shipments at the locations of
- * before[0..n) where it holds nothing now (at all of them when all). */
-static void close_emptied(core *c, const core_resv *r, const uint16_t *before, uint32_t n, bool all)
+void resv_close_emptied(core *c, const core_resv *r, const uint16_t *before, uint32_t n, bool all)
 {
 	uint32_t stamp = plan_stamp_next(c);
 	const core_ralloc *al = resv_allocs(r);
@@ -178,19 +175,14 @@ static void set_status(core *c, core_resv *r, core_resv_status s)
  * was processed: reads expire due holds too, and a replay of the commands
  * alone must rebuild the same state.
  */
-static void finish(core *c, core_resv *r, core_resv_status s)
+void resv_end(core *c, core_resv *r, core_resv_status s)
 {
 	assert(r->status == CORE_RESV_HELD || r->status == CORE_RESV_COMMITTED);
 	if (r->heap_idx != HEAP_NONE)
 		heap_remove(c, r);
 	r->finished_at_ms = s == CORE_RESV_EXPIRED ? r->expires_at_ms : c->now_ms;
 	set_status(c, r, s);
-	r->fin_next = NULL;
-	if (c->fin_tail)
-		c->fin_tail->fin_next = r;
-	else
-		c->fin_head = r;
-	c->fin_tail = r;
+	resv_finish_link(c, r);
 }
 
 /* Take qty units off one allocation of r (held or committed), back to its
@@ -224,7 +216,7 @@ static void alloc_reduce(core *c, core_resv *r, const core_rline *l, core_ralloc
 	a->qty -= qty;
 }
 
-static uint64_t line_remaining(const core_resv *r, const core_rline *l)
+uint64_t line_remaining(const core_resv *r, const core_rline *l)
 {
 	const core_ralloc *al = resv_allocs(r);
 	uint64_t n = 0;
@@ -257,7 +249,7 @@ static void line_reduce(core *c, core_resv *r, core_rline *l, uint32_t qty, bool
 
 /* Take a held reservation's units out of its records' reserved: back to
  * available (expiry), or on into committed (commit). */
-static void unhold(core *c, const core_resv *r, bool to_committed)
+void resv_unhold(core *c, const core_resv *r, bool to_committed)
 {
 	assert(r->status == CORE_RESV_HELD);
 	const core_ralloc *al = resv_allocs(r);
@@ -270,7 +262,7 @@ static void unhold(core *c, const core_resv *r, bool to_committed)
 				continue;
 			if (a->backorder) { /* expired: back to inbound; committed: stays */
 				if (!to_committed)
-					inbound_return(c, l->sku, a->loc, a->qty);
+					inbound_expired(c, l->sku, a->loc, a->qty, r->expires_at_ms);
 				continue;
 			}
 			core_rec *rec = sku_rec_at(c, l->sku, a->loc);
@@ -287,51 +279,19 @@ static void unhold(core *c, const core_resv *r, bool to_committed)
 		c->units_committed += units;
 }
 
-static void expire_one(core *c, core_resv *r)
+void resv_forget(core *c, core_resv *r)
 {
-	uint16_t *locs = plan_loc_scratch(c);
-	close_emptied(c, r, locs, open_locs(c, r, locs), true);
-	core_str customer = resv_customer(r);
-	for (uint32_t i = 0; customer.p && table_count(&c->cust_by_key) && i < r->nlines; i++)
-		cust_take(c, customer, r->lines[i].sku, line_remaining(r, &r->lines[i]));
-	unhold(c, r, false);
-	finish(c, r, CORE_RESV_EXPIRED);
-	c->expired_total++;
-}
-
-uint32_t resv_expire_due(core *c, uint32_t budget)
-{
-	uint32_t n = 0;
-	core_resv *r;
-	while (n < budget && (r = heap_top(c)) != NULL && r->expires_at_ms <= c->now_ms) {
-		expire_one(c, r);
-		n++;
-	}
-	return n;
-}
-
-static void forget(core *c, core_resv *r)
-{
-	assert(r == c->fin_head);
-	c->fin_head = r->fin_next;
-	if (c->fin_head == NULL)
-		c->fin_tail = NULL;
+	bool expired = r->status == CORE_RESV_EXPIRED;
+	core_resv **head = expired ? &c->exp_head : &c->fin_head;
+	assert(r == *head);
+	*head = r->fin_next;
+	if (*head == NULL)
+		*(expired ? &c->exp_tail : &c->fin_tail) = NULL;
 	if (r->idem)
 		idem_remove(c, r->idem);
 	seqmap_del(&c->resv_by_seq, r->id - c->id_base);
 	c->by_status[r->status]--;
 	free(r);
-}
-
-uint32_t resv_forget_old(core *c, uint32_t budget, bool due_only)
-{
-	uint32_t n = 0;
-	while (n < budget && c->fin_head &&
-	    (!due_only || c->fin_head->finished_at_ms + c->cfg.retain_ms <= c->now_ms)) {
-		forget(c, c->fin_head);
-		n++;
-	}
-	return n;
 }
 
 /* ---- reserve --------------------------------------------------------------- */
@@ -426,11 +386,38 @@ static int out_of_stock(core *c, const plan_result *p, core_error *err)
 }
 
 /* Make sure a new reservation fits: forget the oldest finished one when the
- * table is full. Called only once nothing else can fail. */
+ * table is full (swept by sweep_before()). Called only once nothing else
+ * can fail. */
 static void make_room(core *c)
 {
-	if (resv_count(c) >= c->cfg.reservations_max && c->fin_head)
-		forget(c, c->fin_head);
+	core_resv *r = resv_count(c) >= c->cfg.reservations_max ? resv_oldest_finished(c) : NULL;
+	if (r == NULL)
+		return;
+	assert(r->status != CORE_RESV_HELD);
+	resv_forget(c, r);
+}
+
+/*
+ * Before a reserve prepares anything, sweep what it would otherwise meet
+ * unswept (expiry.c); neither changes what the state says. The oldest
+ * finished reservation, when the table is full and it is lazily expired:
+ * make_room() forgets it, and sweeping it then could free a customer's
+ * entry cust_prepare() counted on. And every lazily expired hold when a
+ * record's reserved, which counts them until they are swept, would not
+ * hold the new units in 32 bits: only after storms of huge holds gone
+ * unswept, so the O(backlog) stall is acceptable there.
+ */
+static void sweep_before(core *c, const plan_result *p)
+{
+	core_resv *old = resv_count(c) >= c->cfg.reservations_max ? resv_oldest_finished(c) : NULL;
+	if (old && old->status == CORE_RESV_HELD)
+		expire_one(c, old);
+	for (uint32_t k = 0; k < p->nplan; k++) {
+		if (!c->plan[k].backorder && (uint64_t)c->plan[k].rec->reserved + c->plan[k].qty > UINT32_MAX) {
+			expiry_drain(c);
+			break;
+		}
+	}
 }
 
 core_str rline_sku_name(const core_resv *r, const core_rline *l)
@@ -508,7 +495,7 @@ static int check_limits(core *c, const core_reserve_cmd *cmd, core_error *err)
 				return core_fail(err, CORE_E_BAD_REQUEST, "customer_id: required, as sku '%.*s' has a "
 				    "per-customer limit", (int)cmd->lines[i].sku.len, cmd->lines[i].sku.p);
 			const core_cust *e = cust_find(c, cmd->customer_id, c->plan_skus[i]);
-			int64_t left = (int64_t)pol->per_customer - (int64_t)(e ? e->units : 0);
+			int64_t left = (int64_t)pol->per_customer - (int64_t)(e ? cust_units(c, e) : 0);
 			allowed = left < allowed ? (left > 0 ? left : 0) : allowed;
 		}
 		if (cmd->lines[i].qty > allowed)
@@ -591,15 +578,17 @@ static int reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_
 		return rc;
 	if (p.nplan > UINT16_MAX)
 		return core_fail(err, CORE_E_TOO_LARGE, "lines: the plan would use more than %u allocations", UINT16_MAX);
-	if (resv_count(c) >= c->cfg.reservations_max && c->fin_head == NULL)
+	if (resv_count(c) >= c->cfg.reservations_max && resv_oldest_finished(c) == NULL)
 		return core_fail(err, CORE_E_BUSY, "the engine holds its maximum of %u reservations",
 		    c->cfg.reservations_max);
+	sweep_before(c, &p);
 
 	core_resv *r = resv_build(c, cmd, &p, ttl_ms);
 	core_idem *e = NULL;
 	uint32_t nlimited = limited_lines(c, cmd);
 	int ncust = 0;
 	if (r == NULL || seqmap_reserve(&c->resv_by_seq, c->next_seq) != 0 || heap_reserve(c, 1) != 0 ||
+	    ledger_reserve(c, resv_account_nodes(p.nplan, cmd->nlines)) != 0 ||
 	    (nlimited && (ncust = cust_prepare(c, cmd->customer_id, c->cust_skus, nlimited, c->cust_new)) < 0) ||
 	    (cmd->idempotency_key.p &&
 	     (e = idem_prepare(c, IDEM_RESERVE, cmd->idempotency_key, params_hash)) == NULL)) {
@@ -640,6 +629,7 @@ static int reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_
 	seqmap_put(&c->resv_by_seq, r->id - c->id_base, r);
 	heap_push(c, r);
 	c->by_status[CORE_RESV_HELD]++;
+	resv_account(c, r, true);
 	if (e) {
 		e->resv = r;
 		idem_commit(c, e);
@@ -656,16 +646,20 @@ static int wrong_state(core *c, const core_resv *r, const char *what, core_error
 	char id[CORE_RESERVATION_ID_LEN + 1];
 	id_format(r->id, id);
 	return core_fail(err, CORE_E_INVALID_STATE, "reservation %s is %s: %s", id,
-	    core_resv_status_name(r->status), what);
+	    core_resv_status_name(resv_status(c, r)), what);
 }
 
+/* Commands see a lazily expired hold as expired (resv_status) and refuse
+ * it as they refuse a swept one, changing nothing. */
 static int commit(core *c, core_resv *r, core_error *err)
 {
-	if (r->status == CORE_RESV_COMMITTED)
+	core_resv_status s = resv_status(c, r);
+	if (s == CORE_RESV_COMMITTED)
 		return 0; /* a retried commit is answered, not refused */
-	if (r->status != CORE_RESV_HELD)
+	if (s != CORE_RESV_HELD)
 		return wrong_state(c, r, "only a held reservation can be committed", err);
-	unhold(c, r, true);
+	resv_account(c, r, false);
+	resv_unhold(c, r, true);
 	heap_remove(c, r);
 	r->expires_at_ms = -1;
 	set_status(c, r, CORE_RESV_COMMITTED);
@@ -705,9 +699,10 @@ static int lines_validate(const core_resv *r, const core_resv_cmd *cmd, uint32_t
 static int release_or_fulfill(core *c, core_resv *r, const core_resv_cmd *cmd, bool fulfil,
     core_error *err)
 {
-	if (fulfil && r->status != CORE_RESV_COMMITTED)
+	core_resv_status s = resv_status(c, r);
+	if (fulfil && s != CORE_RESV_COMMITTED)
 		return wrong_state(c, r, "only committed units can be fulfilled", err);
-	if (!fulfil && r->status != CORE_RESV_HELD && r->status != CORE_RESV_COMMITTED)
+	if (!fulfil && s != CORE_RESV_HELD && s != CORE_RESV_COMMITTED)
 		return wrong_state(c, r, "only a held or committed reservation can be released", err);
 	uint32_t *which = (uint32_t *)(void *)c->shorts; /* scratch: lines_max entries */
 	_Static_assert(sizeof(core_short_line) >= sizeof(uint32_t), "scratch fits");
@@ -716,8 +711,12 @@ static int release_or_fulfill(core *c, core_resv *r, const core_resv_cmd *cmd, b
 		if (rc)
 			return rc;
 	}
+	/* A held one's ledgers follow its units: out now, back in after. */
+	bool held = s == CORE_RESV_HELD;
+	if (held)
+		resv_account(c, r, false);
 	uint16_t *before = plan_loc_scratch(c);
-	uint32_t nbefore = open_locs(c, r, before);
+	uint32_t nbefore = resv_open_locs(c, r, before);
 	if (cmd->lines) {
 		for (uint32_t i = 0; i < cmd->nlines; i++)
 			line_reduce(c, r, &r->lines[which[i]], (uint32_t)cmd->lines[i].qty, fulfil);
@@ -725,14 +724,16 @@ static int release_or_fulfill(core *c, core_resv *r, const core_resv_cmd *cmd, b
 		for (uint32_t i = 0; i < r->nlines; i++)
 			line_reduce(c, r, &r->lines[i], (uint32_t)line_remaining(r, &r->lines[i]), fulfil);
 	}
-	close_emptied(c, r, before, nbefore, cmd->lines == NULL); /* whole: every one closes */
+	resv_close_emptied(c, r, before, nbefore, cmd->lines == NULL); /* whole: every one closes */
 	bool any_left = false, any_fulfilled = false;
 	for (uint32_t i = 0; i < r->nlines; i++) {
 		any_left |= line_remaining(r, &r->lines[i]) > 0;
 		any_fulfilled |= r->lines[i].fulfilled > 0;
 	}
 	if (!any_left)
-		finish(c, r, any_fulfilled ? CORE_RESV_FULFILLED : CORE_RESV_RELEASED);
+		resv_end(c, r, any_fulfilled ? CORE_RESV_FULFILLED : CORE_RESV_RELEASED);
+	else if (held)
+		resv_account(c, r, true); /* needs no node the line above did not free */
 	return 0;
 }
 
@@ -741,10 +742,17 @@ static int extend(core *c, core_resv *r, int64_t ttl_ms, core_error *err)
 	if (ttl_ms < 1 || ttl_ms > c->cfg.ttl_max_ms)
 		return core_fail(err, CORE_E_BAD_REQUEST, "ttl_ms: must be 1 to %lld",
 		    (long long)c->cfg.ttl_max_ms);
-	if (r->status != CORE_RESV_HELD)
+	if (resv_status(c, r) != CORE_RESV_HELD)
 		return wrong_state(c, r, "only a held reservation can be extended", err);
+	uint32_t nallocs = 0;
+	for (uint32_t i = 0; i < r->nlines; i++)
+		nallocs += r->lines[i].nallocs;
+	if (ledger_reserve(c, resv_account_nodes(nallocs, r->nlines)) != 0)
+		return core_fail(err, CORE_E_BUSY, "out of memory");
+	resv_account(c, r, false);
 	r->expires_at_ms = c->now_ms + ttl_ms;
 	heap_update(c, r);
+	resv_account(c, r, true);
 	return 0;
 }
 
@@ -778,8 +786,8 @@ void core_resv_view_get(const core *c, const core_resv *r, core_resv_view *out)
 {
 	id_format(r->id, out->id);
 	out->order_id = (core_str){ resv_order_id(r), r->order_id_len };
-	out->status = (core_resv_status)r->status;
-	bool dated = r->status == CORE_RESV_HELD || r->status == CORE_RESV_EXPIRED;
+	out->status = resv_status(c, r);
+	bool dated = out->status == CORE_RESV_HELD || out->status == CORE_RESV_EXPIRED;
 	out->expires_at_ms = dated ? r->expires_at_ms : -1;
 	out->nlines = r->nlines;
 }

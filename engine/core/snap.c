@@ -13,8 +13,14 @@
  * Records carry their reserved and committed, which the holds must add up
  * to. While restoring, a record starts at 0 and the holds are added to it;
  * what the snapshot claimed waits in r->claims, at the index the record
- * keeps in its unused32 field, and core_restore_finish() compares the two
- * and clears the index.
+ * keeps in its ledger field, and core_restore_finish() compares the two
+ * and clears the index; the ledgers (expiry.c) are built after that.
+ *
+ * A snapshot is of the state as commands see it: holds that count as
+ * expired but are not swept yet (expiry.c) are exported expired, in their
+ * place among the finished ones, and records, inbound entries and the
+ * expired count without them. So a core and its restored copy, or two
+ * cores that swept differently, export the same items.
  */
 #include "core_internal.h"
 #include "idem.h"
@@ -40,7 +46,7 @@ enum snap_phase {
 	PHASE_CHANNELS,
 	PHASE_SKUS,
 	PHASE_LIVE,      /* held and committed, by sequence number */
-	PHASE_FINISHED,  /* the finished FIFO, oldest first */
+	PHASE_FINISHED,  /* the finished FIFOs merged, oldest first */
 	PHASE_KEYS,      /* reserve keys, then adjust keys, oldest first */
 	PHASE_DONE,
 };
@@ -49,7 +55,10 @@ struct core_snap_cursor {
 	const core *c;
 	int phase;
 	uint64_t pos;            /* location id, sku table slot or sequence number */
-	const core_resv *fin;    /* the next finished reservation */
+	const core_resv *fin;    /* the next finished reservation, but for expiries */
+	const core_resv *exp;    /* the next swept expiry */
+	const core_resv **lazy;  /* the lazily expired ones, in heap order */
+	uint32_t nlazy, lazy_at;
 	const core_idem *key;    /* the next key */
 	int key_method;          /* its method */
 	/* Scratch the views point into, owned by the cursor and sized at open
@@ -72,7 +81,8 @@ core_snap_cursor *core_snap_open(const core *c, core_snap_header *hdr)
 	cur->lines = malloc((c->cfg.lines_max ? c->cfg.lines_max : 1) * sizeof(*cur->lines));
 	cur->allocs = malloc(UINT16_MAX * sizeof(*cur->allocs));
 	cur->loc_ids = malloc((c->nlocs ? c->nlocs : 1) * sizeof(*cur->loc_ids));
-	if (cur->recs == NULL || cur->lines == NULL || cur->allocs == NULL || cur->loc_ids == NULL) {
+	if (cur->recs == NULL || cur->lines == NULL || cur->allocs == NULL || cur->loc_ids == NULL ||
+	    expiry_lazy_sorted(c, &cur->lazy, &cur->nlazy) != 0) {
 		core_snap_close(cur);
 		return NULL;
 	}
@@ -81,7 +91,7 @@ core_snap_cursor *core_snap_open(const core *c, core_snap_header *hdr)
 		.id_epoch = c->cfg.id_epoch,
 		.now_ms = c->now_ms,
 		.next_seq = c->next_seq,
-		.expired_total = c->expired_total,
+		.expired_total = c->expired_total + cur->nlazy,
 		.locations = c->nlocs,
 		.skus = table_count(&c->sku_by_name),
 		.records = c->nrecs,
@@ -99,22 +109,27 @@ void core_snap_close(core_snap_cursor *cur)
 	free(cur->lines);
 	free(cur->allocs);
 	free(cur->loc_ids);
+	free(cur->lazy);
 	free(cur);
 }
 
 static void sku_item(core_snap_cursor *cur, const core_sku *s, core_snap_item *item)
 {
+	const core *c = cur->c;
 	for (uint32_t i = 0; i < s->nrecs; i++) {
 		const core_rec *rec = &s->recs[i];
-		cur->recs[i] = (core_snap_record){ rec->loc, rec->on_hand, rec->reserved,
-			rec->committed, rec->safety, rec->version };
+		cur->recs[i] = (core_snap_record){ rec->loc, rec->on_hand, rec_reserved(c, rec),
+			rec->committed, rec->safety, rec_version(c, rec) };
 	}
-	const core_skupol *pol = policy_of(cur->c, s);
-	const core_inb *b = inbound_of(cur->c, s);
+	const core_skupol *pol = policy_of(c, s);
+	const core_inb *b = inbound_of(c, s);
+	uint32_t held[CORE_INBOUND_PER_SKU_MAX];
+	if (b)
+		inbound_held_now(c, b, held);
 	for (uint32_t i = 0; b && i < b->n; i++) {
 		const inb_entry *e = &b->e[i];
 		cur->inb[i] = (core_snap_inbound){ e->loc, e->qty, e->eta_ms,
-			{ e->ref_len ? e->ref : NULL, e->ref_len }, e->held };
+			{ e->ref_len ? e->ref : NULL, e->ref_len }, held[i] };
 	}
 	item->kind = CORE_SNAP_SKU;
 	item->u.sku = (core_snap_sku){ { s->name, s->name_len }, s->nrecs, cur->recs,
@@ -165,10 +180,10 @@ static void resv_item(core_snap_cursor *cur, const core_resv *r, core_snap_item 
 	item->kind = CORE_SNAP_RESERVATION;
 	item->u.resv = (core_snap_resv){
 		.seq = r->id - cur->c->id_base,
-		.status = r->status,
+		.status = resv_status(cur->c, r),
 		.expires_at_ms = r->expires_at_ms,
 		.orig_expires_at_ms = r->orig_expires_at_ms,
-		.finished_at_ms = r->finished_at_ms,
+		.finished_at_ms = resv_finished_at(cur->c, r),
 		.order_id = { resv_order_id(r), r->order_id_len },
 		.customer_id = resv_customer(r),
 		.nlines = r->nlines,
@@ -205,10 +220,30 @@ static const core_resv *next_live(core_snap_cursor *cur)
 		}
 		const core_resv *r = m->pages[page]->items[cur->pos & (SEQMAP_PAGE_ITEMS - 1)];
 		cur->pos++;
-		if (r && (r->status == CORE_RESV_HELD || r->status == CORE_RESV_COMMITTED))
+		core_resv_status s = r ? resv_status(cur->c, r) : CORE_RESV_EXPIRED;
+		if (s == CORE_RESV_HELD || s == CORE_RESV_COMMITTED)
 			return r;
 	}
 	return NULL;
+}
+
+/* The next finished reservation as resv_oldest_finished() would take them:
+ * the expiries (swept, then lazy) and the others merged by when they
+ * finished; NULL after the last. */
+static const core_resv *next_finished(core_snap_cursor *cur)
+{
+	const core_resv *e = cur->exp ? cur->exp : cur->lazy_at < cur->nlazy ? cur->lazy[cur->lazy_at] : NULL;
+	const core_resv *f = cur->fin;
+	if (e && (f == NULL || e->expires_at_ms <= f->finished_at_ms)) {
+		if (cur->exp)
+			cur->exp = cur->exp->fin_next;
+		else
+			cur->lazy_at++;
+		return e;
+	}
+	if (f)
+		cur->fin = f->fin_next;
+	return f;
 }
 
 int core_snap_next(core_snap_cursor *cur, core_snap_item *item)
@@ -259,17 +294,19 @@ int core_snap_next(core_snap_cursor *cur, core_snap_item *item)
 		}
 		cur->phase = PHASE_FINISHED;
 		cur->fin = c->fin_head;
+		cur->exp = c->exp_head;
 	}
 		/* fall through */
-	case PHASE_FINISHED:
-		if (cur->fin) {
-			resv_item(cur, cur->fin, item);
-			cur->fin = cur->fin->fin_next;
+	case PHASE_FINISHED: {
+		const core_resv *r = next_finished(cur);
+		if (r) {
+			resv_item(cur, r, item);
 			return 1;
 		}
 		cur->phase = PHASE_KEYS;
 		cur->key_method = IDEM_RESERVE;
 		cur->key = c->idem_head[IDEM_RESERVE - 1];
+	}
 		/* fall through */
 	case PHASE_KEYS:
 		for (;;) {
@@ -323,7 +360,9 @@ struct core_restore {
 	bool ranked;             /* location ranks computed */
 	core_error failure;      /* code 0, or what every later call answers */
 	uint64_t skus, reservations, keys; /* items restored */
-	rec_claim *claims;       /* by record index (rec->unused32) */
+	rec_claim *claims;       /* by record index (rec->ledger while restoring) */
+	int64_t last_fin_ms;     /* the last finished reservation's time, and */
+	bool last_fin_other;     /* whether it was not an expiry */
 	uint64_t nclaims, claims_cap;
 	pending *pending;        /* PENDING_MAX */
 	uint32_t npending;
@@ -583,7 +622,7 @@ static int restore_sku(core_restore *r, const core_snap_sku *v, core_error *err)
 		const core_snap_record *rec = &v->recs[i];
 		recs[i] = (core_rec){ .on_hand = (uint32_t)rec->on_hand, .safety = (uint32_t)rec->safety,
 			.version = rec->version, .loc = (uint16_t)rec->location,
-			.unused32 = (uint32_t)r->nclaims };
+			.ledger = (uint32_t)r->nclaims };
 		r->claims[r->nclaims++] = (rec_claim){ (uint32_t)rec->reserved, (uint32_t)rec->committed };
 	}
 	s->recs = recs;
@@ -946,12 +985,16 @@ static int restore_resv(core_restore *r, const core_snap_resv *v, core_error *er
 			return refuse(r, err, CORE_E_BUSY, "out of memory");
 		heap_push(c, res);
 	} else if (res->status != CORE_RESV_COMMITTED) {
-		/* Finished: items come in the FIFO's order. */
-		if (c->fin_tail)
-			c->fin_tail->fin_next = res;
-		else
-			c->fin_head = res;
-		c->fin_tail = res;
+		/* Finished: items come oldest first, expiries first within a
+		 * millisecond; each goes to its FIFO (expiry.c merges them). */
+		bool other = res->status != CORE_RESV_EXPIRED;
+		if (res->finished_at_ms < r->last_fin_ms || (res->finished_at_ms == r->last_fin_ms &&
+		    r->last_fin_other && !other))
+			return refuse(r, err, CORE_E_BAD_REQUEST, "reservation %llu: finished reservations "
+			    "are not oldest first", seq);
+		r->last_fin_ms = res->finished_at_ms;
+		r->last_fin_other = other;
+		resv_finish_link(c, res);
 	}
 	for (uint32_t i = 0; i < v->nlines; i++) {
 		if (!v->lines[i].sku_known)
@@ -1096,13 +1139,13 @@ static int check_claims(core_restore *r, core_error *err)
 		core_sku *s = table_at(&c->sku_by_name, i);
 		for (uint32_t j = 0; s && j < s->nrecs; j++) {
 			core_rec *rec = &s->recs[j];
-			const rec_claim *claim = &r->claims[rec->unused32];
+			const rec_claim *claim = &r->claims[rec->ledger];
 			if (claim->reserved != rec->reserved || claim->committed != rec->committed)
 				return refuse(r, err, CORE_E_BAD_REQUEST, "sku '%s' at '%s': reserved %u and "
 				    "committed %u, but the reservations hold %u and %u", s->name,
 				    c->locs[rec->loc]->name, claim->reserved, claim->committed,
 				    rec->reserved, rec->committed);
-			rec->unused32 = 0;
+			rec->ledger = 0;
 		}
 	}
 	return 0;
@@ -1131,7 +1174,7 @@ core *core_restore_finish(core_restore *r, core_error *err)
 	}
 	if (check_claims(r, err) != 0 || check_backorders(r, err) != 0)
 		goto fail;
-	if (cust_rebuild(c, NULL) != 0) {
+	if (cust_rebuild(c, NULL) != 0 || expiry_ledgers_build(c) != 0) {
 		refuse(r, err, CORE_E_BUSY, "out of memory");
 		goto fail;
 	}
