@@ -42,6 +42,15 @@ void dispatch_peer_init(dispatch *d, dispatch_peer *peer)
 	*peer = (dispatch_peer){ .role = d->auth ? ROLE_NONE : ROLE_ADMIN, .who = &d->anonymous };
 }
 
+/* Back to what a connection is before auth, keeping what else it has
+ * (its failed attempts, the replies it is owed). */
+static void peer_unauthenticate(dispatch *d, dispatch_peer *peer)
+{
+	peer->token = NULL;
+	peer->role = d->auth ? ROLE_NONE : ROLE_ADMIN;
+	peer->who = &d->anonymous;
+}
+
 void dispatch_set_auth(dispatch *d, auth_set *set)
 {
 	if (set && d->auth)
@@ -55,7 +64,7 @@ bool dispatch_peer_rebind(dispatch *d, dispatch_peer *peer)
 		return true;
 	const auth_token *t = d->auth ? auth_set_find(d->auth, peer->token->hash) : NULL;
 	if (t == NULL) {
-		dispatch_peer_init(d, peer);
+		peer_unauthenticate(d, peer);
 		return false;
 	}
 	peer->token = t;
@@ -77,7 +86,7 @@ static int exec_auth(dispatch *d, dispatch_peer *peer, const proto_request *req,
 	if (d->auth) {
 		t = auth_set_check(d->auth, req->u.token.p, req->u.token.len);
 		if (t == NULL) {
-			dispatch_peer_init(d, peer);
+			peer_unauthenticate(d, peer);
 			d->auth_failures++;
 			peer->auth_failures++;
 			char msg[160];
