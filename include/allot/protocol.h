@@ -48,6 +48,6 @@
 #define ALLOT_AUTH_FAILURES_MAX 5               /* wrong tokens before a close */
 #define ALLOT_DEFAULT_IDLE_TIMEOUT_S 0          /* 0: idle connections stay */
 #define ALLOT_DEFAULT_FRAME_TIMEOUT_MS 10000    /* to finish a begun request */
-#define ALLOT_DEFAULT_FRAMES_PER_TURN 32        /* per connection per loop turn */
+#define ALLOT_DEFAULT_FRAMES_PER_TURN 64        /* per connection per loop turn */
 
 #endif
