@@ -46,7 +46,8 @@ typedef struct conn {
 	struct conn *bprev, *bnext; /* in the backlog (fair.h) */
 	bool backlog;         /* complete frames wait past the turn's budget:
 	                       * reading stops until they are handled */
-	uint64_t read_at_ms;  /* loop time of the last bytes received */
+	uint64_t read_at_ms;  /* loop time of the last bytes received (kept
+	                       * only with an idle timeout) */
 	uint64_t frame_since_ms; /* loop time a request still partial began
 	                          * to arrive; 0 when none is */
 } conn;

@@ -421,7 +421,7 @@ static bool conn_process(conn *cn)
 	}
 	/* A request left partly arrived began with this read (the one before
 	 * it ended here) or earlier: the frame timeout runs from then. */
-	if (cn->in_len == 0)
+	if (__builtin_expect(cn->in_len == 0, 1))
 		cn->frame_since_ms = 0;
 	else if (pos > 0 || cn->frame_since_ms == 0)
 		cn->frame_since_ms = uv_now(srv->loop);
@@ -430,10 +430,11 @@ static bool conn_process(conn *cn)
 
 void conn_serve(conn *cn)
 {
-	bool more = conn_process(cn);
+	bool more = conn_process(cn) && !cn->close_when_sent;
 	if (cn->closing)
 		return;
-	fair_backlog(cn, more && !cn->close_when_sent);
+	if (more != cn->backlog)
+		fair_backlog(cn, more);
 	conn_flush(cn);
 }
 
@@ -450,7 +451,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	assert(!cn->closing && !cn->backlog && (size_t)nread <= cn->in_cap - cn->in_len);
 	cn->in_len += (size_t)nread;
-	cn->read_at_ms = uv_now(cn->srv->loop);
+	/* Only the idle timeout looks at it. */
+	if (cn->srv->cfg->idle_timeout_s)
+		cn->read_at_ms = uv_now(cn->srv->loop);
 	conn_serve(cn);
 }
 

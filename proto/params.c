@@ -76,12 +76,10 @@ int params_str(params *p, const char *field, core_str *out)
 #define WHOLE_MIN (-9223372036854775808.0)
 #define WHOLE_LIMIT 9223372036854775808.0
 
-bool params_read_whole(mp_cursor *c, int64_t *out)
+/* A float holding an exact integer within int64_t (see params_read_whole). */
+static bool read_whole_float(mp_cursor *c, int64_t *out)
 {
-	mp_type t = mp_peek(c);
-	if (t == MP_T_UINT || t == MP_T_INT)
-		return mp_read_int(c, out);
-	if (t != MP_T_FLOAT)
+	if (mp_peek(c) != MP_T_FLOAT)
 		return false;
 	mp_cursor at = *c;
 	double d;
@@ -95,11 +93,17 @@ bool params_read_whole(mp_cursor *c, int64_t *out)
 	return true;
 }
 
+bool params_read_whole(mp_cursor *c, int64_t *out)
+{
+	return mp_read_int(c, out) || read_whole_float(c, out);
+}
+
 int params_int(params *p, const char *field, int64_t *out)
 {
 	if (mp_read_nil(&p->cur))
 		return 0;
-	if (params_read_whole(&p->cur, out))
+	/* Integers first: the common case costs what it did before floats. */
+	if (mp_read_int(&p->cur, out) || read_whole_float(&p->cur, out))
 		return 0;
 	mp_type t = mp_peek(&p->cur);
 	params_skip(p);
