@@ -26,12 +26,96 @@ int dispatch_init(dispatch *d, core *c, const proto_limits *limits, persist *p, 
 	d->started_at_ms = now_ms;
 	d->now_ms = now_ms;
 	d->last_lsn = p ? persist_acked_lsn(p) : 0;
+	d->anonymous.name = (core_str){ ACCESS_ANONYMOUS, sizeof(ACCESS_ANONYMOUS) - 1 };
 	return proto_decoder_init(&d->dec, limits);
 }
 
 void dispatch_finish(dispatch *d)
 {
 	proto_decoder_finish(&d->dec);
+}
+
+/* ---- access -------------------------------------------------------------------- */
+
+void dispatch_peer_init(dispatch *d, dispatch_peer *peer)
+{
+	*peer = (dispatch_peer){ .role = d->auth ? ROLE_NONE : ROLE_ADMIN, .who = &d->anonymous };
+}
+
+/* Back to what a connection is before auth, keeping what else it has
+ * (its failed attempts, the replies it is owed). */
+static void peer_unauthenticate(dispatch *d, dispatch_peer *peer)
+{
+	peer->token = NULL;
+	peer->role = d->auth ? ROLE_NONE : ROLE_ADMIN;
+	peer->who = &d->anonymous;
+}
+
+void dispatch_set_auth(dispatch *d, auth_set *set)
+{
+	if (set && d->auth)
+		auth_set_carry_counts(set, d->auth);
+	d->auth = set;
+}
+
+bool dispatch_peer_rebind(dispatch *d, dispatch_peer *peer)
+{
+	if (peer->token == NULL)
+		return true;
+	const auth_token *t = d->auth ? auth_set_find(d->auth, peer->token->hash) : NULL;
+	if (t == NULL) {
+		peer_unauthenticate(d, peer);
+		return false;
+	}
+	peer->token = t;
+	peer->role = t->role;
+	peer->who = t->who;
+	return true;
+}
+
+/*
+ * auth {token} -> {role, name}. Without tokens every connection is admin
+ * already, and any token is accepted, so that clients configured with one
+ * work before the server asks for it. A wrong token leaves the connection
+ * unauthenticated; ALLOT_AUTH_FAILURES_MAX of them close it.
+ */
+static int exec_auth(dispatch *d, dispatch_peer *peer, const proto_request *req, mp_buf *out,
+    dispatch_reply *r)
+{
+	const auth_token *t = NULL;
+	if (d->auth) {
+		t = auth_set_check(d->auth, req->u.token.p, req->u.token.len);
+		if (t == NULL) {
+			peer_unauthenticate(d, peer);
+			d->auth_failures++;
+			peer->auth_failures++;
+			char msg[160];
+			snprintf(msg, sizeof(msg), "auth: unknown token (%u of %d attempts used)",
+			    peer->auth_failures, ALLOT_AUTH_FAILURES_MAX);
+			encode_error(out, ALLOT_ERR_UNAUTHORIZED, msg);
+			/* Never the token: not even a wrong one is logged. */
+			log_info("auth: an unknown token (%u of %d attempts on the connection)",
+			    peer->auth_failures, ALLOT_AUTH_FAILURES_MAX);
+			if (peer->auth_failures >= ALLOT_AUTH_FAILURES_MAX) {
+				r->close = true;
+				d->closed_for_auth++;
+			}
+			return PROTO_E_UNAUTHORIZED;
+		}
+		peer->token = t;
+		peer->role = t->role;
+		peer->who = t->who;
+		log_debug("auth: a connection is now %.*s, role %s", (int)t->who->name.len, t->who->name.p,
+		    access_role_name(t->role));
+	}
+	assert(peer->who != NULL && peer->role >= ROLE_READ);
+	mp_write_nil(out);
+	mp_write_map(out, 2);
+	mp_write_lit(out, "role");
+	mp_write_cstr(out, access_role_name(peer->role));
+	mp_write_lit(out, "name");
+	mp_write_str(out, peer->who->name.p, peer->who->name.len);
+	return CORE_OK;
 }
 
 void dispatch_turn(dispatch *d, int64_t now_ms)
@@ -104,7 +188,8 @@ static void encode_change(dispatch *d, const core_cmd *cmd, const core_result *r
  * not recorded), and in sync mode the reply waits for the journal, the
  * replay's too: its original may not be durable yet.
  */
-static int exec_change(dispatch *d, const proto_request *req, mp_buf *out, dispatch_reply *r)
+static int exec_change(dispatch *d, const dispatch_peer *peer, const proto_request *req, mp_buf *out,
+    dispatch_reply *r)
 {
 	const core_cmd *cmd = &req->u.change;
 	core_result res;
@@ -116,7 +201,7 @@ static int exec_change(dispatch *d, const proto_request *req, mp_buf *out, dispa
 	if (rc)
 		return fail_core(out, &err);
 	if (d->persist && !res.replayed) {
-		uint64_t lsn = persist_append_cmd(d->persist, cmd, core_now(d->core));
+		uint64_t lsn = persist_append_cmd(d->persist, cmd, core_now(d->core), peer->who->name);
 		assert(lsn == d->last_lsn + 1);
 		d->last_lsn = lsn;
 	}
@@ -204,6 +289,15 @@ static int exec_STATS(dispatch *d, const proto_request *req, mp_buf *out)
 		.requests_total = d->requests_total,
 		.errors_total = d->errors_total,
 		.requests_by_cmd = d->requests_by_cmd,
+		.access = {
+			.tokens = d->auth != NULL,
+			.ntokens = d->auth ? d->auth->ntokens : 0,
+			.auth_failures = d->auth_failures,
+			.closed_for_auth = d->closed_for_auth,
+			.anonymous = &d->anonymous,
+			.names = d->auth ? d->auth->names : NULL,
+			.nnames = d->auth ? d->auth->nnames : 0,
+		},
 	};
 	core_stats_get(d->core, &cs);
 	if (d->server_stats)
@@ -258,9 +352,11 @@ typedef int (*exec_fn)(dispatch *d, const proto_request *req, mp_buf *out);
 #define exec_SKU_PUT NULL
 #define exec_INBOUND_ADD NULL
 #define exec_SNAPSHOT NULL
+#define exec_AUTH NULL
 
-/* Reads, by method; changes (CMD_MUTATES) and deferred methods have NULL:
- * exec_change() and exec_snapshot() take them. */
+/* Reads, by method; changes (CMD_MUTATES), deferred methods and those on
+ * the connection have NULL: exec_change(), exec_snapshot() and exec_auth()
+ * take them. */
 static const exec_fn readers[CMD_COUNT] = {
 #define X(id, name, role, flags) [CMD_##id] = exec_##id,
 	CMD_LIST(X)
@@ -272,22 +368,27 @@ static int exec(dispatch *d, dispatch_peer *peer, const proto_request *req, mp_b
 {
 	const cmd_def *cmd = req->cmd;
 	if (cmd->flags & CMD_MUTATES)
-		return exec_change(d, req, out, r);
+		return exec_change(d, peer, req, out, r);
 	if (cmd->flags & CMD_DEFERRED)
 		return exec_snapshot(d, peer, out, r);
+	if (cmd->flags & CMD_CONNECTION)
+		return exec_auth(d, peer, req, out, r);
 	assert(readers[cmd->id] != NULL);
 	return readers[cmd->id](d, req, out);
 }
 
 /* ---- one frame ------------------------------------------------------------------------- */
 
-static void count(dispatch *d, const cmd_def *cmd, int code)
+static void count(dispatch *d, proto_who_stats *who, const cmd_def *cmd, int code)
 {
 	d->requests_total++;
+	who->requests++;
 	if (cmd)
 		d->requests_by_cmd[cmd->id]++;
-	if (code != CORE_OK)
+	if (code != CORE_OK) {
 		d->errors_total++;
+		who->errors++;
+	}
 }
 
 void dispatch_count_refusal(dispatch *d)
@@ -295,12 +396,33 @@ void dispatch_count_refusal(dispatch *d)
 	d->errors_total++;
 }
 
-static int refused(dispatch *d, const proto_refusal *why, mp_buf *out, dispatch_reply *r)
+static int refused(dispatch *d, dispatch_peer *peer, const proto_refusal *why, mp_buf *out,
+    dispatch_reply *r)
 {
 	encode_error_response(out, why->msgid, why->code, why->message);
 	*r = (dispatch_reply){ .replied = true, .msgid = why->msgid, .code = why->core_code };
-	count(d, why->cmd, why->core_code);
+	count(d, peer->who, why->cmd, why->core_code);
 	return why->core_code;
+}
+
+/* A method above the connection's role: before auth, or outside it. */
+static int refuse_access(dispatch *d, dispatch_peer *peer, proto_refusal *why, mp_buf *out,
+    dispatch_reply *r)
+{
+	const cmd_def *cmd = why->cmd;
+	if (peer->role == ROLE_NONE) {
+		snprintf(why->message, sizeof(why->message),
+		    "%s: this allotd needs a token: call auth {token} first", cmd->name);
+		why->code = ALLOT_ERR_UNAUTHORIZED;
+		why->core_code = PROTO_E_UNAUTHORIZED;
+	} else {
+		snprintf(why->message, sizeof(why->message), "%s: needs role %s; %.*s has role %s",
+		    cmd->name, access_role_name(cmd->role), (int)peer->who->name.len, peer->who->name.p,
+		    access_role_name(peer->role));
+		why->code = ALLOT_ERR_FORBIDDEN;
+		why->core_code = PROTO_E_FORBIDDEN;
+	}
+	return refused(d, peer, why, out, r);
 }
 
 /* dispatch_frame(), returning the code answered. */
@@ -314,25 +436,21 @@ static int handle(dispatch *d, dispatch_peer *peer, const uint8_t *frame, size_t
 	if (decoded == PROTO_IGNORED)
 		return CORE_OK;
 	if (decoded == PROTO_REFUSED)
-		return refused(d, &why, out, r);
+		return refused(d, peer, &why, out, r);
 	const cmd_def *cmd = req.cmd;
-	if (cmd->role > peer->role) {
-		snprintf(why.message, sizeof(why.message), "%s: not allowed for this connection's role",
-		    cmd->name);
-		why.code = ALLOT_ERR_FORBIDDEN;
-		why.core_code = CORE_E_BAD_REQUEST;
-		return refused(d, &why, out, r);
-	}
+	/* The one access check: the method's role against the connection's. */
+	if (cmd->role > peer->role)
+		return refuse_access(d, peer, &why, out, r);
 	/* A change that cannot be made durable is refused before its params
 	 * are read: nothing about it matters until Redis is back. */
 	if ((cmd->flags & CMD_MUTATES) && d->unavailable) {
 		snprintf(why.message, sizeof(why.message), "%s", d->unavailable);
 		why.code = ALLOT_ERR_UNAVAILABLE;
 		why.core_code = PROTO_E_UNAVAILABLE;
-		return refused(d, &why, out, r);
+		return refused(d, peer, &why, out, r);
 	}
 	if (proto_decode_params(&d->dec, &req, &why) != 0)
-		return refused(d, &why, out, r);
+		return refused(d, peer, &why, out, r);
 	size_t start = out->len;
 	r->msgid = req.msgid;
 	encode_response_head(out, req.msgid);
@@ -343,7 +461,7 @@ static int handle(dispatch *d, dispatch_peer *peer, const uint8_t *frame, size_t
 		assert(r->code == CORE_OK && r->wait_lsn == 0);
 	}
 	r->replied = !r->deferred;
-	count(d, cmd, r->code);
+	count(d, peer->who, cmd, r->code);
 	return r->code;
 }
 

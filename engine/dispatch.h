@@ -12,6 +12,7 @@
 #ifndef ALLOT_ENGINE_DISPATCH_H
 #define ALLOT_ENGINE_DISPATCH_H
 
+#include "auth.h"
 #include "command.h"
 #include "core.h"
 #include "encode.h"
@@ -28,7 +29,11 @@
 /* What the dispatch keeps of the connection a request came on. */
 typedef struct dispatch_peer {
 	uint8_t role;      /* cmd_role: the highest role it may call */
+	uint8_t auth_failures; /* auth calls with a wrong token */
 	uint32_t deferred; /* replies it is owed later (snapshot) */
+	const auth_token *token; /* NULL until auth succeeds (or without tokens) */
+	proto_who_stats *who;    /* the token's NAME and counts, or the
+	                          * dispatch's anonymous "-"; never NULL */
 } dispatch_peer;
 
 /* Server-wide figures for `stats` that only the server knows. */
@@ -48,6 +53,10 @@ typedef struct dispatch {
 	uint64_t requests_by_cmd[CMD_COUNT];
 	dispatch_server_stats_fn server_stats;
 	void *server_stats_ud;
+	auth_set *auth;     /* NULL: no auth file, every connection is admin */
+	proto_who_stats anonymous; /* "-": requests without a token */
+	uint64_t auth_failures;
+	uint64_t closed_for_auth;
 } dispatch;
 
 /* What became of one frame. */
@@ -60,12 +69,28 @@ typedef struct dispatch_reply {
 	uint64_t wait_lsn; /* 0, or the reply may leave only once Redis has
 	                    * acknowledged the journal up to this lsn (sync) */
 	uint64_t run;
+	bool close;        /* send what is owed, then close the connection
+	                    * (too many failed auth calls) */
 } dispatch_reply;
 
 /* 0, or -1 without memory. The core is borrowed; p may be NULL. */
 int dispatch_init(dispatch *d, core *c, const proto_limits *limits, persist *p, persist_mode mode,
     int64_t now_ms);
 void dispatch_finish(dispatch *d);
+
+/* A connection's peer as it starts: admin without tokens, else nothing
+ * but ping and auth until auth succeeds. */
+void dispatch_peer_init(dispatch *d, dispatch_peer *peer);
+
+/*
+ * Use tokens from now on (NULL: none), taking set; the previous set is
+ * the caller's to destroy once every peer is moved over with
+ * dispatch_peer_rebind(). Counts carry over by name.
+ */
+void dispatch_set_auth(dispatch *d, auth_set *set);
+/* After dispatch_set_auth(): point peer at its token in the new set.
+ * false when its token is gone (the caller closes the connection). */
+bool dispatch_peer_rebind(dispatch *d, dispatch_peer *peer);
 
 /* Before the frames of one read: the engine's time, the core's expiry up
  * to it, and whether changes can be made durable now. */

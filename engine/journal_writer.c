@@ -185,9 +185,10 @@ static void on_batch_reply(void *ud, const redisReply *r)
 
 /* ---- batches ------------------------------------------------------------ */
 
-uint64_t journal_writer_append_cmd(journal_writer *w, const core_cmd *cmd, int64_t now_ms)
+uint64_t journal_writer_append_cmd(journal_writer *w, const core_cmd *cmd, int64_t now_ms,
+    core_str who)
 {
-	journal_encode_cmd(&w->batch.buf, cmd, now_ms);
+	journal_encode_cmd(&w->batch.buf, cmd, now_ms, who);
 	w->batch.count++;
 	assert(journal_writer_last_lsn(w) > w->acked_lsn);
 	return journal_writer_last_lsn(w);

@@ -58,8 +58,10 @@ journal_writer *journal_writer_create(uv_loop_t *loop, const journal_writer_conf
     journal_writer_sealed_fn sealed, void *ud);
 
 /* Append the record of a change that succeeded at now_ms (the core's
- * clock) to this turn's batch; returns its lsn. */
-uint64_t journal_writer_append_cmd(journal_writer *w, const core_cmd *cmd, int64_t now_ms);
+ * clock), made by who (a token NAME, "-" without tokens), to this turn's
+ * batch; returns its lsn. */
+uint64_t journal_writer_append_cmd(journal_writer *w, const core_cmd *cmd, int64_t now_ms,
+    core_str who);
 /* Append the record of a sweep that forgot something; returns its lsn. */
 uint64_t journal_writer_append_sweep(journal_writer *w, int64_t now_ms, uint32_t reservations,
     uint32_t keys);

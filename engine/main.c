@@ -2,7 +2,9 @@
  * main.c - allotd: flags, resource limits, the core, and the server.
  */
 #include "clock.h"
+#include "auth.h"
 #include "core.h"
+#include "listener.h"
 #include "log.h"
 #include "persist.h"
 #include "server.h"
@@ -35,8 +37,10 @@ static void usage(FILE *f)
 	    "allot's engine: holds inventory and reservations in memory and answers\n"
 	    "MessagePack-RPC over TCP (see proto/PROTOCOL.md).\n"
 	    "\n"
-	    "  --bind ADDR              address to listen on (default %s)\n"
+	    "  --bind ADDR              address to listen on (default %s); an address\n"
+	    "                           other than loopback needs --auth-file or --no-auth\n"
 	    "  --port PORT              TCP port, 0 for any free one (default %d)\n"
+	    "  --unix PATH              also serve on a Unix socket at PATH (mode 0660)\n"
 	    "  --log-level LEVEL        error, warn, info or debug (default info)\n"
 	    "  --max-connections N      open connections at once (default %d)\n"
 	    "  --frame-bytes-max N      bytes in one request (default %u)\n"
@@ -50,6 +54,18 @@ static void usage(FILE *f)
 	    "                           (default 3600000)\n"
 	    "  --reservations-max N     reservations kept, live and finished (default 10000000)\n"
 	    "  --skus-max N             distinct skus (default 10000000)\n"
+	    "\n"
+	    "Access and fair service (see SECURITY.md):\n"
+	    "  --auth-file PATH         tokens, one 'NAME ROLE SHA256HEX' a line (allot\n"
+	    "                           token new prints one); read again on SIGHUP\n"
+	    "  --no-auth                serve a non-loopback --bind without tokens, on\n"
+	    "                           purpose\n"
+	    "  --frames-per-turn N      requests one connection may have handled per loop\n"
+	    "                           turn before the others' (default %d)\n"
+	    "  --idle-timeout-s N       close connections silent that long, 0 for never\n"
+	    "                           (default %d)\n"
+	    "  --frame-timeout-ms N     close a connection whose request is not whole\n"
+	    "                           that long after it began, 0 for never (default %d)\n"
 	    "\n"
 	    "Durability (see README.md):\n"
 	    "  --redis URL              redis://[:password@]host:port[/db] holding the\n"
@@ -67,7 +83,8 @@ static void usage(FILE *f)
 	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, ALLOT_DEFAULT_MAX_CONNECTIONS,
 	    ALLOT_DEFAULT_FRAME_BYTES_MAX, ALLOT_DEFAULT_OUTPUT_BYTES_MAX,
 	    ALLOT_DEFAULT_LINES_MAX, ALLOT_DEFAULT_AVAIL_SKUS_MAX,
-	    ALLOT_DEFAULT_TTL_MS, ALLOT_DEFAULT_TTL_MAX_MS);
+	    ALLOT_DEFAULT_TTL_MS, ALLOT_DEFAULT_TTL_MAX_MS, ALLOT_DEFAULT_FRAMES_PER_TURN,
+	    ALLOT_DEFAULT_IDLE_TIMEOUT_S, ALLOT_DEFAULT_FRAME_TIMEOUT_MS);
 }
 
 /* A whole decimal number within [lo, hi], or exit 2 naming the flag. */
@@ -88,7 +105,8 @@ enum {
 	OPT_BIND = 256, OPT_PORT, OPT_LOG_LEVEL, OPT_MAX_CONNECTIONS, OPT_FRAME_BYTES_MAX,
 	OPT_OUTPUT_BYTES_MAX, OPT_LINES_MAX, OPT_AVAIL_SKUS_MAX, OPT_TTL_DEFAULT_MS,
 	OPT_TTL_MAX_MS, OPT_RETAIN_MS, OPT_RESERVATIONS_MAX, OPT_SKUS_MAX, OPT_REDIS, OPT_NAMESPACE,
-	OPT_DURABILITY, OPT_SNAPSHOT_INTERVAL_S, OPT_SNAPSHOT_EVERY_RECORDS, OPT_HELP, OPT_VERSION,
+	OPT_DURABILITY, OPT_SNAPSHOT_INTERVAL_S, OPT_SNAPSHOT_EVERY_RECORDS, OPT_AUTH_FILE, OPT_NO_AUTH,
+	OPT_UNIX, OPT_FRAMES_PER_TURN, OPT_IDLE_TIMEOUT_S, OPT_FRAME_TIMEOUT_MS, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option options[] = {
@@ -110,16 +128,53 @@ static const struct option options[] = {
 	{ "durability", required_argument, NULL, OPT_DURABILITY },
 	{ "snapshot-interval-s", required_argument, NULL, OPT_SNAPSHOT_INTERVAL_S },
 	{ "snapshot-every-records", required_argument, NULL, OPT_SNAPSHOT_EVERY_RECORDS },
+	{ "auth-file", required_argument, NULL, OPT_AUTH_FILE },
+	{ "no-auth", no_argument, NULL, OPT_NO_AUTH },
+	{ "unix", required_argument, NULL, OPT_UNIX },
+	{ "frames-per-turn", required_argument, NULL, OPT_FRAMES_PER_TURN },
+	{ "idle-timeout-s", required_argument, NULL, OPT_IDLE_TIMEOUT_S },
+	{ "frame-timeout-ms", required_argument, NULL, OPT_FRAME_TIMEOUT_MS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
+
+/*
+ * Protected mode: without tokens, anyone who can reach the port may change
+ * stock, so allotd serves only loopback (and its Unix socket) unless told
+ * --no-auth. Then the tokens, read now so that a bad file stops the start
+ * with its line number.
+ */
+static void settle_access(server_config *srv, bool no_auth)
+{
+	if (srv->auth_file && no_auth) {
+		fprintf(stderr, "allotd: --auth-file and --no-auth contradict each other; give one\n");
+		exit(2);
+	}
+	if (srv->auth_file == NULL && !no_auth && !listener_is_loopback(srv->bind)) {
+		fprintf(stderr,
+		    "allotd: refusing to serve --bind %s without tokens: anyone who can reach it could\n"
+		    "change stock. Make a token with `allot token new NAME ROLE`, put the line it prints\n"
+		    "in a file and start with --auth-file FILE (clients then call auth, or allot --token);\n"
+		    "or give --no-auth to serve this address without tokens on purpose. See SECURITY.md.\n",
+		    srv->bind);
+		exit(2);
+	}
+	if (srv->auth_file == NULL)
+		return;
+	char why[512];
+	if (auth_set_load(srv->auth_file, &srv->auth, why, sizeof(why)) != 0) {
+		fprintf(stderr, "allotd: --auth-file %s\n", why);
+		exit(2);
+	}
+}
 
 static void parse_flags(int argc, char **argv, server_config *srv, core_config *cc,
     persist_config *pc)
 {
 	int opt;
 	const char *redis = NULL, *durability = NULL;
+	bool no_auth = false;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		const char *name = opt >= OPT_BIND && opt <= OPT_VERSION ? options[opt - OPT_BIND].name : "";
 		switch (opt) {
@@ -156,6 +211,12 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 		case OPT_DURABILITY: durability = optarg; break;
 		case OPT_SNAPSHOT_INTERVAL_S: pc->snapshot_interval_s = (uint32_t)parse_num(name, optarg, 0, 86400 * 365); break;
 		case OPT_SNAPSHOT_EVERY_RECORDS: pc->snapshot_every_records = (uint64_t)parse_num(name, optarg, 0, INT64_MAX); break;
+		case OPT_AUTH_FILE: srv->auth_file = optarg; break;
+		case OPT_NO_AUTH: no_auth = true; break;
+		case OPT_UNIX: srv->unix_path = optarg; break;
+		case OPT_FRAMES_PER_TURN: srv->frames_per_turn = (uint32_t)parse_num(name, optarg, 1, 1000000); break;
+		case OPT_IDLE_TIMEOUT_S: srv->idle_timeout_s = (uint32_t)parse_num(name, optarg, 0, 86400 * 365); break;
+		case OPT_FRAME_TIMEOUT_MS: srv->frame_timeout_ms = (uint32_t)parse_num(name, optarg, 0, 86400000); break;
 		case OPT_HELP: usage(stdout); exit(0);
 		case OPT_VERSION: printf("allotd %s\n", ALLOT_VERSION); exit(0);
 		default: usage(stderr); exit(2);
@@ -193,6 +254,7 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 		fprintf(stderr, "allotd: --ttl-default-ms must not exceed --ttl-max-ms\n");
 		exit(2);
 	}
+	settle_access(srv, no_auth);
 }
 
 /* Each connection needs a descriptor: raise the soft limit, and lower
@@ -243,6 +305,11 @@ int main(int argc, char **argv)
 	 * expiry (clock.h). */
 	clock_start(NULL);
 	log_info("allotd %s starting", ALLOT_VERSION);
+	if (srv.auth)
+		log_info("access: %u tokens of %u names from %s", srv.auth->ntokens, srv.auth->nnames,
+		    srv.auth_file);
+	else
+		log_info("access: no --auth-file: every connection may call every method");
 	core *c = NULL;
 	if (pc.mode == PERSIST_NONE) {
 		c = core_create(&cc);

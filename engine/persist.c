@@ -166,9 +166,9 @@ static void on_snapshot_idle(void *ud)
 
 /* ---- the request path --------------------------------------------------------- */
 
-uint64_t persist_append_cmd(persist *p, const core_cmd *cmd, int64_t now_ms)
+uint64_t persist_append_cmd(persist *p, const core_cmd *cmd, int64_t now_ms, core_str who)
 {
-	return journal_writer_append_cmd(p->writer, cmd, now_ms);
+	return journal_writer_append_cmd(p->writer, cmd, now_ms, who);
 }
 
 uint64_t persist_append_sweep(persist *p, int64_t now_ms, uint32_t forgot_reservations,

@@ -104,8 +104,9 @@ persist *persist_create(uv_loop_t *loop, const persist_config *cfg, core *c,
     persist_state *st, persist_acked_fn acked, persist_snapshot_fn snapshot_done, void *ud);
 
 /* Append the journal record of a successful change to this turn's batch
- * (now_ms is the core's clock when it ran); returns its lsn. */
-uint64_t persist_append_cmd(persist *p, const core_cmd *cmd, int64_t now_ms);
+ * (now_ms is the core's clock when it ran; who the caller's token NAME,
+ * "-" without tokens); returns its lsn. */
+uint64_t persist_append_cmd(persist *p, const core_cmd *cmd, int64_t now_ms, core_str who);
 /* Append the record of a sweep that forgot something; returns its lsn. */
 uint64_t persist_append_sweep(persist *p, int64_t now_ms, uint32_t forgot_reservations,
     uint32_t forgot_keys);

@@ -19,6 +19,21 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* A namespace of an older format that this build reads: the journal goes
+ * on in this build's format (each batch says its own), and the meta hash
+ * says so first, so that an older build refuses the namespace rather than
+ * misread the new batches. */
+static int upgrade_format(store *s, const store_meta *m, char *why, size_t why_len)
+{
+	if (!m->has_format || m->format >= DURABLE_FORMAT)
+		return 0;
+	if (store_write_format(s, why, why_len) != 0)
+		return -1;
+	log_info("namespace is now durable format %d (was %u): its journal goes on with who made each "
+	    "change", DURABLE_FORMAT, m->format);
+	return 0;
+}
+
 /* The reservation-id epoch and hash seed: Redis's when it has them (a
  * replayed reservation must get its id again), else cc's, stored. */
 static int settle_ids(store *s, const store_meta *m, core_config *cc, char *why, size_t why_len)
@@ -26,7 +41,7 @@ static int settle_ids(store *s, const store_meta *m, core_config *cc, char *why,
 	if (m->has_ids) {
 		cc->id_epoch = m->id_epoch;
 		cc->hash_seed = m->hash_seed;
-		return 0;
+		return upgrade_format(s, m, why, why_len);
 	}
 	if (m->snapshot_key[0]) {
 		snprintf(why, why_len, "the meta hash names a snapshot but no %s/%s", DURABLE_META_ID_EPOCH,

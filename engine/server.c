@@ -13,11 +13,21 @@
  * Memory per connection is bounded: the input buffer by the frame limit,
  * the output by output_bytes_max (a client that does not read its replies
  * is cut off rather than buffered for).
+ *
+ * No connection may starve the others (SECURITY.md): each handles at most
+ * frames_per_turn requests per loop turn, and one with more waiting stops
+ * reading and is resumed on the next turn by the backlog handle, after the
+ * others' reads; a connection idle past idle_timeout_s, or one that began a
+ * request and has not finished it within frame_timeout_ms (slowloris), is
+ * closed by one per-server sweep (the guard timer), not a timer each.
  */
 #include "server.h"
 
 #include "clock.h"
+#include "conn.h"
 #include "dispatch.h"
+#include "fair.h"
+#include "listener.h"
 #include "log.h"
 #include "outq.h"
 #include "persist.h"
@@ -35,42 +45,24 @@
 
 #define READ_CHUNK (16u * 1024u)
 
-typedef struct server server;
-
 /* Buffers handed to one write: the open slots at the queue's front. */
 #define CONN_IOV_MAX 16
-
-typedef struct conn {
-	uv_tcp_t tcp;
-	server *srv;
-	struct conn *prev, *next;
-	uint8_t *in;
-	size_t in_len, in_cap;
-	mp_reader reader; /* keeps its place in a frame that is still arriving */
-	outq out;        /* replies not yet handed to libuv */
-	mp_buf inflight; /* replies being written */
-	uv_write_t wreq;
-	dispatch_peer peer;
-	bool writing;
-	bool closing;         /* uv_close called */
-	bool close_when_sent; /* no more reads; close once the output is out */
-	bool counted;         /* counts against max_connections */
-	uint64_t id;
-	struct conn *wprev, *wnext; /* in the server's list of waiting conns */
-	bool waiting;         /* replies wait on the journal or a snapshot */
-} conn;
 
 struct server {
 	const server_config *cfg;
 	core *core;
 	uv_loop_t *loop;
 	uv_tcp_t listener;
+	uv_pipe_t unix_listener;
+	bool unix_listening;  /* unix_listener is initialised */
+	bool unix_made;       /* the socket file is ours to remove */
 	uv_timer_t sweep;
 	uv_timer_t shutdown_timer;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
 	dispatch dispatch;
 	conn *conns;
 	conn *waiting;        /* connections whose replies wait */
+	fair fair;            /* the frame budget's backlog, the timeouts */
 	uint64_t next_conn_id;
 	uint64_t connections_current;
 	uint64_t connections_total;
@@ -90,6 +82,9 @@ void server_config_default(server_config *cfg)
 		.port = ALLOT_DEFAULT_PORT,
 		.max_connections = ALLOT_DEFAULT_MAX_CONNECTIONS,
 		.output_bytes_max = ALLOT_DEFAULT_OUTPUT_BYTES_MAX,
+		.frames_per_turn = ALLOT_DEFAULT_FRAMES_PER_TURN,
+		.idle_timeout_s = ALLOT_DEFAULT_IDLE_TIMEOUT_S,
+		.frame_timeout_ms = ALLOT_DEFAULT_FRAME_TIMEOUT_MS,
 		.frame = {
 			.frame_bytes_max = ALLOT_DEFAULT_FRAME_BYTES_MAX,
 			.depth_max = 16,
@@ -111,6 +106,8 @@ void server_config_default(server_config *cfg)
 /* ---- connections -------------------------------------------------------- */
 
 static void conn_wait(conn *cn, bool on);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void on_close(uv_handle_t *h)
 {
@@ -128,6 +125,7 @@ static void on_close(uv_handle_t *h)
 		srv->connections_current--;
 	}
 	conn_wait(cn, false);
+	fair_backlog(cn, false);
 	log_debug("connection %" PRIu64 " closed", cn->id);
 	free(cn->in);
 	outq_finish(&cn->out);
@@ -135,12 +133,13 @@ static void on_close(uv_handle_t *h)
 	free(cn);
 }
 
-static void conn_close(conn *cn)
+void conn_close(conn *cn)
 {
 	if (cn->closing)
 		return;
 	cn->closing = true;
-	uv_close((uv_handle_t *)&cn->tcp, on_close);
+	fair_backlog(cn, false);
+	uv_close(&cn->h.handle, on_close);
 }
 
 static void conn_flush(conn *cn);
@@ -222,7 +221,7 @@ static void conn_write_rest(conn *cn, uv_buf_t *bufs, uint32_t n, size_t done, s
 	outq_consume(&cn->out, total);
 	uv_buf_t buf = uv_buf_init((char *)cn->inflight.data, (unsigned)cn->inflight.len);
 	cn->wreq.data = cn;
-	int rc = uv_write(&cn->wreq, (uv_stream_t *)&cn->tcp, &buf, 1, on_write);
+	int rc = uv_write(&cn->wreq, &cn->h.stream, &buf, 1, on_write);
 	if (rc < 0) {
 		log_debug("connection %" PRIu64 ": write failed: %s", cn->id, uv_strerror(rc));
 		conn_close(cn);
@@ -251,7 +250,7 @@ static void conn_flush(conn *cn)
 			bufs[i] = uv_buf_init((char *)base[i], (unsigned)lens[i]);
 			total += lens[i];
 		}
-		int sent = uv_try_write((uv_stream_t *)&cn->tcp, bufs, n);
+		int sent = uv_try_write(&cn->h.stream, bufs, n);
 		if (sent == (int)total) {
 			outq_consume(&cn->out, total);
 			if (cn->out.bytes == 0)
@@ -276,8 +275,9 @@ static void conn_finish(conn *cn)
 {
 	if (cn->closing)
 		return;
-	uv_read_stop((uv_stream_t *)&cn->tcp);
+	uv_read_stop(&cn->h.stream);
 	cn->close_when_sent = true;
+	fair_backlog(cn, false);
 	conn_flush(cn);
 }
 
@@ -324,20 +324,27 @@ static inline bool conn_overfull(conn *cn, bool queued)
 	return conn_overfull_slow(cn, queued);
 }
 
-static void refuse_stream(conn *cn, int rc, const char *why)
+void conn_refuse_frame(conn *cn, size_t pos, const char *code, const char *msg)
+{
+	assert(pos <= cn->in_len);
+	uint32_t msgid = proto_peek_msgid(cn->in + pos, cn->in_len - pos);
+	mp_buf *out = outq_tail(&cn->out);
+	if (out) {
+		size_t before = out->len;
+		encode_error_response(out, msgid, code, msg);
+		outq_wrote(&cn->out, before, 0, 0);
+	}
+	dispatch_count_refusal(&cn->srv->dispatch);
+	conn_finish(cn);
+}
+
+static void refuse_stream(conn *cn, size_t pos, int rc, const char *why)
 {
 	const char *code = rc == MP_ERR_TOO_LARGE ? ALLOT_ERR_TOO_LARGE : ALLOT_ERR_BAD_REQUEST;
 	char msg[200];
 	snprintf(msg, sizeof(msg), "cannot decode the request stream: %s; closing the connection", why);
-	mp_buf *out = outq_tail(&cn->out);
-	if (out) {
-		size_t before = out->len;
-		encode_error_response(out, 0, code, msg);
-		outq_wrote(&cn->out, before, 0, 0);
-	}
 	log_info("connection %" PRIu64 ": %s; closing", cn->id, why);
-	dispatch_count_refusal(&cn->srv->dispatch);
-	conn_finish(cn);
+	conn_refuse_frame(cn, pos, code, msg);
 }
 
 /* Queue one frame's reply, as the dispatch says it may leave. */
@@ -357,20 +364,38 @@ static bool conn_queue(conn *cn, mp_buf *out, size_t before, const dispatch_repl
 	return outq_wrote(&cn->out, before, r->wait_lsn, dispatch_batch_first_lsn(&srv->dispatch));
 }
 
-/* Handle every complete message in the input buffer, in order. */
-static void conn_process(conn *cn)
+/* The dispatch asked to close (too many failed auth calls): what is owed
+ * goes first. */
+static void conn_close_asked(conn *cn)
+{
+	log_info("connection %" PRIu64 ": %d failed auth calls; closing", cn->id, ALLOT_AUTH_FAILURES_MAX);
+	conn_finish(cn);
+}
+
+/*
+ * Handle the complete messages in the input buffer, in order, at most the
+ * turn's budget of them (frames_per_turn). Returns whether it stopped at the
+ * budget with bytes still to look at.
+ */
+static bool conn_process(conn *cn)
 {
 	server *srv = cn->srv;
 	size_t pos = 0;
+	uint32_t frames = 0;
+	bool more = false;
 	dispatch_turn(&srv->dispatch, clock_now_ms());
 	while (pos < cn->in_len && !cn->close_when_sent) {
+		if (frames++ == srv->cfg->frames_per_turn) {
+			more = true;
+			break;
+		}
 		size_t len;
 		const char *why = NULL;
 		int rc = mp_reader_next(&cn->reader, cn->in + pos, cn->in_len - pos, &len, &why);
 		if (rc == MP_INCOMPLETE)
 			break;
 		if (rc != MP_OK) {
-			refuse_stream(cn, rc, why ? why : "malformed MessagePack");
+			refuse_stream(cn, pos, rc, why ? why : "malformed MessagePack");
 			break;
 		}
 		assert(len > 0 && len <= cn->in_len - pos);
@@ -382,12 +407,33 @@ static void conn_process(conn *cn)
 		pos += len;
 		if (conn_overfull(cn, out && conn_queue(cn, out, before, &r)))
 			break;
+		if (r.close) {
+			conn_close_asked(cn);
+			break;
+		}
 	}
 	assert(pos <= cn->in_len);
 	if (pos > 0) {
 		memmove(cn->in, cn->in + pos, cn->in_len - pos);
 		cn->in_len -= pos;
 	}
+	/* A request left partly arrived began with this read (the one before
+	 * it ended here) or earlier: the frame timeout runs from then. */
+	if (__builtin_expect(cn->in_len == 0, 1))
+		cn->frame_since_ms = 0;
+	else if (pos > 0 || cn->frame_since_ms == 0)
+		cn->frame_since_ms = uv_now(srv->loop);
+	return more;
+}
+
+void conn_serve(conn *cn)
+{
+	bool more = conn_process(cn) && !cn->close_when_sent;
+	if (cn->closing)
+		return;
+	if (more != cn->backlog)
+		fair_backlog(cn, more);
+	conn_flush(cn);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -401,11 +447,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
-	assert(!cn->closing && (size_t)nread <= cn->in_cap - cn->in_len);
+	assert(!cn->closing && !cn->backlog && (size_t)nread <= cn->in_cap - cn->in_len);
 	cn->in_len += (size_t)nread;
-	conn_process(cn);
-	if (!cn->closing)
-		conn_flush(cn);
+	/* Only the idle timeout looks at it. */
+	if (cn->srv->cfg->idle_timeout_s)
+		cn->read_at_ms = uv_now(cn->srv->loop);
+	conn_serve(cn);
+}
+
+void conn_read_resume(conn *cn)
+{
+	assert(!cn->closing && !cn->close_when_sent);
+	uv_read_start(&cn->h.stream, on_alloc, on_read);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -416,16 +469,21 @@ static void on_connection(uv_stream_t *listener, int status)
 		return;
 	}
 	conn *cn = calloc(1, sizeof(*cn));
-	if (cn == NULL || uv_tcp_init(srv->loop, &cn->tcp) != 0) {
+	bool tcp = listener->type == UV_TCP;
+	if (cn == NULL || (tcp ? uv_tcp_init(srv->loop, &cn->h.tcp)
+	                       : uv_pipe_init(srv->loop, &cn->h.pipe, 0)) != 0) {
 		free(cn);
 		log_error("out of memory accepting a connection");
 		return;
 	}
 	cn->srv = srv;
-	cn->tcp.data = cn;
+	cn->fair = &srv->fair;
+	cn->h.handle.data = cn;
 	cn->id = ++srv->next_conn_id;
-	/* Without tokens every connection may call every method. */
-	cn->peer.role = ROLE_ADMIN;
+	cn->read_at_ms = uv_now(srv->loop);
+	/* Without tokens every connection may call every method; with them,
+	 * only ping and auth until auth succeeds. */
+	dispatch_peer_init(&srv->dispatch, &cn->peer);
 	outq_init(&cn->out);
 	mp_reader_init(&cn->reader, &srv->cfg->frame);
 	mp_buf_init(&cn->inflight);
@@ -433,7 +491,7 @@ static void on_connection(uv_stream_t *listener, int status)
 	if (srv->conns)
 		srv->conns->prev = cn;
 	srv->conns = cn;
-	if (uv_accept(listener, (uv_stream_t *)&cn->tcp) != 0) {
+	if (uv_accept(listener, &cn->h.stream) != 0) {
 		conn_close(cn);
 		return;
 	}
@@ -451,9 +509,10 @@ static void on_connection(uv_stream_t *listener, int status)
 	cn->counted = true;
 	srv->connections_current++;
 	srv->connections_total++;
-	uv_tcp_nodelay(&cn->tcp, 1);
-	uv_read_start((uv_stream_t *)&cn->tcp, on_alloc, on_read);
-	log_debug("connection %" PRIu64 " accepted", cn->id);
+	if (tcp)
+		uv_tcp_nodelay(&cn->h.tcp, 1);
+	uv_read_start(&cn->h.stream, on_alloc, on_read);
+	log_debug("connection %" PRIu64 " accepted%s", cn->id, tcp ? "" : " on the Unix socket");
 }
 
 /* ---- timers, signals, shutdown ------------------------------------------- */
@@ -557,11 +616,14 @@ static void on_signal(uv_signal_t *s, int signum)
 	srv->stopping = true;
 	log_info("received %s; stopping: no new connections, sending the replies owed", name);
 	uv_close((uv_handle_t *)&srv->listener, NULL);
+	if (srv->unix_listening)
+		uv_close((uv_handle_t *)&srv->unix_listener, NULL);
 	uv_close((uv_handle_t *)&srv->sweep, NULL);
 	/* The signal handlers stay, so a repeated signal is handled rather
 	 * than killing the process, but they no longer keep the loop alive. */
 	uv_unref((uv_handle_t *)&srv->sigint);
 	uv_unref((uv_handle_t *)&srv->sigterm);
+	uv_unref((uv_handle_t *)&srv->sighup);
 	uv_timer_start(&srv->shutdown_timer, on_shutdown_timeout, srv->cfg->shutdown_timeout_ms, 0);
 	uv_unref((uv_handle_t *)&srv->shutdown_timer);
 	uv_close((uv_handle_t *)&srv->busy_meter, NULL);
@@ -590,35 +652,59 @@ static void server_stats(void *ud, proto_server_stats *s)
 	s->connections_current = srv->connections_current;
 	s->connections_total = srv->connections_total;
 	s->connections_rejected = srv->connections_rejected;
+	s->connections_idle_closed = srv->fair.idle_closed;
+	s->connections_frame_timeouts = srv->fair.frame_timeouts;
 	s->loop_busy_max_us = srv->loop_busy_max_us;
 }
 
+/*
+ * SIGHUP: read the auth file again. A file that does not load leaves the
+ * tokens in force as they were (the reason is logged). Otherwise the new
+ * set replaces the old at once: each authenticated connection keeps going
+ * under its token's new line (its role may have changed), and those whose
+ * token is gone get what they are owed and are closed.
+ */
+static void on_sighup(uv_signal_t *sig, int signum)
+{
+	server *srv = sig->data;
+	if (srv->cfg->auth_file == NULL) {
+		log_warn("received SIGHUP; there is no --auth-file to read again");
+		return;
+	}
+	char why[512];
+	auth_set *fresh = NULL, *old = srv->dispatch.auth;
+	if (auth_set_load(srv->cfg->auth_file, &fresh, why, sizeof(why)) != 0) {
+		log_error("received SIGHUP; keeping the %u tokens in force: %s", old ? old->ntokens : 0, why);
+		return;
+	}
+	dispatch_set_auth(&srv->dispatch, fresh);
+	uint32_t closed = 0;
+	conn *next;
+	for (conn *cn = srv->conns; cn; cn = next) {
+		next = cn->next;
+		if (!dispatch_peer_rebind(&srv->dispatch, &cn->peer) && !cn->closing) {
+			closed++;
+			conn_finish(cn);
+		}
+	}
+	auth_set_destroy(old);
+	log_info("received SIGHUP; %u tokens of %u names from %s; closed %u connections whose token was "
+	    "removed", fresh->ntokens, fresh->nnames, srv->cfg->auth_file, closed);
+}
+
+/* The TCP listener, and the Unix socket's with --unix. 0, or -1 logged. */
 static int listen_on(server *srv)
 {
-	struct sockaddr_storage addr;
-	int rc = uv_ip4_addr(srv->cfg->bind, srv->cfg->port, (struct sockaddr_in *)&addr);
-	if (rc != 0)
-		rc = uv_ip6_addr(srv->cfg->bind, srv->cfg->port, (struct sockaddr_in6 *)&addr);
-	if (rc != 0) {
-		log_error("--bind %s: not an IPv4 or IPv6 address", srv->cfg->bind);
+	const server_config *cfg = srv->cfg;
+	if (listener_tcp(srv->loop, &srv->listener, cfg->bind, cfg->port, cfg->max_connections,
+	        on_connection, srv) != 0)
 		return -1;
-	}
-	uv_tcp_init(srv->loop, &srv->listener);
-	srv->listener.data = srv;
-	rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0);
-	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&srv->listener, 4096, on_connection);
-	if (rc != 0) {
-		log_error("cannot listen on %s:%d: %s", srv->cfg->bind, srv->cfg->port, uv_strerror(rc));
-		return -1;
-	}
-	struct sockaddr_storage bound;
-	int namelen = sizeof(bound);
-	uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &namelen);
-	int port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-	                                             : ((struct sockaddr_in *)&bound)->sin_port);
-	log_info("listening on %s:%d (max %u connections)", srv->cfg->bind, port, srv->cfg->max_connections);
-	return 0;
+	if (cfg->unix_path == NULL)
+		return 0;
+	int rc = listener_unix(srv->loop, &srv->unix_listener, cfg->unix_path, on_connection, srv,
+	    &srv->unix_listening);
+	srv->unix_made = rc == 0;
+	return rc;
 }
 
 /* The durability and the dispatch; false when out of memory. */
@@ -642,6 +728,7 @@ static bool server_start_request_path(server *srv, const persist_config *pc, per
 		return false;
 	srv->dispatch.server_stats = server_stats;
 	srv->dispatch.server_stats_ud = srv;
+	dispatch_set_auth(&srv->dispatch, srv->cfg->auth);
 	return true;
 }
 
@@ -661,13 +748,22 @@ static void server_start_timers(server *srv)
 	srv->sigint.data = srv->sigterm.data = srv;
 	uv_signal_start(&srv->sigint, on_signal, SIGINT);
 	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+	uv_signal_init(srv->loop, &srv->sighup);
+	srv->sighup.data = srv;
+	uv_signal_start(&srv->sighup, on_sighup, SIGHUP);
+	fair_start(&srv->fair, srv->loop, srv->cfg, &srv->conns);
 }
 
-/* Close every handle left and end the loop. */
+/* Close every handle left and end the loop; remove the Unix socket and
+ * let go of the tokens. */
 static int server_close_loop(server *srv)
 {
 	uv_walk(srv->loop, close_handle, NULL);
 	uv_run(srv->loop, UV_RUN_DEFAULT);
+	if (srv->unix_made)
+		listener_unix_remove(srv->cfg->unix_path);
+	auth_set_destroy(srv->dispatch.auth ? srv->dispatch.auth : srv->cfg->auth);
+	srv->dispatch.auth = NULL;
 	return uv_loop_close(srv->loop);
 }
 

@@ -5,6 +5,7 @@
 #ifndef ALLOT_ENGINE_SERVER_H
 #define ALLOT_ENGINE_SERVER_H
 
+#include "auth.h"
 #include "core.h"
 #include "mp.h"
 #include "persist.h"
@@ -15,8 +16,15 @@
 typedef struct server_config {
 	const char *bind;
 	int port;                   /* 0: any free port (logged) */
+	const char *unix_path;      /* NULL, or a Unix socket to serve too */
+	const char *auth_file;      /* NULL: no tokens; else read again on SIGHUP */
+	auth_set *auth;             /* its tokens as read at start: server_run
+	                             * takes it (NULL without an auth file) */
 	uint32_t max_connections;
 	size_t output_bytes_max;    /* replies queued per connection */
+	uint32_t frames_per_turn;   /* requests per connection per loop turn */
+	uint32_t idle_timeout_s;    /* 0: off */
+	uint32_t frame_timeout_ms;  /* to finish a begun request; 0: off */
 	mp_limits frame;            /* limits on each incoming message */
 	uint32_t avail_skus_max;    /* skus per avail call */
 	uint32_t sweep_interval_ms;
@@ -28,7 +36,7 @@ void server_config_default(server_config *cfg);
 
 /*
  * Serve until SIGINT or SIGTERM, then stop accepting, send the replies owed,
- * close every connection and return 0. Returns non-zero when the server
+ * close every connection and return 0. SIGHUP reads cfg->auth_file again. Returns non-zero when the server
  * cannot start (the reason is logged). The core is borrowed. pc: NULL or
  * durability in Redis, going on from what persist_recover() left in st.
  */

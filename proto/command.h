@@ -16,7 +16,7 @@
 
 /* Roles, in increasing power; a role may call the methods of those below. */
 typedef enum cmd_role {
-	ROLE_NONE = 0, /* callable before authentication (ping) */
+	ROLE_NONE = 0, /* callable before authentication (ping, auth) */
 	ROLE_READ = 1,
 	ROLE_CHECKOUT = 2,
 	ROLE_ADMIN = 3,
@@ -29,11 +29,15 @@ enum cmd_flag {
 	/* The reply is not known when the request is handled: the engine
 	 * sends it later (snapshot, once it is durable). */
 	CMD_DEFERRED = 1u << 1,
+	/* Acts on the connection it came on, not on the state (auth): its
+	 * executor is handed the connection's dispatch_peer. */
+	CMD_CONNECTION = 1u << 2,
 };
 
 /* id, wire name, role, flags. */
 #define CMD_LIST(X)                                              \
 	X(PING, "ping", ROLE_NONE, 0)                            \
+	X(AUTH, "auth", ROLE_NONE, CMD_CONNECTION)               \
 	X(STOCK_SET, "stock.set", ROLE_ADMIN, CMD_MUTATES)       \
 	X(STOCK_ADJUST, "stock.adjust", ROLE_ADMIN, CMD_MUTATES) \
 	X(STOCK_GET, "stock.get", ROLE_READ, 0)                  \
@@ -77,6 +81,10 @@ extern const cmd_def cmd_table[CMD_COUNT];
 #define PROTO_E_UNKNOWN_METHOD (-100)
 #define PROTO_E_UNAVAILABLE (-101)
 #define PROTO_DEFERRED (-102)
+/* Codes of the access check: no token yet, or a wrong one; a role that may
+ * not call the method. */
+#define PROTO_E_UNAUTHORIZED (-103)
+#define PROTO_E_FORBIDDEN (-104)
 
 /* NULL for an unknown name. */
 const cmd_def *cmd_lookup(const char *name, uint32_t len);

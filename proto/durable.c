@@ -75,7 +75,8 @@ int durable_url_parse(const char *url, durable_url *out, const char **err)
 	return 0;
 }
 
-int durable_format_check(const char *ns, const char *value, size_t len, char *why, size_t why_len)
+int durable_format_parse(const char *ns, const char *value, size_t len, uint32_t *out, char *why,
+    size_t why_len)
 {
 	unsigned long format = 0;
 	bool number = len > 0 && len <= 9;
@@ -83,15 +84,25 @@ int durable_format_check(const char *ns, const char *value, size_t len, char *wh
 		number = value[i] >= '0' && value[i] <= '9';
 		format = format * 10 + (unsigned long)(value[i] - '0');
 	}
-	if (number && format == DURABLE_FORMAT)
+	if (number && format >= DURABLE_FORMAT_OLDEST && format <= DURABLE_FORMAT) {
+		if (out)
+			*out = (uint32_t)format;
 		return 0;
+	}
 	if (number)
 		snprintf(why, why_len, "namespace %s is in durable format %lu, but this build reads format %d "
-		    "only; use an allot that reads format %lu", ns, format, DURABLE_FORMAT, format);
+		    "to %d only; use an allot that reads format %lu", ns, format, DURABLE_FORMAT_OLDEST,
+		    DURABLE_FORMAT, format);
 	else
 		snprintf(why, why_len, "namespace %s names durable format \"%.*s\", which is not a format "
-		    "number; this build reads format %d", ns, (int)(len < 32 ? len : 32), value, DURABLE_FORMAT);
+		    "number; this build reads format %d to %d", ns, (int)(len < 32 ? len : 32), value,
+		    DURABLE_FORMAT_OLDEST, DURABLE_FORMAT);
 	return -1;
+}
+
+int durable_format_check(const char *ns, const char *value, size_t len, char *why, size_t why_len)
+{
+	return durable_format_parse(ns, value, len, NULL, why, why_len);
 }
 
 bool durable_namespace_valid(const char *ns)
@@ -135,8 +146,9 @@ void durable_batch_begin(durable_batch *b, uint64_t first_lsn)
 	mp_buf_reset(&b->buf);
 	b->first_lsn = first_lsn;
 	b->count = 0;
-	mp_write_array(&b->buf, 2);
+	mp_write_array(&b->buf, 3);
 	mp_write_uint(&b->buf, first_lsn);
+	mp_write_uint(&b->buf, DURABLE_FORMAT);
 	b->count_at = b->buf.len;
 	static const uint8_t hdr[5] = { 0xdd, 0, 0, 0, 0 }; /* array 32 */
 	mp_write_raw(&b->buf, hdr, sizeof(hdr));
@@ -158,12 +170,18 @@ int durable_batch_read_begin(durable_batch_reader *r, const uint8_t *buf, size_t
 {
 	mp_cursor c = { .p = buf, .end = buf + len };
 	uint32_t n;
-	uint64_t first;
-	if (!mp_read_array(&c, &n) || n != 2 || !mp_read_uint(&c, &first) || first == 0 ||
-	    !mp_read_array(&c, &r->left)) {
-		*err = "a journal batch is not [first_lsn, [record, ...]]";
+	uint64_t first, format = 1;
+	/* Format 1 batches have no format element; later ones name theirs. */
+	if (!mp_read_array(&c, &n) || (n != 2 && n != 3) || !mp_read_uint(&c, &first) || first == 0 ||
+	    (n == 3 && !mp_read_uint(&c, &format)) || !mp_read_array(&c, &r->left)) {
+		*err = "a journal batch is not [first_lsn, format, [record, ...]]";
 		return -1;
 	}
+	if (format < 2 ? n == 3 : format > DURABLE_FORMAT) {
+		*err = "a journal batch names a format this build does not read";
+		return -1;
+	}
+	r->format = (uint32_t)format;
 	r->p = c.p;
 	r->end = buf + len;
 	r->next_lsn = first;

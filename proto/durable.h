@@ -7,7 +7,9 @@
  * Every key of a namespace NS shares the Redis Cluster hash tag {NS}:
  *   allot:{NS}:journal      a stream; one entry per group-committed batch,
  *                           entry id "<last lsn>-0", one field "b" whose
- *                           value is the batch: [first_lsn, [record, ...]]
+ *                           value is the batch: [first_lsn, format,
+ *                           [record, ...]] (format 1 wrote [first_lsn,
+ *                           [record, ...]]), its records in that format
  *   allot:{NS}:meta         a hash: "format" (DURABLE_FORMAT, written when
  *                           the namespace is first used and at every
  *                           snapshot switch); "id_epoch" and "hash_seed",
@@ -36,12 +38,21 @@
 /*
  * The version of everything above: key layout, meta fields, journal
  * batches and records (journal.h), snapshot chunks (snapshot.h). A reader
- * refuses a namespace whose meta names another (durable_format_check);
- * bump it when this build's writer makes what an older reader would
- * misread, and keep reading the older layouts. tests/golden/ holds a
- * namespace of each format this build reads.
+ * refuses a namespace whose meta names a format outside
+ * DURABLE_FORMAT_OLDEST..DURABLE_FORMAT (durable_format_check); bump it
+ * when this build's writer makes what an older reader would misread, and
+ * keep reading the older layouts. tests/golden/ holds a namespace of each
+ * format this build reads.
+ *
+ * Format 2 (allot 0.2) adds who made each change: every journal record
+ * carries the caller's token NAME (journal.h), and each batch says the
+ * format of its records, so a journal begun in format 1 and continued in
+ * format 2 reads back whole. A format-1 namespace is marked format 2 when
+ * this build first opens it (an older build then refuses it rather than
+ * misread the new batches).
  */
-#define DURABLE_FORMAT 1
+#define DURABLE_FORMAT 2
+#define DURABLE_FORMAT_OLDEST 1
 #define DURABLE_NAMESPACE_MAX 64
 #define DURABLE_KEY_MAX (DURABLE_NAMESPACE_MAX + 64)
 #define DURABLE_BATCH_FIELD "b"
@@ -56,11 +67,13 @@
 
 /*
  * Check the meta hash's format field of namespace ns, its value as Redis
- * holds it (text, len bytes). 0 when this build reads that format; else -1
- * with why saying which format the namespace is in and which this build
- * reads.
+ * holds it (text, len bytes). 0 when this build reads that format (and
+ * *format, when not NULL, is it); else -1 with why saying which format the
+ * namespace is in and which this build reads.
  */
 int durable_format_check(const char *ns, const char *value, size_t len, char *why, size_t why_len);
+int durable_format_parse(const char *ns, const char *value, size_t len, uint32_t *format, char *why,
+    size_t why_len);
 
 /* redis://[:password@]host:port[/db] (also redis://host, port 6379). */
 typedef struct durable_url {
@@ -84,9 +97,10 @@ void durable_key_snapshot(char *buf, const char *ns, uint64_t lsn, uint64_t nonc
 void durable_key_snapshot_pattern(char *buf, const char *ns);
 
 /*
- * Building a batch: begin writes [first_lsn, [ with a 5-byte array header
- * that durable_batch_end() patches with the record count. Records are
- * appended between, each one whole MessagePack value (journal.h).
+ * Building a batch: begin writes [first_lsn, DURABLE_FORMAT, [ with a
+ * 5-byte array header that durable_batch_end() patches with the record
+ * count. Records are appended between, each one whole MessagePack value
+ * (journal.h), in this build's format.
  */
 typedef struct durable_batch {
 	mp_buf buf;
@@ -99,15 +113,18 @@ void durable_batch_begin(durable_batch *b, uint64_t first_lsn);
 void durable_batch_end(durable_batch *b);
 
 /*
- * Reading a batch: the records of [first_lsn, [record, ...]] one by one.
- * Every record is checked with mp_scan against the limits. Returns 1 with
- * the next record in *rec and *len and its lsn in *lsn, 0 at the end, -1 with
- * *err when the batch is malformed.
+ * Reading a batch: the records of [first_lsn, format, [record, ...]] (or
+ * format 1's [first_lsn, [record, ...]]) one by one; r->format says which
+ * format to decode them in (journal_decode_format). Every record is
+ * checked with mp_scan against the limits. Returns 1 with the next record
+ * in *rec and *len and its lsn in *lsn, 0 at the end, -1 with *err when the
+ * batch is malformed.
  */
 typedef struct durable_batch_reader {
 	const uint8_t *p, *end;
 	uint64_t next_lsn;
 	uint32_t left;
+	uint32_t format;
 } durable_batch_reader;
 
 int durable_batch_read_begin(durable_batch_reader *r, const uint8_t *buf, size_t len,

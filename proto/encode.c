@@ -383,6 +383,40 @@ static void map_close(mp_buf *out, size_t at, uint32_t pairs)
 /* A literal key and an unsigned value, counted. */
 #define kv_uint_n(out, n, key, v) (mp_write_lit(out, key), mp_write_uint(out, v), (n)++)
 
+static void encode_who(mp_buf *out, const proto_who_stats *w)
+{
+	mp_write_str(out, w->name.p, w->name.len);
+	mp_write_map(out, 2);
+	mp_write_lit(out, "requests");
+	mp_write_uint(out, w->requests);
+	mp_write_lit(out, "errors");
+	mp_write_uint(out, w->errors);
+}
+
+/* {auth, tokens, auth_failures, closed_for_auth, by_name: {NAME: {requests,
+ * errors}}}: "-" first, then the auth file's names in its order. */
+static void encode_access_stats(mp_buf *out, const proto_access_stats *a)
+{
+	mp_write_map(out, 5);
+	mp_write_lit(out, "auth");
+	if (a->tokens)
+		mp_write_lit(out, "tokens");
+	else
+		mp_write_lit(out, "none");
+	mp_write_lit(out, "tokens");
+	mp_write_uint(out, a->ntokens);
+	mp_write_lit(out, "auth_failures");
+	mp_write_uint(out, a->auth_failures);
+	mp_write_lit(out, "closed_for_auth");
+	mp_write_uint(out, a->closed_for_auth);
+	mp_write_lit(out, "by_name");
+	mp_write_map(out, (a->anonymous ? 1 : 0) + a->nnames);
+	if (a->anonymous)
+		encode_who(out, a->anonymous);
+	for (uint32_t i = 0; i < a->nnames; i++)
+		encode_who(out, &a->names[i]);
+}
+
 void encode_stats(mp_buf *out, const core_stats *cs, const proto_server_stats *s)
 {
 	uint32_t n = 0, used = 0;
@@ -407,13 +441,20 @@ void encode_stats(mp_buf *out, const core_stats *cs, const proto_server_stats *s
 	mp_write_int(out, s->uptime_ms);
 	n += 2;
 	mp_write_lit(out, "connections");
-	mp_write_map(out, 3);
+	mp_write_map(out, 5);
 	mp_write_lit(out, "current");
 	mp_write_uint(out, s->connections_current);
 	mp_write_lit(out, "total");
 	mp_write_uint(out, s->connections_total);
 	mp_write_lit(out, "rejected");
 	mp_write_uint(out, s->connections_rejected);
+	mp_write_lit(out, "idle_closed");
+	mp_write_uint(out, s->connections_idle_closed);
+	mp_write_lit(out, "frame_timeouts");
+	mp_write_uint(out, s->connections_frame_timeouts);
+	n++;
+	mp_write_lit(out, "access");
+	encode_access_stats(out, &s->access);
 	n++;
 	for (int i = 0; i < CMD_COUNT; i++)
 		used += s->requests_by_cmd[i] > 0;

@@ -59,6 +59,24 @@ void encode_location_list(mp_buf *out, const core *c);
 
 /* ---- operations ---- */
 
+/* Requests and errors of one token NAME ("-": without a token). */
+typedef struct proto_who_stats {
+	core_str name;
+	uint64_t requests;
+	uint64_t errors;
+} proto_who_stats;
+
+/* stats' "access": how callers are known, and what each name did. */
+typedef struct proto_access_stats {
+	bool tokens;                     /* an auth file is in force */
+	uint32_t ntokens;
+	uint64_t auth_failures;          /* auth calls with a wrong token */
+	uint64_t closed_for_auth;        /* connections closed after too many */
+	const proto_who_stats *anonymous; /* "-" */
+	const proto_who_stats *names;    /* the auth file's, nnames of them */
+	uint32_t nnames;
+} proto_access_stats;
+
 /* Server-wide figures for `stats`, filled by the engine. */
 typedef struct proto_server_stats {
 	const char *version;
@@ -66,12 +84,15 @@ typedef struct proto_server_stats {
 	uint64_t connections_current;
 	uint64_t connections_total;
 	uint64_t connections_rejected;
+	uint64_t connections_idle_closed;  /* idle past --idle-timeout-s */
+	uint64_t connections_frame_timeouts; /* a frame unfinished in time */
 	uint64_t requests_total;
 	uint64_t errors_total;
 	const uint64_t *requests_by_cmd; /* CMD_COUNT of them */
 	uint64_t memory_allocated;       /* bytes, from the allocator */
 	uint64_t memory_resident;
 	uint64_t loop_busy_max_us;       /* the longest loop turn */
+	proto_access_stats access;
 } proto_server_stats;
 
 /* stats' map, ending with the key "durability": the caller writes its

@@ -8,6 +8,8 @@
  */
 #include "journal.h"
 
+#include "durable.h"
+
 #include <assert.h>
 #include <stdbool.h>
 
@@ -74,8 +76,10 @@ enum {
 	SWEEP_COUNT = 0 SWEEP_FIELDS(COUNT_FIELD),
 	RESERVE_V1_COUNT = 0 RESERVE_V1_FIELDS(COUNT_FIELD),
 };
-/* Every record starts [kind, now_ms, ...]. */
-#define RECORD_HEAD 2
+/* Every record starts [kind, now_ms, who, ...]; format 1's had no who. */
+#define RECORD_HEAD 3
+#define RECORD_HEAD_V1 2
+_Static_assert(DURABLE_FORMAT == 2, "the records' head is format 2's: [kind, now_ms, who]");
 
 /* Every core command has a kind; a command added to the core must be
  * added to JOURNAL_CMD_KINDS (the count below then fails to match). */
@@ -255,21 +259,23 @@ static void put_names(mp_buf *out, bool given, const core_str *names, uint32_t n
 #define PUT_FIELD(how, ...) PUT_##how(v, __VA_ARGS__)
 
 #define ENCODER(NAME, member, method) \
-	static void encode_##NAME(mp_buf *out, const core_cmd *cmd, int64_t now_ms) \
+	static void encode_##NAME(mp_buf *out, const core_cmd *cmd, int64_t now_ms, core_str who) \
 	{ \
 		const __typeof__(cmd->u.member) *v = &cmd->u.member; \
 		mp_write_array(out, RECORD_HEAD + NAME##_COUNT); \
 		mp_write_uint(out, JOURNAL_KIND_##NAME); \
 		mp_write_int(out, now_ms); \
+		mp_write_str(out, who.p, who.len); \
 		NAME##_FIELDS(PUT_FIELD) \
 	}
 JOURNAL_CMD_KINDS(ENCODER)
 
-void journal_encode_cmd(mp_buf *out, const core_cmd *cmd, int64_t now_ms)
+void journal_encode_cmd(mp_buf *out, const core_cmd *cmd, int64_t now_ms, core_str who)
 {
 	assert(journal_kind_of_cmd(cmd->type) != 0);
+	assert(who.p != NULL && who.len > 0 && who.len <= JOURNAL_WHO_MAX);
 	switch (cmd->type) {
-#define ENCODE_CMD(NAME, member, method) case CORE_CMD_##NAME: encode_##NAME(out, cmd, now_ms); break;
+#define ENCODE_CMD(NAME, member, method) case CORE_CMD_##NAME: encode_##NAME(out, cmd, now_ms, who); break;
 	JOURNAL_CMD_KINDS(ENCODE_CMD)
 #undef ENCODE_CMD
 	}
@@ -282,6 +288,7 @@ void journal_encode_sweep(mp_buf *out, int64_t now_ms, uint32_t reservations, ui
 	mp_write_array(out, RECORD_HEAD + SWEEP_COUNT);
 	mp_write_uint(out, JOURNAL_KIND_SWEEP);
 	mp_write_int(out, now_ms);
+	mp_write_nil(out); /* the engine's own housekeeping: nobody's */
 	SWEEP_FIELDS(PUT_FIELD)
 }
 
@@ -509,24 +516,40 @@ static bool decode_fields(reader *r, journal_entry *e, uint32_t fields)
 	return r->err = "unknown record kind", false;
 }
 
-int journal_decode(const uint8_t *buf, size_t len, journal_entry *e,
+/* who: nil, or a string of 1 to JOURNAL_WHO_MAX bytes. */
+static bool get_who(reader *r, core_str *who)
+{
+	if (!get_str(r, who))
+		return false;
+	if (who->p && (who->len == 0 || who->len > JOURNAL_WHO_MAX))
+		return r->err = "a record's who is empty or too long", false;
+	return true;
+}
+
+int journal_decode_format(const uint8_t *buf, size_t len, uint32_t format, journal_entry *e,
     const journal_scratch *scratch, const char **err)
 {
 	reader r = { .lines = scratch->lines, .lines_cap = scratch->lines_cap, .names = scratch->names,
 		.names_cap = scratch->names_cap, .tags = e->tags, .err = NULL };
 	mp_cursor_init(&r.cur, buf, len);
 	*e = (journal_entry){ 0 };
-	uint32_t n, kind;
-	if (!mp_read_array(&r.cur, &n) || n < RECORD_HEAD) {
-		*err = "a record is not an array [kind, now_ms, ...]";
+	uint32_t n, kind, head = format >= 2 ? RECORD_HEAD : RECORD_HEAD_V1;
+	if (format < DURABLE_FORMAT_OLDEST || format > DURABLE_FORMAT) {
+		*err = "a record of a durable format this build does not read";
 		return -1;
 	}
-	if (!get_small(&r, JOURNAL_KIND_MAX, &kind) || !get_int(&r, &e->now_ms)) {
+	if (!mp_read_array(&r.cur, &n) || n < head) {
+		*err = format >= 2 ? "a record is not an array [kind, now_ms, who, ...]"
+		                   : "a record is not an array [kind, now_ms, ...]";
+		return -1;
+	}
+	if (!get_small(&r, JOURNAL_KIND_MAX, &kind) || !get_int(&r, &e->now_ms) ||
+	    (head == RECORD_HEAD && !get_who(&r, &e->who))) {
 		*err = r.err;
 		return -1;
 	}
 	e->kind = (journal_kind)kind;
-	uint32_t fields = n - RECORD_HEAD;
+	uint32_t fields = n - head;
 	bool old_reserve = e->kind == JOURNAL_KIND_RESERVE && fields == RESERVE_V1_COUNT;
 	if (fields_of(e->kind) == 0 || (fields != fields_of(e->kind) && !old_reserve)) {
 		*err = "unknown record kind, or the wrong number of fields for it";
@@ -545,6 +568,12 @@ int journal_decode(const uint8_t *buf, size_t len, journal_entry *e,
 		return -1;
 	}
 	return 0;
+}
+
+int journal_decode(const uint8_t *buf, size_t len, journal_entry *e,
+    const journal_scratch *scratch, const char **err)
+{
+	return journal_decode_format(buf, len, DURABLE_FORMAT, e, scratch, err);
 }
 
 int journal_apply(core *c, const journal_entry *e, core_error *err)

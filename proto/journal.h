@@ -10,10 +10,13 @@
  * the snapshot they follow rebuilds the state exactly.
  *
  * A record is one MessagePack array, positional to stay small:
- *   [kind, now_ms, field, ...]
- * with kind a journal_kind below. Absent optional strings are nil. Lines
- * are a flat array [sku, qty, sku, qty, ...]. See proto/PROTOCOL.md,
- * "Journal records".
+ *   [kind, now_ms, who, field, ...]      (durable format 2)
+ *   [kind, now_ms, field, ...]           (durable format 1)
+ * with kind a journal_kind below and who the token NAME of the caller that
+ * made the change ("-" without tokens; nil for the engine's own sweep).
+ * The batch a record is in says its format (durable.h). Absent optional
+ * strings are nil. Lines are a flat array [sku, qty, sku, qty, ...]. See
+ * proto/PROTOCOL.md, "Journal records".
  *
  * The numbers written to Redis are this file's, never a cast of a core
  * enum: record kinds, strategies and splits map to the core's enums
@@ -74,17 +77,22 @@ bool journal_cmd_of_kind(journal_kind kind, core_cmd_type *out);
  * NULL for an unknown kind. */
 const char *journal_kind_name(journal_kind kind);
 
+/* The longest who a record may name (a token NAME). */
+#define JOURNAL_WHO_MAX 64
+
 typedef struct journal_entry {
 	journal_kind kind;
 	int64_t now_ms;
+	core_str who;    /* {NULL, 0}: not recorded (format 1, or a sweep) */
 	core_cmd cmd;    /* when kind is a command's */
 	core_str tags[CORE_TAGS_MAX]; /* location.put's tags point here */
 	uint32_t forgot_reservations; /* JOURNAL_KIND_SWEEP */
 	uint32_t forgot_keys;
 } journal_entry;
 
-/* Append the record of a command that succeeded at now_ms. */
-void journal_encode_cmd(mp_buf *out, const core_cmd *cmd, int64_t now_ms);
+/* Append the record of a command that succeeded at now_ms, made by who
+ * (at most JOURNAL_WHO_MAX bytes), in the current format. */
+void journal_encode_cmd(mp_buf *out, const core_cmd *cmd, int64_t now_ms, core_str who);
 /* Append the record of a sweep that forgot something (core_sweep_forgot). */
 void journal_encode_sweep(mp_buf *out, int64_t now_ms, uint32_t reservations, uint32_t keys);
 
@@ -99,10 +107,13 @@ typedef struct journal_scratch {
 
 /*
  * Decode one record (a whole MessagePack value, already bounded by
- * mp_scan). Strings point into buf; lines and names are written to the
- * scratch. Returns 0, or -1 with *err naming what is wrong; never reads
- * past len.
+ * mp_scan) written in durable format `format` (its batch's). Strings point
+ * into buf; lines and names are written to the scratch. Returns 0, or -1
+ * with *err naming what is wrong; never reads past len.
  */
+int journal_decode_format(const uint8_t *buf, size_t len, uint32_t format, journal_entry *e,
+    const journal_scratch *scratch, const char **err);
+/* journal_decode_format() in the current format, DURABLE_FORMAT. */
 int journal_decode(const uint8_t *buf, size_t len, journal_entry *e,
     const journal_scratch *scratch, const char **err);
 

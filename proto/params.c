@@ -68,16 +68,47 @@ int params_str(params *p, const char *field, core_str *out)
 	return 0;
 }
 
+/*
+ * The bounds of int64_t as doubles: -2^63 is exact, and 2^63 is the first
+ * double above INT64_MAX, so a double d converts exactly when
+ * -2^63 <= d < 2^63 and it has no fraction. NaN fails both comparisons.
+ */
+#define WHOLE_MIN (-9223372036854775808.0)
+#define WHOLE_LIMIT 9223372036854775808.0
+
+/* A float holding an exact integer within int64_t (see params_read_whole). */
+static bool read_whole_float(mp_cursor *c, int64_t *out)
+{
+	if (mp_peek(c) != MP_T_FLOAT)
+		return false;
+	mp_cursor at = *c;
+	double d;
+	if (!mp_read_double(&at, &d) || !(d >= WHOLE_MIN && d < WHOLE_LIMIT))
+		return false;
+	int64_t v = (int64_t)d;
+	if ((double)v != d)
+		return false; /* a fraction */
+	*out = v;
+	*c = at;
+	return true;
+}
+
+bool params_read_whole(mp_cursor *c, int64_t *out)
+{
+	return mp_read_int(c, out) || read_whole_float(c, out);
+}
+
 int params_int(params *p, const char *field, int64_t *out)
 {
 	if (mp_read_nil(&p->cur))
 		return 0;
-	mp_type t = mp_peek(&p->cur);
-	if ((t == MP_T_UINT || t == MP_T_INT) && mp_read_int(&p->cur, out))
+	/* Integers first: the common case costs what it did before floats. */
+	if (mp_read_int(&p->cur, out) || read_whole_float(&p->cur, out))
 		return 0;
+	mp_type t = mp_peek(&p->cur);
 	params_skip(p);
 	return params_fail(p, CORE_E_BAD_REQUEST, "%s: must be an integer%s", field,
-	    t == MP_T_UINT ? " within range" : "");
+	    t == MP_T_UINT ? " within range" : t == MP_T_FLOAT ? " (a whole number within range)" : "");
 }
 
 int params_count(params *p, const char *field, int64_t max, int64_t *out)

@@ -36,7 +36,16 @@ static inline bool key_is(core_str k, const char *name)
 /* Skip the current value. */
 void params_skip(params *p);
 
-/* Readers: 0 on success or nil (out untouched), -1 with p->message set. */
+/*
+ * An integer: any MessagePack integer within int64_t, or a float32/float64
+ * whose value is an exact integer within it (JavaScript clients send
+ * integers of 2^31 and above as float64). A fraction, NaN or an infinity is
+ * not one. true and advances, or false leaving c where it was.
+ */
+bool params_read_whole(mp_cursor *c, int64_t *out);
+
+/* Readers: 0 on success or nil (out untouched), -1 with p->message set.
+ * params_int (and params_count) read with params_read_whole(). */
 int params_str(params *p, const char *field, core_str *out);
 int params_int(params *p, const char *field, int64_t *out);
 /* An integer from 0 to max (BAD_REQUEST otherwise). */

@@ -614,6 +614,20 @@ static int decode_INBOUND_ADD(proto_decoder *d, params *p, proto_request *req)
 	return parse_inbound(p, &req->u.change.u.inbound);
 }
 
+/* auth {token}: the token is looked up by the dispatch, never kept. */
+static int decode_AUTH(proto_decoder *d, params *p, proto_request *req)
+{
+	core_str key;
+	req->u.token = (core_str){ NULL, 0 };
+	while (params_next(p, &key)) {
+		if (!key_is(key, "token"))
+			params_skip(p);
+		else if (params_str(p, "token", &req->u.token))
+			return -1;
+	}
+	return req->u.token.p ? 0 : params_missing(p, "token");
+}
+
 #define decode_PING decode_none
 #define decode_LOCATION_LIST decode_none
 #define decode_STATS decode_none
@@ -652,6 +666,30 @@ static bool read_params(mp_cursor *c, bool *map)
 }
 
 
+/* A msgid: a uint32, also as a float holding one (see params_read_whole). */
+static bool read_msgid(mp_cursor *c, uint64_t *msgid)
+{
+	int64_t v;
+	if (!params_read_whole(c, &v) || v < 0 || v > UINT32_MAX)
+		return false;
+	*msgid = (uint64_t)v;
+	return true;
+}
+
+uint32_t proto_peek_msgid(const uint8_t *buf, size_t len)
+{
+	mp_cursor c;
+	mp_cursor_init(&c, buf, len);
+	uint32_t n;
+	uint64_t type, msgid;
+	/* Only the header bytes are read: each read checks its own bounds,
+	 * so a frame cut short or bad further on is safe to look at. */
+	if (!mp_read_array(&c, &n) || n != 4 || !mp_read_uint(&c, &type) ||
+	    type != ALLOT_MSG_REQUEST || !read_msgid(&c, &msgid))
+		return 0;
+	return (uint32_t)msgid;
+}
+
 static proto_decoded refuse(proto_refusal *why, const char *code, int core_code, const char *message)
 {
 	assert(code != NULL && message != NULL);
@@ -680,7 +718,7 @@ proto_decoded proto_decode(proto_decoder *d, const uint8_t *frame, size_t len,
 	 * responses get no reply. */
 	if (type == ALLOT_MSG_NOTIFICATION || type == ALLOT_MSG_RESPONSE)
 		return PROTO_IGNORED;
-	if (type != ALLOT_MSG_REQUEST || n != 4 || !mp_read_uint(&c, &msgid) || msgid > UINT32_MAX)
+	if (type != ALLOT_MSG_REQUEST || n != 4 || !read_msgid(&c, &msgid))
 		return refuse(why, ALLOT_ERR_BAD_REQUEST, CORE_E_BAD_REQUEST,
 		    "not a msgpack-rpc request: expected [0, msgid (uint32), method, params]");
 	why->msgid = req->msgid = (uint32_t)msgid;

@@ -44,6 +44,7 @@ typedef struct proto_request {
 		proto_stock_query stock;    /* stock.get */
 		proto_avail_query avail;    /* avail */
 		core_str reservation_id;    /* reservation.get */
+		core_str token;             /* auth */
 	} u;
 	core_str tags[CORE_TAGS_MAX];       /* location.put's tags point here */
 } proto_request;
@@ -92,6 +93,14 @@ void proto_decoder_finish(proto_decoder *d);
  */
 proto_decoded proto_decode(proto_decoder *d, const uint8_t *frame, size_t len,
     proto_request *req, proto_refusal *why);
+
+/*
+ * The msgid of the request at the front of buf[0..len), a frame that may be
+ * cut short or refused (over a limit, not MessagePack further on): read
+ * from [0, msgid, ...] when those first elements are whole and readable,
+ * else 0. Lets a refusal of the whole stream still answer the pending call.
+ */
+uint32_t proto_peek_msgid(const uint8_t *buf, size_t len);
 
 /* The params of a request proto_decode() accepted, into req->u. 0, or -1
  * with *why filled (BAD_REQUEST, TOO_LARGE). */

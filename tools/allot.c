@@ -1,7 +1,10 @@
 /*
  * allot - call one method of a running allotd and print the reply as JSON.
  *
- *   allot [--host H] [--port P] [--timeout-ms T] METHOD [JSON-PARAMS]
+ *   allot [--host H] [--port P] [--token T] [--timeout-ms T] METHOD [JSON-PARAMS]
+ *
+ * With a token (--token, or ALLOT_TOKEN) the call is preceded by auth on
+ * the same connection.
  *
  * Exit status: 0 with the result on stdout; 1 with the error object on
  * stdout when the server answered with an error; 2 with a message on stderr
@@ -12,6 +15,10 @@
  *
  * is the offline dump of a durable engine's state in Redis; it lives in
  * dump.c.
+ *
+ *   allot token new NAME ROLE
+ *
+ * prints a fresh token and the line for allotd's --auth-file (token.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +30,7 @@
 #include "allot/client.h"
 #include "allot/protocol.h"
 #include "dump.h"
+#include "token.h"
 
 #ifndef ALLOT_VERSION
 #define ALLOT_VERSION "0.1.0"
@@ -43,6 +51,7 @@ typedef enum cli_action {
 	CLI_ACTION_HELP,
 	CLI_ACTION_VERSION,
 	CLI_ACTION_DUMP,
+	CLI_ACTION_TOKEN,
 } cli_action;
 
 typedef struct cli_opts {
@@ -50,6 +59,7 @@ typedef struct cli_opts {
 	const char *host;
 	int port;
 	int timeout_ms;
+	const char *token; /* NULL: no auth call */
 	/* The words after the options: METHOD [JSON-PARAMS] for a call, or
 	 * "snapshot dump" and its options. */
 	int argc;
@@ -59,7 +69,7 @@ typedef struct cli_opts {
 static void cli_usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: allot [--host H] [--port P] [--timeout-ms T] METHOD [JSON-PARAMS]\n"
+	    "usage: allot [--host H] [--port P] [--token T] [--timeout-ms T] METHOD [JSON-PARAMS]\n"
 	    "       allot --help | --version\n"
 	    "\n"
 	    "Call METHOD on allotd with JSON-PARAMS (a JSON object of named\n"
@@ -68,6 +78,8 @@ static void cli_usage(FILE *out)
 	    "  --host H        server host, or a Unix socket path containing '/'\n"
 	    "                  (env ALLOT_HOST, default %s)\n"
 	    "  --port P        server TCP port (env ALLOT_PORT, default %d)\n"
+	    "  --token T       authenticate with token T first (env ALLOT_TOKEN);\n"
+	    "                  prefer the environment: a flag shows in ps\n"
 	    "  --timeout-ms T  give up after T ms, 0 for never (default %d)\n"
 	    "  -h, --help      show this help\n"
 	    "  -V, --version   show the version\n"
@@ -81,7 +93,12 @@ static void cli_usage(FILE *out)
 	    "       allot snapshot dump --redis URL [--namespace NS]\n"
 	    "\n"
 	    "Print a durable engine's state in Redis as JSON lines (see\n"
-	    "'allot snapshot dump --help').\n",
+	    "'allot snapshot dump --help').\n"
+	    "\n"
+	    "       allot token new NAME ROLE\n"
+	    "\n"
+	    "Print a fresh token and the line for allotd's --auth-file (ROLE: read,\n"
+	    "checkout or admin; see SECURITY.md).\n",
 	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, CLI_DEFAULT_TIMEOUT_MS);
 }
 
@@ -110,6 +127,7 @@ static int cli_parse_args(int argc, char **argv, cli_opts *o)
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, 'H' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "token", required_argument, NULL, 'k' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -125,6 +143,7 @@ static int cli_parse_args(int argc, char **argv, cli_opts *o)
 		switch (ch) {
 		case 'H': o->host = optarg; break;
 		case 'p': port_text = optarg; break;
+		case 'k': o->token = optarg; break;
 		case 't': timeout_text = optarg; break;
 		case 'h': o->action = CLI_ACTION_HELP; return 0;
 		case 'V': o->action = CLI_ACTION_VERSION; return 0;
@@ -135,6 +154,10 @@ static int cli_parse_args(int argc, char **argv, cli_opts *o)
 		o->host = getenv("ALLOT_HOST");
 	if (o->host == NULL || o->host[0] == '\0')
 		o->host = ALLOT_DEFAULT_HOST;
+	if (o->token == NULL)
+		o->token = getenv("ALLOT_TOKEN");
+	if (o->token != NULL && o->token[0] == '\0')
+		o->token = NULL;
 	if (port_text == NULL) {
 		port_text = getenv("ALLOT_PORT");
 		port_what = "ALLOT_PORT";
@@ -150,6 +173,10 @@ static int cli_parse_args(int argc, char **argv, cli_opts *o)
 	o->argv = argv + optind;
 	if (o->argc >= 2 && strcmp(o->argv[0], "snapshot") == 0 && strcmp(o->argv[1], "dump") == 0) {
 		o->action = CLI_ACTION_DUMP; /* dump.c reads its own options */
+		return 0;
+	}
+	if (o->argc >= 1 && strcmp(o->argv[0], "token") == 0) {
+		o->action = CLI_ACTION_TOKEN; /* token.c reads its own words */
 		return 0;
 	}
 	if (o->argc < 1 || o->argc > 2) {
@@ -192,6 +219,12 @@ static int cli_run_call(const cli_opts *o)
 		fprintf(stderr, "allot: %s\n", err);
 		goto fail_connect;
 	}
+	/* Every connection the CLI makes authenticates first, when it has a
+	 * token. */
+	if (o->token != NULL && allot_client_auth(c, o->token, NULL, 0, err, sizeof(err)) < 0) {
+		fprintf(stderr, "allot: auth: %s\n", err);
+		goto fail_call;
+	}
 	if (allot_client_call_params(c, method, params, &error, &result, err,
 	        sizeof(err)) < 0) {
 		fprintf(stderr, "allot: %s: %s\n", method, err);
@@ -226,6 +259,8 @@ int main(int argc, char **argv)
 		return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 	case CLI_ACTION_DUMP:
 		return dump_main(o.argc - 1, o.argv + 1);
+	case CLI_ACTION_TOKEN:
+		return token_main(o.argc - 1, o.argv + 1);
 	case CLI_ACTION_VERSION:
 		printf("allot %s (wire protocol %d)\n", ALLOT_VERSION,
 		    ALLOT_PROTOCOL_VERSION);

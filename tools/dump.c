@@ -49,7 +49,8 @@ static void dump_usage(FILE *out)
 	    "object per line: the current snapshot's header (type \"snapshot\"),\n"
 	    "its items (types \"location\", \"record\", \"reservation\",\n"
 	    "\"idempotency_key\"), then each journal record after it, with its\n"
-	    "lsn and its type named as the method (\"reserve\", ...; \"sweep\").\n"
+	    "lsn, its type named as the method (\"reserve\", ...; \"sweep\") and\n"
+	    "who made it (the caller's token NAME, \"-\" without tokens).\n"
 	    "Without a snapshot, the whole journal.\n"
 	    "\n"
 	    "  --redis URL       redis://[:password@]host[:port][/db]\n"
@@ -536,6 +537,10 @@ static int dump_record(uint64_t lsn, const journal_entry *e)
 	json_put(o, "lsn", json_u64(lsn));
 	json_put(o, "type", json_string(name ? name : "unknown"));
 	json_put(o, "now_ms", json_integer(e->now_ms));
+	/* Who made the change: a token NAME, "-" without tokens; records of
+	 * durable format 1 and sweeps name nobody. */
+	if (e->who.p)
+		json_put(o, "who", json_bytes(e->who.p, e->who.len));
 	switch (e->kind) {
 	case JOURNAL_KIND_SWEEP:
 		json_put(o, "reservations_forgotten", json_integer(e->forgot_reservations));

@@ -164,7 +164,7 @@ static int meta_field(store *s, const redisReply *k, const redisReply *v, store_
 	bool num = parse_u64(v->str, v->len, &n);
 	if (field_is(k, DURABLE_META_FORMAT)) {
 		m->has_format = true;
-		return durable_format_check(s->ns, v->str, v->len, why, why_len);
+		return durable_format_parse(s->ns, v->str, v->len, &m->format, why, why_len);
 	}
 	if (field_is(k, DURABLE_META_SNAPSHOT)) {
 		if (v->len == 0 || v->len >= sizeof(m->snapshot_key))
@@ -219,6 +219,14 @@ int store_write_ids(store *s, uint32_t id_epoch, uint64_t hash_seed, char *why, 
 	const char *argv[] = { "HSET", s->key_meta, DURABLE_META_FORMAT, format, DURABLE_META_ID_EPOCH,
 		epoch, DURABLE_META_HASH_SEED, seed };
 	return command_ok(s, why, why_len, 8, argv);
+}
+
+int store_write_format(store *s, char *why, size_t why_len)
+{
+	char format[16];
+	snprintf(format, sizeof(format), "%d", DURABLE_FORMAT);
+	const char *argv[] = { "HSET", s->key_meta, DURABLE_META_FORMAT, format };
+	return command_ok(s, why, why_len, 4, argv);
 }
 
 /* ---- snapshots ------------------------------------------------------------- */
@@ -443,7 +451,7 @@ static int read_entry(store *s, journal_read *j, const redisReply *entry, char *
 			return fail(why, why_len, "%s entry %s: record %" PRIu64 " follows record %" PRIu64
 			    ": records are missing (trimmed while it was read?)", s->key_journal, id, lsn, j->last);
 		journal_entry e;
-		if (journal_decode(rec, len, &e, j->scratch, &err) != 0)
+		if (journal_decode_format(rec, len, br.format, &e, j->scratch, &err) != 0)
 			return fail(why, why_len, "%s record %" PRIu64 " (entry %s): %s", s->key_journal, lsn,
 			    id, err);
 		if (j->fn(j->ctx, lsn, &e, why, why_len) != 0)

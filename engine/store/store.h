@@ -54,6 +54,7 @@ struct redisContext *store_release(store *s);
 /* The meta hash. */
 typedef struct store_meta {
 	bool has_format;        /* absent: a namespace never used */
+	uint32_t format;        /* when has_format: one this build reads */
 	bool has_ids;           /* id_epoch and hash_seed both there */
 	uint32_t id_epoch;
 	uint64_t hash_seed;
@@ -62,9 +63,13 @@ typedef struct store_meta {
 	int64_t snapshot_at_ms;
 } store_meta;
 
-/* Read the meta hash. A format other than DURABLE_FORMAT is refused, why
- * naming both (durable_format_check). 0 or -1. */
+/* Read the meta hash. A format this build does not read (outside
+ * DURABLE_FORMAT_OLDEST..DURABLE_FORMAT) is refused, why naming both
+ * (durable_format_parse). 0 or -1. */
 int store_read_meta(store *s, store_meta *m, char *why, size_t why_len);
+/* Mark the namespace as in this build's format, DURABLE_FORMAT: before
+ * this build appends to a journal begun by an older one. 0 or -1. */
+int store_write_format(store *s, char *why, size_t why_len);
 /* Mark the namespace as used, in this build's format, by an engine whose
  * reservation ids and hashes follow id_epoch and hash_seed. 0 or -1. */
 int store_write_ids(store *s, uint32_t id_epoch, uint64_t hash_seed, char *why, size_t why_len);

@@ -44,6 +44,7 @@ enum allot_client_status {
 	ALLOT_CLIENT_ERR_PROTOCOL = -7, /* the peer sent something that is not
 	                                   a msgpack-rpc response or
 	                                   notification, or is over the limit */
+	ALLOT_CLIENT_ERR_AUTH = -8,     /* the server refused the token */
 };
 
 /* The default cap on the encoded size of one message from the server. */
@@ -130,6 +131,18 @@ int allot_client_send_request(allot_client *c, const char *method,
 int allot_client_call(allot_client *c, const char *method,
     const void *params, size_t params_len, allot_message *reply, char *err,
     size_t err_len);
+
+/*
+ * Authenticate the connection: call auth {token} and wait for the answer.
+ * Returns 0 with the role granted ("read", "checkout", "admin") copied
+ * into role (which may be NULL), ALLOT_CLIENT_ERR_AUTH when the server
+ * refused the token (err says why; a server closes the connection after
+ * ALLOT_AUTH_FAILURES_MAX refusals), or another status as
+ * allot_client_call() returns. A server without tokens accepts any token
+ * as admin. The token is not kept.
+ */
+int allot_client_auth(allot_client *c, const char *token, char *role,
+    size_t role_len, char *err, size_t err_len);
 
 /*
  * Send arbitrary bytes as they are, for tests that pipeline requests or

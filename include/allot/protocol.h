@@ -44,4 +44,10 @@
 #define ALLOT_DEFAULT_FRAME_BYTES_MAX (1u << 20)      /* 1 MiB */
 #define ALLOT_DEFAULT_OUTPUT_BYTES_MAX (16u << 20)    /* per connection */
 
+/* Access and fair service (SECURITY.md lists every limit). */
+#define ALLOT_AUTH_FAILURES_MAX 5               /* wrong tokens before a close */
+#define ALLOT_DEFAULT_IDLE_TIMEOUT_S 0          /* 0: idle connections stay */
+#define ALLOT_DEFAULT_FRAME_TIMEOUT_MS 10000    /* to finish a begun request */
+#define ALLOT_DEFAULT_FRAMES_PER_TURN 64        /* per connection per loop turn */
+
 #endif

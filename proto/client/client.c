@@ -631,3 +631,53 @@ const char *allot_message_error_code(const allot_message *m, char *buf,
 	buf[n] = '\0';
 	return buf;
 }
+
+/* ---- access ---- */
+
+/* The str value of key in map, copied NUL-terminated into buf, or "". */
+static void copy_field(const msgpack_object *map, const char *key, char *buf, size_t len)
+{
+	const msgpack_object *v = allot_object_map_get(map, key);
+	if (buf == NULL || len == 0)
+		return;
+	buf[0] = '\0';
+	if (v == NULL || v->type != MSGPACK_OBJECT_STR)
+		return;
+	size_t n = v->via.str.size < len - 1 ? v->via.str.size : len - 1;
+	memcpy(buf, v->via.str.ptr, n);
+	buf[n] = '\0';
+}
+
+int allot_client_auth(allot_client *c, const char *token, char *role, size_t role_len,
+    char *err, size_t err_len)
+{
+	if (token == NULL)
+		return client_fail(err, err_len, ALLOT_CLIENT_ERR_ARG, "no token given");
+	size_t n = strlen(token);
+	msgpack_sbuffer sbuf;
+	msgpack_sbuffer_init(&sbuf);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+	int rc = msgpack_pack_array(&pk, 1) || msgpack_pack_map(&pk, 1) ||
+	    msgpack_pack_str_with_body(&pk, "token", 5) || msgpack_pack_str_with_body(&pk, token, n)
+	    ? client_fail(err, err_len, ALLOT_CLIENT_ERR_NOMEM, "out of memory") : ALLOT_CLIENT_OK;
+	allot_message reply;
+	allot_message_init(&reply);
+	if (rc == 0)
+		rc = allot_client_call(c, "auth", sbuf.data, sbuf.size, &reply, err, err_len);
+	/* The request held the token: it does not linger in the buffer. */
+	if (sbuf.data)
+		memset(sbuf.data, 0, sbuf.size);
+	msgpack_sbuffer_destroy(&sbuf);
+	if (rc == 0 && reply.error.type != MSGPACK_OBJECT_NIL) {
+		char code[32], message[200];
+		copy_field(&reply.error, "code", code, sizeof(code));
+		copy_field(&reply.error, "message", message, sizeof(message));
+		rc = client_fail(err, err_len, ALLOT_CLIENT_ERR_AUTH, "the token was refused: %s: %s",
+		    code[0] ? code : "(no code)", message);
+	} else if (rc == 0) {
+		copy_field(&reply.result, "role", role, role_len);
+	}
+	allot_message_clear(&reply);
+	return rc;
+}

@@ -5,8 +5,10 @@
  *   golden-generate DIR
  *
  * runs the script and writes DIR/meta.txt, DIR/snapshot.msgpack,
- * DIR/journal.msgpack, DIR/snapshot.dump and DIR/final.dump. Exit status 0,
- * or 1 with a message on stderr.
+ * DIR/journal.msgpack, DIR/snapshot.dump and DIR/final.dump, in this
+ * build's durable format: DIR is tests/golden/v2 (GOLDEN_CURRENT_SUBDIR);
+ * the older formats' files stay as they were written. Exit status 0, or 1
+ * with a message on stderr.
  */
 #include "golden.h"
 

@@ -1,13 +1,17 @@
 #!/usr/bin/python3
 """Drive allotd with pynvim's msgpack-rpc client, a real third-party one.
 
-usage: pynvim_client.py HOST PORT
+usage: pynvim_client.py HOST PORT [TOKEN]
 
 Exits 0 only if every check holds; otherwise prints each failed check and
 exits 1. pynvim sends requests as [0, id, method, [args...]], so
 session.request("reserve", {...}) sends params [{...}], which is the allot
 contract. On connect it also sends the notification nvim_set_client_info,
 which the server must ignore.
+
+With TOKEN (an allotd started with --auth-file), it first checks that a
+method is refused UNAUTHORIZED, then calls auth {token}, as any
+msgpack-rpc client would, and goes on.
 """
 import signal
 import sys
@@ -60,6 +64,21 @@ class Checker:
         print("FAIL: " + what, flush=True)
 
 
+def authenticate(c, token):
+    """Before auth a method is UNAUTHORIZED; auth {token} opens the rest."""
+    try:
+        c.session.request("stats")
+        c.fail("stats answered before auth")
+    except RpcError as e:
+        c.check("stats before auth: %r, expected UNAUTHORIZED" % (e.args[0],),
+                e.args[0].get("code") == "UNAUTHORIZED")
+    who = c.call("auth", {"token": token})
+    if c.check("auth answered %r, expected {role, name}" % (who,),
+               isinstance(who, dict) and "role" in who):
+        print("authenticated as %s (role %s)" % (who.get("name"), who.get("role")),
+              flush=True)
+
+
 def run(c):
     pong = c.call("ping")
     c.check("ping answered %r, not 'pong'" % (pong,), pong == "pong")
@@ -97,8 +116,8 @@ def run(c):
 
 
 def main(argv):
-    if len(argv) != 3:
-        print("usage: pynvim_client.py HOST PORT", file=sys.stderr)
+    if len(argv) not in (3, 4):
+        print("usage: pynvim_client.py HOST PORT [TOKEN]", file=sys.stderr)
         return 2
     # pynvim's blocking requests have no timeout of their own; a hung
     # server must fail the test rather than stall it.
@@ -113,6 +132,8 @@ def main(argv):
     session.error_wrapper = lambda err: RpcError(decode(err))
     c = Checker(session)
     try:
+        if len(argv) == 4:
+            authenticate(c, argv[3])
         run(c)
     finally:
         session.close()

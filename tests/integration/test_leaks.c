@@ -9,6 +9,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,7 +166,8 @@ Test(leaks, every_method_and_hostile_input_leave_nothing_behind)
 	cr_assert_str_empty(call(c, "reserve", "{\"order_id\": \"o12\", \"lines\": [{\"sku\": \"B\", "
 	    "\"qty\": 6}], \"allow_backorder\": true, \"ttl_ms\": 1}"));
 	cr_assert_str_empty(call(c, "avail", "{\"skus\": [\"B\"]}"));
-	cr_assert_str_eq(call(c, "auth", "{\"token\": \"t\"}"), "UNKNOWN_METHOD");
+	/* Without an auth file every connection is admin and auth accepts. */
+	cr_assert_str_empty(call(c, "auth", "{\"token\": \"t\"}"));
 	free(held);
 	free(expiring);
 	free(released);
@@ -199,6 +201,82 @@ Test(leaks, every_method_and_hostile_input_leave_nothing_behind)
 
 	int status = harness_server_stop(srv);
 	srv = NULL;
+	cr_assert_neq(status, VALGRIND_ERROR, "valgrind found leaks or memory errors (see stderr)");
+	cr_assert_eq(status, 0, "allotd under valgrind exited with status %d", status);
+}
+
+/* The access paths under valgrind: an auth file, right and wrong tokens,
+ * the close after too many, SIGHUP rotation (the old set freed, a bad file
+ * kept out), the Unix socket, a greedy pipeliner through the backlog, and
+ * the frame timeout. */
+#define LEAK_TOKEN_1 "leaks-token-1"
+#define LEAK_TOKEN_2 "leaks-token-2"
+#define LEAK_HASH_1 "8cb2a2b191390a4037166fbc03fadd0925c995cf8cff0558d4726de2e508ce8c"
+#define LEAK_HASH_2 "d2eed09f4f565c7eb10d5abccb380550889daae22f88e71fd57e59c7036bbbc5"
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+Test(leaks, tokens_reloads_the_unix_socket_and_the_backlog_leave_nothing_behind)
+{
+	char auth[64], sock[64], err[512];
+	snprintf(auth, sizeof(auth), "/tmp/allotd-leaks-%d.tokens", (int)getpid());
+	snprintf(sock, sizeof(sock), "/tmp/allotd-leaks-%d.sock", (int)getpid());
+	write_text(auth, "ops admin " LEAK_HASH_1 "\n");
+	const char *args[] = { "--auth-file", auth, "--unix", sock, "--frames-per-turn", "4",
+		"--frame-timeout-ms", "500", NULL };
+	srv = harness_server_start(args, err, sizeof(err));
+	cr_assert_not_null(srv, "cannot start allotd under valgrind: %s", err);
+	allot_client *c = harness_client(srv, TIMEOUT_MS, err, sizeof(err));
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_str_eq(call(c, "stats", NULL), "UNAUTHORIZED");
+	for (int i = 0; i < 4; i++)
+		cr_assert_str_eq(call(c, "auth", "{\"token\": \"wrong\"}"), "UNAUTHORIZED");
+	cr_assert_str_empty(call(c, "auth", "{\"token\": \"" LEAK_TOKEN_1 "\"}"));
+	cr_assert_str_empty(call(c, "stock.set", "{\"sku\": \"A\", \"location\": \"W\", \"on_hand\": 5}"));
+	allot_client *u = allot_client_connect(sock, 0, TIMEOUT_MS, err, sizeof(err));
+	cr_assert_not_null(u, "%s", err);
+	cr_assert_eq(allot_client_auth(u, LEAK_TOKEN_1, NULL, 0, err, sizeof(err)), 0, "%s", err);
+	/* A greedy pipeline through the backlog, read back whole. */
+	const unsigned char ping[] = { 0x94, 0x00, 0x05, 0xa4, 'p', 'i', 'n', 'g', 0x90 };
+	for (int i = 0; i < 300; i++)
+		cr_assert_eq(allot_client_send_raw(u, ping, sizeof(ping), err, sizeof(err)), 0);
+	allot_message m;
+	allot_message_init(&m);
+	for (int i = 0; i < 300; i++)
+		cr_assert_eq(allot_client_recv(u, &m, err, sizeof(err)), 0, "reply %d: %s", i, err);
+	allot_message_clear(&m);
+	/* Rotation: the new token in, the old out (its connections close), and
+	 * a bad file kept out. */
+	write_text(auth, "ops admin " LEAK_HASH_2 "\n");
+	kill(srv->pid, SIGHUP);
+	usleep(500000);
+	write_text(auth, "ops boss " LEAK_HASH_2 "\n");
+	kill(srv->pid, SIGHUP);
+	usleep(300000);
+	allot_client *d = harness_client(srv, TIMEOUT_MS, err, sizeof(err));
+	cr_assert_not_null(d, "%s", err);
+	cr_assert_str_empty(call(d, "auth", "{\"token\": \"" LEAK_TOKEN_2 "\"}"));
+	cr_assert_str_empty(call(d, "stats", NULL));
+	/* A request that never finishes, and a client that leaves at once. */
+	int fd = harness_connect_raw(srv->port, TIMEOUT_MS);
+	const unsigned char half[] = { 0x94, 0x00, 0x07, 0xa4, 'p', 'i', 'n', 'g' };
+	cr_assert_eq(harness_write_all(fd, half, sizeof(half)), 0);
+	char reply[512];
+	cr_assert_gt(harness_read_until_eof(fd, reply, sizeof(reply), TIMEOUT_MS), 0);
+	close(fd);
+	allot_client_destroy(c);
+	allot_client_destroy(u);
+	allot_client_destroy(d);
+	int status = harness_server_stop(srv);
+	srv = NULL;
+	unlink(auth);
+	cr_assert_neq(access(sock, F_OK), 0, "the socket is left behind");
 	cr_assert_neq(status, VALGRIND_ERROR, "valgrind found leaks or memory errors (see stderr)");
 	cr_assert_eq(status, 0, "allotd under valgrind exited with status %d", status);
 }

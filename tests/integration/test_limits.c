@@ -88,8 +88,10 @@ static void expect_single_error(const char *buf, size_t len, uint64_t msgid, con
 	msgpack_unpacked_destroy(&u);
 }
 
-/* Send bytes on a raw connection and expect one error reply, then EOF. */
-static void expect_refused_stream(const void *bytes, size_t len, const char *code)
+/* Send bytes on a raw connection and expect one error reply, then EOF.
+ * The reply echoes the request's msgid when [0, msgid, ...] was readable
+ * (version 2 of the contract), else 0. */
+static void expect_refused_stream(const void *bytes, size_t len, uint64_t msgid, const char *code)
 {
 	int fd = harness_connect_raw(srv->port, TIMEOUT_MS);
 	cr_assert_geq(fd, 0);
@@ -97,7 +99,7 @@ static void expect_refused_stream(const void *bytes, size_t len, const char *cod
 	char buf[4096];
 	ssize_t n = harness_read_until_eof(fd, buf, sizeof(buf), TIMEOUT_MS);
 	cr_assert_gt(n, 0, "the server did not answer and close");
-	expect_single_error(buf, (size_t)n, 0, code);
+	expect_single_error(buf, (size_t)n, msgid, code);
 	close(fd);
 }
 
@@ -109,7 +111,7 @@ Test(limits, a_string_header_over_the_frame_limit_is_refused_before_its_bytes)
 		0x94, 0x00, 0x01, 0xa4, 'p', 'i', 'n', 'g', 0x91, 0x81, 0xa1, 'x',
 		0xdb, 0x00, 0x20, 0x00, 0x00,
 	};
-	expect_refused_stream(msg, sizeof(msg), "TOO_LARGE");
+	expect_refused_stream(msg, sizeof(msg), 1, "TOO_LARGE");
 	expect_alive();
 	stop_expect_clean();
 }
@@ -119,7 +121,7 @@ Test(limits, nesting_deeper_than_the_limit_is_refused)
 	start(NULL);
 	unsigned char msg[200];
 	memset(msg, 0x91, sizeof(msg)); /* 200 nested one-element arrays */
-	expect_refused_stream(msg, sizeof(msg), "TOO_LARGE");
+	expect_refused_stream(msg, sizeof(msg), 0, "TOO_LARGE");
 	expect_alive();
 	stop_expect_clean();
 }
@@ -129,7 +131,7 @@ Test(limits, a_map_header_claiming_four_billion_pairs_is_refused_at_once)
 	start(NULL);
 	const unsigned char msg[] = { 0x94, 0x00, 0x01, 0xa4, 'p', 'i', 'n', 'g', 0x91,
 		0xdf, 0xff, 0xff, 0xff, 0xff };
-	expect_refused_stream(msg, sizeof(msg), "TOO_LARGE");
+	expect_refused_stream(msg, sizeof(msg), 1, "TOO_LARGE");
 	expect_alive();
 	stop_expect_clean();
 }
@@ -153,7 +155,7 @@ Test(limits, a_message_over_frame_bytes_max_is_refused)
 	char pad[8192];
 	memset(pad, 'x', sizeof(pad));
 	msgpack_pack_str_with_body(&pk, pad, sizeof(pad));
-	expect_refused_stream(sb.data, sb.size, "TOO_LARGE");
+	expect_refused_stream(sb.data, sb.size, 9, "TOO_LARGE");
 	msgpack_sbuffer_destroy(&sb);
 	expect_alive();
 	stop_expect_clean();

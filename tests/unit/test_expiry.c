@@ -802,7 +802,7 @@ static void replica_exec(void *ctx, const core_cmd *cmd, int64_t now)
 	if (rc != CORE_OK)
 		return;
 	size_t start = p->journal.len;
-	journal_encode_cmd(&p->journal, cmd, core_now(p->a));
+	journal_encode_cmd(&p->journal, cmd, core_now(p->a), (core_str){ "-", 1 });
 	cr_assert(!mp_buf_failed(&p->journal));
 	replay_last(p, start);
 }

@@ -19,13 +19,28 @@
 #define LINES_MAX 8
 #define STEPS 3000
 
-/* journal_decode() with lines[0..cap) and room for 16 channel locations. */
+/* journal_decode_format() with lines[0..cap) and room for 16 channel
+ * locations: dec() in the current format, dec_v1() in format 1's. */
+static int dec_format(const uint8_t *buf, size_t len, uint32_t format, journal_entry *e,
+    core_line_req *lines, uint32_t cap, const char **why)
+{
+	static core_str names[16];
+	journal_scratch scratch = { lines, cap, names, 16 };
+	return journal_decode_format(buf, len, format, e, &scratch, why);
+}
+
 static int dec(const uint8_t *buf, size_t len, journal_entry *e, core_line_req *lines, uint32_t cap,
     const char **why)
 {
 	static core_str names[16];
 	journal_scratch scratch = { lines, cap, names, 16 };
 	return journal_decode(buf, len, e, &scratch, why);
+}
+
+static int dec_v1(const uint8_t *buf, size_t len, journal_entry *e, core_line_req *lines,
+    uint32_t cap, const char **why)
+{
+	return dec_format(buf, len, 1, e, lines, cap, why);
 }
 
 static core_str S(const char *s)
@@ -109,7 +124,7 @@ static void run(uint64_t seed)
 		if (core_exec(a, &cmd, now, &res, &err) != CORE_OK)
 			continue;
 		size_t start = journal.len;
-		journal_encode_cmd(&journal, &cmd, core_now(a));
+		journal_encode_cmd(&journal, &cmd, core_now(a), S(step % 3 ? "web" : "-"));
 		cr_assert(!mp_buf_failed(&journal));
 		replay_last(&journal, start, b, step);
 		records++;
@@ -166,7 +181,7 @@ Test(journal, records_cut_short_or_corrupted_are_refused_without_harm)
 		.ttl_ms = 60000, .idempotency_key = S("k"), .channel = S("web") };
 	mp_buf b;
 	mp_buf_init(&b);
-	journal_encode_cmd(&b, &cmd, 123456);
+	journal_encode_cmd(&b, &cmd, 123456, S("checkout-web"));
 	core_line_req out[LINES_MAX];
 	journal_entry e;
 	const char *why;
@@ -179,6 +194,7 @@ Test(journal, records_cut_short_or_corrupted_are_refused_without_harm)
 	cr_assert_eq(e.cmd.u.reserve.ttl_ms, 60000);
 	cr_assert(e.cmd.u.reserve.customer_id.p == NULL, "an absent string came back present");
 	cr_assert_eq(memcmp(e.cmd.u.reserve.channel.p, "web", 3), 0);
+	cr_assert(e.who.len == 12 && memcmp(e.who.p, "checkout-web", 12) == 0, "who did not come back");
 	/* Every prefix is refused, from an exact-size copy. */
 	for (size_t len = 0; len < b.len; len++) {
 		uint8_t *copy = malloc(len ? len : 1);
@@ -211,7 +227,7 @@ Test(journal, location_records_round_trip_and_old_reserve_records_still_read)
 		.has_tags = true, .ntags = 2, .tags = tags };
 	mp_buf b;
 	mp_buf_init(&b);
-	journal_encode_cmd(&b, &cmd, 99);
+	journal_encode_cmd(&b, &cmd, 99, S("ops"));
 	core_line_req out[LINES_MAX];
 	journal_entry e;
 	const char *why;
@@ -244,8 +260,57 @@ Test(journal, location_records_round_trip_and_old_reserve_records_still_read)
 	mp_write_uint(&b, 0);
 	mp_write_bool(&b, false);
 	mp_write_nil(&b);
-	cr_assert_eq(dec(b.data, b.len, &e, out, LINES_MAX, &why), 0, "%s", why);
+	cr_assert_eq(dec_v1(b.data, b.len, &e, out, LINES_MAX, &why), 0, "%s", why);
 	cr_assert(!e.cmd.u.reserve.has_ship_to && !e.cmd.u.reserve.allow_backorder);
 	cr_assert_eq(e.cmd.u.reserve.nlines, 1);
+	cr_assert_null(e.who.p, "a format-1 record names nobody");
+	mp_buf_finish(&b);
+}
+
+/* Format 1 wrote [kind, now_ms, field...]; format 2 writes [kind, now_ms,
+ * who, field...]. Each reads in its own format only, and a sweep names
+ * nobody. */
+Test(journal, records_carry_who_and_each_format_reads_its_own)
+{
+	core_cmd cmd = { .type = CORE_CMD_COMMIT };
+	cmd.u.resv = (core_resv_cmd){ .reservation_id = S("r-1") };
+	mp_buf b;
+	mp_buf_init(&b);
+	journal_encode_cmd(&b, &cmd, 7, S("pos@store-9"));
+	core_line_req out[LINES_MAX];
+	journal_entry e;
+	const char *why = NULL;
+	cr_assert_eq(dec(b.data, b.len, &e, out, LINES_MAX, &why), 0, "%s", why);
+	cr_assert(e.who.len == 11 && memcmp(e.who.p, "pos@store-9", 11) == 0);
+	cr_assert(e.cmd.u.resv.reservation_id.len == 3);
+	cr_assert_eq(dec_v1(b.data, b.len, &e, out, LINES_MAX, &why), -1,
+	    "a format-2 record read as format 1");
+	cr_assert_eq(dec_format(b.data, b.len, 3, &e, out, LINES_MAX, &why), -1, "an unknown format");
+
+	/* The same commit as format 1 wrote it. */
+	mp_buf_reset(&b);
+	mp_write_array(&b, 3);
+	mp_write_uint(&b, JOURNAL_KIND_COMMIT);
+	mp_write_int(&b, 7);
+	mp_write_lit(&b, "r-1");
+	cr_assert_eq(dec_v1(b.data, b.len, &e, out, LINES_MAX, &why), 0, "%s", why);
+	cr_assert(e.who.p == NULL && e.cmd.u.resv.reservation_id.len == 3);
+	cr_assert_eq(dec(b.data, b.len, &e, out, LINES_MAX, &why), -1, "a format-1 record read as format 2");
+
+	mp_buf_reset(&b);
+	journal_encode_sweep(&b, 9, 2, 1);
+	cr_assert_eq(dec(b.data, b.len, &e, out, LINES_MAX, &why), 0, "%s", why);
+	cr_assert(e.kind == JOURNAL_KIND_SWEEP && e.who.p == NULL && e.forgot_reservations == 2);
+
+	/* who longer than a NAME may be is refused. */
+	mp_buf_reset(&b);
+	mp_write_array(&b, 4);
+	mp_write_uint(&b, JOURNAL_KIND_COMMIT);
+	mp_write_int(&b, 7);
+	char longer[JOURNAL_WHO_MAX + 1];
+	memset(longer, 'w', sizeof(longer));
+	mp_write_str(&b, longer, sizeof(longer));
+	mp_write_lit(&b, "r-1");
+	cr_assert_eq(dec(b.data, b.len, &e, out, LINES_MAX, &why), -1);
 	mp_buf_finish(&b);
 }
