@@ -36,6 +36,26 @@ void proto_decoder_finish(proto_decoder *d)
 	d->names = NULL;
 }
 
+/* An array of at most max sku or location names into out[0..*n), each
+ * checked as a name ("skus[2]: must be 1 to 64 bytes ..."). */
+static int parse_names(params *p, const char *field, uint32_t max, const char *what,
+    core_str *out, uint32_t *n)
+{
+	if (params_array(p, field, max, what, n))
+		return -1;
+	for (uint32_t i = 0; i < *n; i++) {
+		char name[48];
+		snprintf(name, sizeof(name), "%s[%u]", field, i);
+		out[i] = (core_str){ NULL, 0 };
+		if (params_str(p, name, &out[i]))
+			return -1;
+		if (!core_name_valid(out[i], CORE_NAME_MAX))
+			return params_fail(p, CORE_E_BAD_REQUEST,
+			    "%s: must be 1 to %d bytes without control characters", name, CORE_NAME_MAX);
+	}
+	return 0;
+}
+
 /* ---- inventory ----------------------------------------------------------- */
 
 /* Parse a map of sku/location/number fields shared by the stock methods. */
@@ -89,18 +109,8 @@ static int parse_avail(proto_decoder *d, params *p, uint32_t *nskus, core_str *l
 	while (params_next(p, &key)) {
 		int rc = 0;
 		if (key_is(key, "skus")) {
-			if (params_array(p, "skus", d->limits.avail_skus_max, "skus per call", nskus))
+			if (parse_names(p, "skus", d->limits.avail_skus_max, "skus per call", d->skus, nskus))
 				return -1;
-			for (uint32_t i = 0; i < *nskus; i++) {
-				char name[24];
-				snprintf(name, sizeof(name), "skus[%u]", i);
-				d->skus[i] = (core_str){ NULL, 0 };
-				if (params_str(p, name, &d->skus[i]))
-					return -1;
-				if (!core_name_valid(d->skus[i], CORE_NAME_MAX))
-					return params_fail(p, CORE_E_BAD_REQUEST,
-					    "%s: must be 1 to %d bytes without control characters", name, CORE_NAME_MAX);
-			}
 			has_skus = true;
 		} else if (key_is(key, "location")) {
 			rc = params_str(p, "location", loc);
@@ -384,18 +394,8 @@ static int parse_channel(proto_decoder *d, params *p, core_channel_cmd *ch)
 			if (mp_read_nil(&p->cur))
 				continue;
 			uint32_t n;
-			if (params_array(p, "locations", d->limits.locations_max, "locations", &n))
+			if (parse_names(p, "locations", d->limits.locations_max, "locations", d->names, &n))
 				return -1;
-			for (uint32_t i = 0; i < n; i++) {
-				char field[32];
-				snprintf(field, sizeof(field), "locations[%u]", i);
-				d->names[i] = (core_str){ NULL, 0 };
-				if (params_str(p, field, &d->names[i]))
-					return -1;
-				if (!core_name_valid(d->names[i], CORE_NAME_MAX))
-					return params_fail(p, CORE_E_BAD_REQUEST,
-					    "%s: must be 1 to %d bytes without control characters", field, CORE_NAME_MAX);
-			}
 			ch->has_locations = true;
 			ch->nlocations = n;
 			ch->locations = d->names;
