@@ -31,6 +31,11 @@ const char *malloc_conf = "thp:always";
 
 static void usage(FILE *f)
 {
+	/* Every default printed comes from where it is set. */
+	core_config cc;
+	persist_config pc;
+	core_config_default(&cc);
+	persist_config_default(&pc);
 	fprintf(f,
 	    "usage: allotd [options]\n"
 	    "\n"
@@ -46,14 +51,14 @@ static void usage(FILE *f)
 	    "  --frame-bytes-max N      bytes in one request (default %u)\n"
 	    "  --output-bytes-max N     unread reply bytes per connection before it is\n"
 	    "                           cut off (default %u)\n"
-	    "  --lines-max N            lines per order (default %d)\n"
+	    "  --lines-max N            lines per order (default %u)\n"
 	    "  --avail-skus-max N       skus per avail call (default %d)\n"
 	    "  --ttl-default-ms N       hold time when reserve gives no ttl_ms (default %lld)\n"
 	    "  --ttl-max-ms N           longest hold (default %lld)\n"
 	    "  --retain-ms N            how long finished reservations stay readable\n"
-	    "                           (default 3600000)\n"
-	    "  --reservations-max N     reservations kept, live and finished (default 10000000)\n"
-	    "  --skus-max N             distinct skus (default 10000000)\n"
+	    "                           (default %lld)\n"
+	    "  --reservations-max N     reservations kept, live and finished (default %u)\n"
+	    "  --skus-max N             distinct skus (default %u)\n"
 	    "\n"
 	    "Access and fair service (see SECURITY.md):\n"
 	    "  --auth-file PATH         tokens, one 'NAME ROLE SHA256HEX' a line (allot\n"
@@ -70,21 +75,23 @@ static void usage(FILE *f)
 	    "Durability (see README.md):\n"
 	    "  --redis URL              redis://[:password@]host:port[/db] holding the\n"
 	    "                           journal and snapshots\n"
-	    "  --namespace NS           keys under allot:{NS}: (default \"default\")\n"
+	    "  --namespace NS           keys under allot:{NS}: (default \"%s\")\n"
 	    "  --durability MODE        sync (default with --redis): replies wait for\n"
 	    "                           Redis; async: replies at once; none (default\n"
 	    "                           without --redis): memory only\n"
-	    "  --snapshot-interval-s N  snapshot every N seconds, 0 for never (default 300)\n"
+	    "  --snapshot-interval-s N  snapshot every N seconds, 0 for never (default %u)\n"
 	    "  --snapshot-every-records N\n"
 	    "                           snapshot after N journal records, 0 for never\n"
-	    "                           (default 1000000)\n"
+	    "                           (default %llu)\n"
 	    "  --help                   print this and exit\n"
 	    "  --version                print the version and exit\n",
 	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, ALLOT_DEFAULT_MAX_CONNECTIONS,
 	    ALLOT_DEFAULT_FRAME_BYTES_MAX, ALLOT_DEFAULT_OUTPUT_BYTES_MAX,
-	    ALLOT_DEFAULT_LINES_MAX, ALLOT_DEFAULT_AVAIL_SKUS_MAX,
-	    ALLOT_DEFAULT_TTL_MS, ALLOT_DEFAULT_TTL_MAX_MS, ALLOT_DEFAULT_FRAMES_PER_TURN,
-	    ALLOT_DEFAULT_IDLE_TIMEOUT_S, ALLOT_DEFAULT_FRAME_TIMEOUT_MS);
+	    cc.lines_max, ALLOT_DEFAULT_AVAIL_SKUS_MAX,
+	    (long long)cc.ttl_default_ms, (long long)cc.ttl_max_ms, (long long)cc.retain_ms,
+	    cc.reservations_max, cc.skus_max, ALLOT_DEFAULT_FRAMES_PER_TURN,
+	    ALLOT_DEFAULT_IDLE_TIMEOUT_S, ALLOT_DEFAULT_FRAME_TIMEOUT_MS, pc.ns,
+	    pc.snapshot_interval_s, (unsigned long long)pc.snapshot_every_records);
 }
 
 /* A whole decimal number within [lo, hi], or exit 2 naming the flag. */
@@ -287,9 +294,6 @@ int main(int argc, char **argv)
 	server_config_default(&srv);
 	persist_config_default(&pc);
 	core_config_default(&cc);
-	cc.lines_max = ALLOT_DEFAULT_LINES_MAX;
-	cc.ttl_default_ms = ALLOT_DEFAULT_TTL_MS;
-	cc.ttl_max_ms = ALLOT_DEFAULT_TTL_MAX_MS;
 	parse_flags(argc, argv, &srv, &cc, &pc);
 	if (getrandom(&cc.hash_seed, sizeof(cc.hash_seed), 0) != sizeof(cc.hash_seed))
 		cc.hash_seed ^= (uint64_t)time(NULL);

@@ -13,6 +13,9 @@
 _Static_assert(ALLOT_NAME_BYTES_MAX == CORE_NAME_MAX, "sku/location name limit");
 _Static_assert(ALLOT_CHANNEL_BYTES_MAX == CORE_CHANNEL_MAX, "channel name limit");
 _Static_assert(ALLOT_QTY_MAX == CORE_QTY_MAX, "quantity limit");
+_Static_assert(ALLOT_DEFAULT_LINES_MAX == CORE_DEFAULT_LINES_MAX, "lines per order");
+_Static_assert(ALLOT_DEFAULT_TTL_MS == CORE_DEFAULT_TTL_MS, "default hold time");
+_Static_assert(ALLOT_DEFAULT_TTL_MAX_MS == CORE_DEFAULT_TTL_MAX_MS, "longest hold");
 
 const cmd_def cmd_table[CMD_COUNT] = {
 #define X(id_, name_, role_, flags_) \

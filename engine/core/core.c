@@ -19,13 +19,13 @@ _Static_assert(CORE_NAME_MAX <= UINT8_MAX, "name length fits its byte");
 void core_config_default(core_config *cfg)
 {
 	cfg->hash_seed = 0x5eed5eed5eed5eedULL;
-	cfg->lines_max = 100;
+	cfg->lines_max = CORE_DEFAULT_LINES_MAX;
 	cfg->skus_max = 10000000;
 	cfg->locations_max = 4096;
 	cfg->reservations_max = 10000000;
 	cfg->idempotency_max = 1000000;
-	cfg->ttl_default_ms = 900000;
-	cfg->ttl_max_ms = 86400000;
+	cfg->ttl_default_ms = CORE_DEFAULT_TTL_MS;
+	cfg->ttl_max_ms = CORE_DEFAULT_TTL_MAX_MS;
 	cfg->retain_ms = 3600000;
 	cfg->id_epoch = 0;
 }

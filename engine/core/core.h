@@ -28,6 +28,13 @@ typedef struct core_str {
 	uint32_t len;
 } core_str;
 
+/* The defaults core_config_default() gives the limits that are also the
+ * contract's (include/allot/protocol.h's ALLOT_DEFAULT_*, tied to these by
+ * _Static_assert in proto/command.c). */
+#define CORE_DEFAULT_LINES_MAX 100
+#define CORE_DEFAULT_TTL_MS 900000LL       /* 15 minutes */
+#define CORE_DEFAULT_TTL_MAX_MS 86400000LL /* 24 hours */
+
 /* Limits and defaults; core_config_default() fills every field. */
 typedef struct core_config {
 	uint64_t hash_seed;          /* randomise hash tables against flooding */
