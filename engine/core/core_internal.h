@@ -59,7 +59,7 @@ typedef struct core_rec {
 	uint16_t loc;
 	uint16_t unused16;
 	uint32_t ledger;  /* held units and allocations here, by deadline (expiry.c);
-	                   * a claim's index while a snapshot is restored (snap.c) */
+	                   * a claim's index while a snapshot is restored (snap_restore.c) */
 } core_rec;
 
 typedef struct core_sku {
