@@ -491,6 +491,10 @@ const char *inbound_check(const core *c);
 int resv_init(core *c);
 void resv_finish(core *c);
 int resv_exec(core *c, const core_cmd *cmd, core_result *res, core_error *err);
+/* The reserve command (resv_reserve.c), run by resv_exec(). */
+int resv_reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_error *err);
+/* A reservation's id as clients see it (resv_view.c). */
+void resv_id_format(uint64_t id, char out[CORE_RESERVATION_ID_LEN + 1]);
 /* Forget r, the head of its finished FIFO. */
 void resv_forget(core *c, core_resv *r);
 /* r leaves held or committed with status s (expired: at its deadline). */
