@@ -47,7 +47,7 @@ static bool status_of_number(uint64_t n, uint64_t *status)
 	return true;
 }
 
-/* A reservation's allocations, all lines together (resv.c caps a plan). */
+/* A reservation's allocations, all lines together (resv_reserve.c caps a plan). */
 #define ALLOCS_MAX UINT16_MAX
 
 /* ---- writing ----------------------------------------------------------------- */
