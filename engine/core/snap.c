@@ -795,7 +795,8 @@ static uint64_t inbound_held_at(const core *c, const core_sku *s, uint64_t loc)
 static int check_backorders(core_restore *r, core_error *err)
 {
 	core *c = r->c;
-	qsort(r->bo, r->nbo, sizeof(*r->bo), cmp_bo);
+	if (r->nbo > 0)
+		qsort(r->bo, r->nbo, sizeof(*r->bo), cmp_bo);
 	uint64_t groups = 0;
 	for (uint64_t i = 0; i < r->nbo;) {
 		uint64_t j = i, sum = 0;
