@@ -193,8 +193,8 @@ const char *allot_message_error_code(const allot_message *m, char *buf,
  *   - ext becomes the tagged object {"$ext": {"type": N, "hex": "0a1b"}};
  *   - map keys that are not str: bin as its text, integers and floats in
  *     decimal, true/false/null as those words, and arrays, maps and ext as
- *     their compact JSON text. When two keys render the same, the later
- *     value wins.
+ *     their compact JSON text, cut to 256 bytes ending "..."; when two
+ *     keys render the same, the later value wins.
  */
 #define ALLOT_JSON_DEPTH_MAX 512
 

@@ -206,6 +206,28 @@ static json_t *json_from_ext(const msgpack_object_ext *ext)
 
 static json_t *from_msgpack(const msgpack_object *o);
 
+/*
+ * The longest text a key that is an array, map or ext renders as. Its
+ * compact JSON text escapes the quotes of the keys inside it, so uncut, a
+ * key holding a map keyed by such keys, and so on, doubles its length at
+ * every level: gigabytes from a reply of a few hundred bytes.
+ */
+#define KEY_TEXT_MAX 256
+
+/* Cut s to at most max (> 3) bytes, ending "..." where it was cut, never
+ * inside a UTF-8 sequence; returns its length. */
+static size_t text_cut(char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return n;
+	n = max - 3;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	memcpy(s + n, "...", 4);
+	return n + 3;
+}
+
 /* The text a map key is rendered as, malloc'd, or NULL. */
 static char *key_text(const msgpack_object *k, size_t *len)
 {
@@ -232,13 +254,13 @@ static char *key_text(const msgpack_object *k, size_t *len)
 		snprintf(num, sizeof(num), "null");
 		break;
 	default: {
-		/* Arrays, maps and ext: their compact JSON text. */
+		/* Arrays, maps and ext: their compact JSON text, cut. */
 		json_t *j = from_msgpack(k);
 		char *text = j != NULL
 		    ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 		json_decref(j);
 		if (text != NULL)
-			*len = strlen(text);
+			*len = text_cut(text, KEY_TEXT_MAX);
 		return text;
 	}
 	}
