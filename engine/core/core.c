@@ -287,7 +287,8 @@ static void **sorted_items(const table *t, int (*cmp)(const void *, const void *
 	for (uint32_t i = 0; i < table_slots(t); i++)
 		if (table_at(t, i))
 			items[n++] = table_at(t, i);
-	qsort(items, n, sizeof(*items), cmp);
+	if (n > 1) /* qsort must not see a NULL array, even empty */
+		qsort(items, n, sizeof(*items), cmp);
 	return items;
 }
 

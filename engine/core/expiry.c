@@ -354,7 +354,8 @@ int expiry_lazy_sorted(const core *c, const core_resv ***out, uint32_t *n)
 	}
 	free(stack);
 	assert(k == want);
-	qsort(lazy, k, sizeof(*lazy), cmp_heap_order);
+	if (k > 1) /* qsort must not see a NULL array, even empty */
+		qsort(lazy, k, sizeof(*lazy), cmp_heap_order);
 	*out = lazy;
 	*n = k;
 	return 0;
@@ -389,7 +390,8 @@ static int cmp_entry(const void *x, const void *y)
  * deadline, and every node is in some tree. */
 static const char *entries_check(const core *c, entries *es)
 {
-	qsort(es->e, es->n, sizeof(*es->e), cmp_entry);
+	if (es->n > 1) /* with none, es->e may be NULL: qsort must not see it */
+		qsort(es->e, es->n, sizeof(*es->e), cmp_entry);
 	uint64_t nodes_in_entries = 0;
 	for (uint64_t i = 0; i < es->n;) {
 		uint64_t j = i;

@@ -79,7 +79,8 @@ const char *resv_check(const core *c)
 			sums[n++].rec = &s->recs[j];
 		}
 	}
-	qsort(sums, n, sizeof(*sums), cmp_rec_sum);
+	if (n > 1) /* qsort must not see a NULL array, even empty */
+		qsort(sums, n, sizeof(*sums), cmp_rec_sum);
 	for (uint64_t seq = 0; seq < c->next_seq; seq++) {
 		const core_resv *r = seqmap_get(&c->resv_by_seq, seq);
 		if (r == NULL)

@@ -202,12 +202,14 @@ static int rank_locations(core_restore *r, core_error *err)
 	if (by_rank == NULL)
 		return snap_refuse(r, err, CORE_E_BUSY, "out of memory");
 	memcpy(by_rank, c->locs, c->nlocs * sizeof(*by_rank));
-	qsort(by_rank, c->nlocs, sizeof(*by_rank), cmp_loc_rank);
+	if (c->nlocs > 1) /* qsort must not see a NULL array, even empty */
+		qsort(by_rank, c->nlocs, sizeof(*by_rank), cmp_loc_rank);
 	for (uint32_t i = 0; i < c->nlocs; i++) {
 		c->rank_order[i] = by_rank[i]->id;
 		by_rank[i]->rank = i;
 	}
-	qsort(by_rank, c->nlocs, sizeof(*by_rank), cmp_loc_name);
+	if (c->nlocs > 1)
+		qsort(by_rank, c->nlocs, sizeof(*by_rank), cmp_loc_name);
 	for (uint32_t i = 0; i < c->nlocs; i++) {
 		c->name_order[i] = by_rank[i]->id;
 		by_rank[i]->name_rank = i;
