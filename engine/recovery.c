@@ -4,6 +4,7 @@
 #include "recovery.h"
 
 #include "log.h"
+#include "replay.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -83,7 +84,7 @@ static int replay_record(void *ctx, uint64_t lsn, const journal_entry *e, char *
 {
 	replay *r = ctx;
 	core_error err;
-	if (journal_apply(r->core, e, &err) != 0) {
+	if (replay_apply(r->core, e, &err) != 0) {
 		snprintf(why, why_len, "journal record %" PRIu64 " does not apply: %s: %s", lsn,
 		    core_strerror(err.code), err.message);
 		return -1;

@@ -575,11 +575,3 @@ int journal_decode(const uint8_t *buf, size_t len, journal_entry *e,
 {
 	return journal_decode_format(buf, len, DURABLE_FORMAT, e, scratch, err);
 }
-
-int journal_apply(core *c, const journal_entry *e, core_error *err)
-{
-	if (e->kind == JOURNAL_KIND_SWEEP)
-		return core_forget(c, e->now_ms, e->forgot_reservations, e->forgot_keys, err);
-	core_result res;
-	return core_exec(c, &e->cmd, e->now_ms, &res, err);
-}

@@ -117,7 +117,6 @@ int journal_decode_format(const uint8_t *buf, size_t len, uint32_t format, journ
 int journal_decode(const uint8_t *buf, size_t len, journal_entry *e,
     const journal_scratch *scratch, const char **err);
 
-/* Apply a decoded entry to a core, as it was applied when recorded. */
-int journal_apply(core *c, const journal_entry *e, core_error *err);
+/* Running a decoded entry is the engine's: engine/replay.h. */
 
 #endif

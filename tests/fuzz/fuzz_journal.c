@@ -6,7 +6,7 @@
  * durable_batch_read_next() under the record limits allotd replays with
  * (persist_config_default), as store_read_journal() reads a stream entry;
  * any other value is taken as one record. Each record is decoded
- * (journal_decode) and applied (journal_apply) to a core configured as
+ * (journal_decode) and applied (replay_apply) to a core configured as
  * the golden history's (tests/golden/golden.h), so that the golden journal,
  * the seed, replays in full.
  *
@@ -20,6 +20,7 @@
 #include "durable.h"
 #include "fuzz_core.h"
 #include "journal.h"
+#include "replay.h"
 #include "persist.h"
 
 #include <string.h>
@@ -82,7 +83,7 @@ static void one_record(twins *t, const uint8_t *rec, size_t len, uint32_t format
 	}
 	t->decoded++;
 	core_error ea, eb;
-	int ra = journal_apply(t->a, &e, &ea);
+	int ra = replay_apply(t->a, &e, &ea);
 	FUZZ_CHECK(ra == 0 || ea.message[0], "a record refused by the core without a message");
 	fuzz_check_core(t->a, "after a journal record");
 	/* The journal holds only commands that succeeded, and the encoder
@@ -103,7 +104,7 @@ static void one_record(twins *t, const uint8_t *rec, size_t len, uint32_t format
 	    (int)e.kind, err ? err : "-");
 	FUZZ_CHECK(e2.kind == e.kind && e2.now_ms == e.now_ms, "kind %d at %lld came back as %d at %lld",
 	    (int)e.kind, (long long)e.now_ms, (int)e2.kind, (long long)e2.now_ms);
-	int rb = journal_apply(t->b, &e2, &eb);
+	int rb = replay_apply(t->b, &e2, &eb);
 	FUZZ_CHECK(ra == rb, "a record of kind %d applies with %d, encoded again with %d (%s / %s)",
 	    (int)e.kind, ra, rb, ra ? ea.message : "-", rb ? eb.message : "-");
 }

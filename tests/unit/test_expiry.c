@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "journal.h"
+#include "replay.h"
 #include "random_cmd.h"
 
 #define STORM 300000
@@ -788,7 +789,7 @@ static void replay_last(replica *p, size_t start)
 	cr_assert_eq(journal_decode(p->journal.data + start, p->journal.len - start, &e, &scratch, &why), 0,
 	    "step %d: %s", p->step, why);
 	core_error err;
-	cr_assert_eq(journal_apply(p->b, &e, &err), CORE_OK, "step %d: %s", p->step, err.message);
+	cr_assert_eq(replay_apply(p->b, &e, &err), CORE_OK, "step %d: %s", p->step, err.message);
 }
 
 static void replica_exec(void *ctx, const core_cmd *cmd, int64_t now)
@@ -859,7 +860,7 @@ Test(expiry, the_journal_replays_a_state_with_holds_expired_but_not_swept, .time
 		journal_entry e;
 		cr_assert_eq(journal_decode(p.journal.data + pos, len, &e, &scratch, &why), 0);
 		core_error err;
-		cr_assert_eq(journal_apply(c, &e, &err), CORE_OK, "%s", err.message);
+		cr_assert_eq(replay_apply(c, &e, &err), CORE_OK, "%s", err.message);
 		pos += len;
 	}
 	core_advance(c, core_now(p.a));

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "golden.h"
+#include "replay.h"
 
 #ifndef GOLDEN_DIR
 #error "GOLDEN_DIR must name tests/golden"
@@ -197,7 +198,7 @@ static uint64_t each_record(const files *f, uint64_t after,
 static void apply(void *ctx, uint64_t lsn, const journal_entry *e)
 {
 	core_error err;
-	cr_assert_eq(journal_apply(ctx, e, &err), CORE_OK, "record %" PRIu64 " does not apply: %s", lsn,
+	cr_assert_eq(replay_apply(ctx, e, &err), CORE_OK, "record %" PRIu64 " does not apply: %s", lsn,
 	    err.message);
 }
 

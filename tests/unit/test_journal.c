@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "journal.h"
+#include "replay.h"
 #include "random_cmd.h"
 
 #define LINES_MAX 8
@@ -80,7 +81,7 @@ static void replay_last(mp_buf *journal, size_t start, core *b, int step)
 	cr_assert_eq(dec(journal->data + start, journal->len - start, &e, lines,
 	    LINES_MAX, &why), 0, "step %d: record does not decode: %s", step, why);
 	core_error err;
-	cr_assert_eq(journal_apply(b, &e, &err), CORE_OK, "step %d: replay failed: %s", step,
+	cr_assert_eq(replay_apply(b, &e, &err), CORE_OK, "step %d: replay failed: %s", step,
 	    err.message);
 }
 
@@ -153,7 +154,7 @@ static void run(uint64_t seed)
 		journal_entry e;
 		cr_assert_eq(dec(journal.data + pos, len, &e, lines, LINES_MAX, &why), 0);
 		core_error err;
-		cr_assert_eq(journal_apply(c, &e, &err), CORE_OK);
+		cr_assert_eq(replay_apply(c, &e, &err), CORE_OK);
 		pos += len;
 	}
 	expect_same(a, c, da, db, cap, -1);
