@@ -397,24 +397,25 @@ static void encode_who(mp_buf *out, const proto_who_stats *w)
  * errors}}}: "-" first, then the auth file's names in its order. */
 static void encode_access_stats(mp_buf *out, const proto_access_stats *a)
 {
-	mp_write_map(out, 5);
+	uint32_t n = 0;
+	size_t at = map_open(out);
 	mp_write_lit(out, "auth");
 	if (a->tokens)
 		mp_write_lit(out, "tokens");
 	else
 		mp_write_lit(out, "none");
-	mp_write_lit(out, "tokens");
-	mp_write_uint(out, a->ntokens);
-	mp_write_lit(out, "auth_failures");
-	mp_write_uint(out, a->auth_failures);
-	mp_write_lit(out, "closed_for_auth");
-	mp_write_uint(out, a->closed_for_auth);
+	n++;
+	kv_uint_n(out, n, "tokens", a->ntokens);
+	kv_uint_n(out, n, "auth_failures", a->auth_failures);
+	kv_uint_n(out, n, "closed_for_auth", a->closed_for_auth);
 	mp_write_lit(out, "by_name");
 	mp_write_map(out, (a->anonymous ? 1 : 0) + a->nnames);
 	if (a->anonymous)
 		encode_who(out, a->anonymous);
 	for (uint32_t i = 0; i < a->nnames; i++)
 		encode_who(out, &a->names[i]);
+	n++;
+	map_close(out, at, n);
 }
 
 void encode_stats(mp_buf *out, const core_stats *cs, const proto_server_stats *s)
@@ -441,17 +442,14 @@ void encode_stats(mp_buf *out, const core_stats *cs, const proto_server_stats *s
 	mp_write_int(out, s->uptime_ms);
 	n += 2;
 	mp_write_lit(out, "connections");
-	mp_write_map(out, 5);
-	mp_write_lit(out, "current");
-	mp_write_uint(out, s->connections_current);
-	mp_write_lit(out, "total");
-	mp_write_uint(out, s->connections_total);
-	mp_write_lit(out, "rejected");
-	mp_write_uint(out, s->connections_rejected);
-	mp_write_lit(out, "idle_closed");
-	mp_write_uint(out, s->connections_idle_closed);
-	mp_write_lit(out, "frame_timeouts");
-	mp_write_uint(out, s->connections_frame_timeouts);
+	uint32_t nc = 0;
+	size_t conns_at = map_open(out);
+	kv_uint_n(out, nc, "current", s->connections_current);
+	kv_uint_n(out, nc, "total", s->connections_total);
+	kv_uint_n(out, nc, "rejected", s->connections_rejected);
+	kv_uint_n(out, nc, "idle_closed", s->connections_idle_closed);
+	kv_uint_n(out, nc, "frame_timeouts", s->connections_frame_timeouts);
+	map_close(out, conns_at, nc);
 	n++;
 	mp_write_lit(out, "access");
 	encode_access_stats(out, &s->access);
