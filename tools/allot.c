@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allot/client.h"
+#include "cli_json.h"
 #include "allot/protocol.h"
 #include "dump.h"
 #include "token.h"
@@ -204,30 +204,28 @@ static int cli_run_call(const cli_opts *o)
 	char err[512];
 	const char *method = o->argv[0];
 	json_t *params = NULL, *error = NULL, *result = NULL;
-	allot_client *c = NULL;
+	allot_ctx *c = NULL;
 	int status = CLI_EXIT_FAILURE;
 
 	/* Check the params first: a typo should not need a server to report. */
-	if (allot_json_parse_params(o->argc > 1 ? o->argv[1] : NULL, &params,
+	if (cli_json_parse_args(o->argc > 1 ? o->argv[1] : NULL, &params,
 	        err, sizeof(err)) < 0) {
 		fprintf(stderr, "allot: %s\n", err);
 		goto fail_params;
 	}
-	c = allot_client_connect(o->host, o->port, o->timeout_ms,
-	    err, sizeof(err));
-	if (c == NULL) {
-		fprintf(stderr, "allot: %s\n", err);
-		goto fail_connect;
+	c = allot_connect(o->host, o->port, o->timeout_ms);
+	if (c == NULL || allot_err(c) < 0) {
+		fprintf(stderr, "allot: %s\n", c != NULL ? allot_errstr(c) : "out of memory");
+		goto fail_call;
 	}
 	/* Every connection the CLI makes authenticates first, when it has a
 	 * token. */
-	if (o->token != NULL && allot_client_auth(c, o->token, NULL, 0, err, sizeof(err)) < 0) {
-		fprintf(stderr, "allot: auth: %s\n", err);
+	if (o->token != NULL && allot_auth(c, o->token, NULL, 0) < 0) {
+		fprintf(stderr, "allot: auth: %s\n", allot_errstr(c));
 		goto fail_call;
 	}
-	if (allot_client_call_params(c, method, params, &error, &result, err,
-	        sizeof(err)) < 0) {
-		fprintf(stderr, "allot: %s: %s\n", method, err);
+	if (cli_json_call(c, method, params, &error, &result) < 0) {
+		fprintf(stderr, "allot: %s: %s\n", method, allot_errstr(c));
 		goto fail_call;
 	}
 	if (error != NULL)
@@ -239,8 +237,7 @@ static int cli_run_call(const cli_opts *o)
 	json_decref(error);
 	json_decref(result);
 fail_call:
-	allot_client_destroy(c);
-fail_connect:
+	allot_free(c);
 	json_decref(params);
 fail_params:
 	return status;

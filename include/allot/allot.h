@@ -176,6 +176,13 @@ ALLOT_API const allot_value *allot_reply_params(const allot_reply *r);
 /* The whole message as it arrived: its MessagePack bytes, for a caller
  * with a decoder of its own (valid until allot_reply_free()). */
 ALLOT_API const void *allot_reply_raw(const allot_reply *r, size_t *len);
+/*
+ * Decode one whole message, msg[0..len), that the caller read some other
+ * way (its own event loop, say) into *out. Returns 0, ALLOT_E_PROTOCOL
+ * when the bytes are not exactly one msgpack-rpc response or notification
+ * (or nest deeper than 64 levels), or ALLOT_E_NOMEM.
+ */
+ALLOT_API int allot_reply_parse(const void *msg, size_t len, allot_reply **out);
 /* Free r and its values. Accepts NULL. */
 ALLOT_API void allot_reply_free(allot_reply *r);
 
