@@ -149,6 +149,11 @@ def check_library(inst, src):
     flags = pc.stdout.split()
     check(any(f.startswith("-I" + inst.destdir) for f in flags), "pkg-config --cflags points into DESTDIR")
     example = os.path.join(src, "examples", "reserve.c")
+    # In a sanitized tree (tools/test's build-asan) liballot was built with
+    # the sanitizers, and what links it needs their runtime.
+    sanitize = os.environ.get("ALLOT_B_SANITIZE", "none")
+    if sanitize not in ("", "none"):
+        flags = ["-fsanitize=" + sanitize] + flags
     exe = os.path.join(inst.tmp, "reserve")
     cc = run(["cc", "-Wall", "-Wextra", "-Werror", example, *flags, "-o", exe])
     if not check(cc.returncode == 0, "examples/reserve.c builds with pkg-config's flags:\n" + cc.stderr):
@@ -157,6 +162,8 @@ def check_library(inst, src):
     # The static library too, with nothing else on the command line.
     exe_static = exe + "-static"
     cflags = run(["pkg-config", "--cflags", "allot"], env=env).stdout.split()
+    if sanitize not in ("", "none"):
+        cflags = ["-fsanitize=" + sanitize] + cflags
     cc = run(["cc", example, *cflags, os.path.join(inst.libdir, "liballot.a"), "-o", exe_static])
     check(cc.returncode == 0, "examples/reserve.c builds with liballot.a alone:\n" + cc.stderr)
 
