@@ -52,11 +52,13 @@ typedef struct fill_state {
 	char *str;
 } fill_state;
 
-/* Pass one: count the values and string bytes of the value at c. */
+/*
+ * Pass one: count the values and string bytes of the value at c, which is
+ * inside depth - 1 containers. Containers nest at most MP_DEPTH_HARD_MAX
+ * deep, as the reader counts them (a scalar in the deepest is fine).
+ */
 static bool count_value(mp_cursor *c, size_t *nodes, size_t *bytes, int depth)
 {
-	if (depth > MP_DEPTH_HARD_MAX)
-		return false;
 	(*nodes)++;
 	uint32_t n = 0;
 	const char *s;
@@ -75,14 +77,14 @@ static bool count_value(mp_cursor *c, size_t *nodes, size_t *bytes, int depth)
 		*bytes += (size_t)n + 1;
 		return true;
 	case MP_T_ARRAY:
-		if (!mp_read_array(c, &n))
+		if (depth > MP_DEPTH_HARD_MAX || !mp_read_array(c, &n))
 			return false;
 		for (uint32_t i = 0; i < n; i++)
 			if (!count_value(c, nodes, bytes, depth + 1))
 				return false;
 		return true;
 	case MP_T_MAP:
-		if (!mp_read_map(c, &n))
+		if (depth > MP_DEPTH_HARD_MAX || !mp_read_map(c, &n))
 			return false;
 		for (uint64_t i = 0; i < 2 * (uint64_t)n; i++)
 			if (!count_value(c, nodes, bytes, depth + 1))

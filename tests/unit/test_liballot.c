@@ -277,3 +277,30 @@ Test(liballot, statuses_have_words_and_the_version_is_the_headers)
 		cr_assert_str_neq(allot_strerror(s), "unknown status", "status %d", s);
 	cr_assert_str_eq(allot_strerror(-1000), "unknown status");
 }
+
+Test(liballot, containers_nest_as_deep_as_the_reader_allows_and_no_deeper)
+{
+	/* [1, 1, nil, [[...[0]...]]]: the response is one container, so
+	 * MP_DEPTH_HARD_MAX (64) - 1 more may nest with a scalar in the last. */
+	for (int extra = 63; extra <= 64; extra++) {
+		allot_builder *b = response_with(1);
+		for (int i = 0; i < extra; i++)
+			allot_put_array(b, 1);
+		allot_put_uint(b, 0);
+		size_t len = 0;
+		const void *data = allot_builder_data(b, &len);
+		allot_reply *r = NULL;
+		int rc = allot_reply_parse(data, len, &r);
+		if (extra == 63) {
+			cr_assert_eq(rc, ALLOT_OK, "64 containers deep");
+			const allot_value *v = allot_reply_result(r);
+			for (int i = 0; i < extra; i++)
+				v = allot_value_at(v, 0);
+			cr_assert_eq(allot_value_type(v), ALLOT_T_UINT);
+		} else {
+			cr_assert_eq(rc, ALLOT_E_PROTOCOL, "65 containers deep");
+		}
+		allot_reply_free(r);
+		allot_builder_destroy(b);
+	}
+}
