@@ -58,8 +58,14 @@ static int message_from_reply(allot_message *m, allot_reply *r, char *err,
 	allot_message_clear(m);
 	size_t len = 0;
 	const char *raw = allot_reply_raw(r, &len);
+	/* A zone sized to the message rather than msgpack-c's 8 KiB default:
+	 * a pipelined load reads tens of thousands of small replies, and
+	 * under AddressSanitizer each fresh 8 KiB costs page faults. */
+	size_t chunk = len * 4 + 256;
+	m->unpacked_.zone = msgpack_zone_new(chunk < 8192 ? chunk : 8192);
 	size_t used = 0;
-	msgpack_unpack_return ur = msgpack_unpack_next(&m->unpacked_, raw, len, &used);
+	msgpack_unpack_return ur = m->unpacked_.zone == NULL ? MSGPACK_UNPACK_NOMEM_ERROR
+	    : msgpack_unpack(raw, len, &used, m->unpacked_.zone, &m->unpacked_.data);
 	if (ur != MSGPACK_UNPACK_SUCCESS || used != len) {
 		/* liballot accepted it, so msgpack-c ran out of nesting depth
 		 * (32 levels) or of memory; the frame is consumed. */
