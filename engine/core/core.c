@@ -221,11 +221,11 @@ void core_stats_get(const core *c, core_stats *out)
 	ledger_sum lazy = lazy_sum(c, c->ledger_all);
 	for (int i = 0; i < 5; i++)
 		out->reservations[i] = c->by_status[i];
-	out->reservations[CORE_RESV_HELD] -= lazy.a;
-	out->reservations[CORE_RESV_EXPIRED] += lazy.a;
+	out->reservations[CORE_RESV_HELD] -= lazy.b;
+	out->reservations[CORE_RESV_EXPIRED] += lazy.b;
 	out->idempotency_keys = table_count(&c->idem_by_key);
-	out->expired_total = c->expired_total + lazy.a;
-	out->units_reserved = c->units_reserved - lazy.b;
+	out->expired_total = c->expired_total + lazy.b;
+	out->units_reserved = c->units_reserved - lazy.a;
 	out->units_committed = c->units_committed;
 	out->now_ms = c->now_ms;
 }
@@ -319,7 +319,7 @@ size_t core_dump(const core *c, char *buf, size_t cap)
 {
 	dump_out o = { buf, cap, 0 };
 	put(&o, "now=%" PRId64 " seq=%" PRIu64 " expired=%" PRIu64 "\n",
-	    c->now_ms, c->next_seq, c->expired_total + lazy_sum(c, c->ledger_all).a);
+	    c->now_ms, c->next_seq, c->expired_total + lazy_sum(c, c->ledger_all).b);
 	for (uint32_t r = 0; r < c->nlocs; r++) {
 		const core_loc *l = c->locs[c->rank_order[r]];
 		put(&o, "loc %s id=%u prio=%d rank=%u name_rank=%u open=%u cap=%lld on=%d", l->name, l->id,

@@ -182,11 +182,17 @@ struct core_idem {
 };
 
 /* A ledger node: one deadline of one tree, with the sums of its subtree
- * (expiry.c says what a and b count in each tree). 0 is no node. */
+ * (expiry.c says what a and b count in each tree) and its priority, a hash
+ * of its key kept so a descent does not hash; or a ledger's head (ledger.c).
+ * 0 is no node. b counts holds or allocations, each of which takes more
+ * than 16 bytes of memory, so a tree's b stays far below 2^32 (ledger_add
+ * asserts it). 32 bytes. */
 typedef struct ledger_node {
 	int64_t key;
 	uint32_t l, r;
-	uint64_t a, b;
+	uint64_t a;
+	uint32_t b;
+	uint32_t prio;
 } ledger_node;
 
 typedef struct ledger_sum {
@@ -210,7 +216,7 @@ struct core {
 	 * not (expiry.c); never above now_ms. */
 	int64_t horizon_ms;
 	ledger_pool ledger;
-	uint32_t ledger_all;     /* every hold: count, on-hand units */
+	uint32_t ledger_all;     /* every hold: on-hand units, count */
 
 	/* Locations by id and by name; rank_order[rank] = id,
 	 * name_order[name_rank] = id. */
@@ -393,10 +399,12 @@ const char *expiry_check(const core *c);
 int expiry_lazy_sorted(const core *c, const core_resv ***out, uint32_t *n);
 int expiry_ledgers_build(core *c);
 
-/* ledger.c: treaps keyed by deadline in one pool of nodes. */
+/* ledger.c: sums by deadline, in one pool of nodes. A ledger is the index
+ * of its head node, 0 when it is empty. */
 void ledger_init(core *c);
 void ledger_finish(core *c);
-/* Make sure n nodes can be taken without allocating; -1 without memory. */
+/* Make sure n nodes can be taken without allocating; -1 without memory.
+ * An add takes at most one node; a sub takes none. */
 int ledger_reserve(core *c, uint64_t n);
 void ledger_add(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b);
 void ledger_sub(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b);
@@ -406,8 +414,11 @@ ledger_sum ledger_upto(const core *c, uint32_t root, int64_t upto);
 int64_t ledger_after(const core *c, uint32_t root, int64_t after);
 /* Free a whole tree. */
 void ledger_clear(core *c, uint32_t *root);
-/* The tree's order, priorities and sums; *total its sums, *nodes added to. */
-const char *ledger_tree_check(const core *c, uint32_t root, ledger_sum *total, uint64_t *nodes);
+/* Whether the ledger's tree (not its tail) has a node for key. */
+bool ledger_has_node(const core *c, uint32_t ledger, int64_t key);
+/* The tree's order, priorities and sums; *total its sums, *nodes added to
+ * (its head counts). */
+const char *ledger_tree_check(const core *c, uint32_t ledger, ledger_sum *total, uint64_t *nodes);
 
 int core_fail(core_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
