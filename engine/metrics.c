@@ -207,9 +207,11 @@ uint64_t metrics_hist_quantile(const metrics_hist *h, const metrics_hist *base, 
 	}
 	if (total == 0)
 		return 0;
-	uint64_t want = (uint64_t)(q * (double)total);
-	if (want == 0)
-		want = 1;
+	/* The rank of the q-quantile: ceil(q * total), at least the first. */
+	double rank = q * (double)total;
+	uint64_t want = (uint64_t)rank;
+	if ((double)want < rank || want == 0)
+		want++;
 	uint64_t cum = 0;
 	for (uint32_t k = 0; k < METRICS_BUCKETS; k++) {
 		cum += n[k];
