@@ -21,6 +21,8 @@
 
 #define HTTP_READ_BYTES 4096
 #define HTTP_FIELD_BYTES 32
+/* A connection's buffer above this is freed once written. */
+#define HTTP_KEEP_BYTES (64u * 1024u)
 
 typedef struct http_conn http_conn;
 
@@ -56,6 +58,7 @@ struct http_conn {
 	int reject;           /* a status to answer and close with; 0: none */
 	uint64_t began_ms;    /* loop time a request began; 0: none under way */
 	uint64_t seen_ms;     /* loop time of the last bytes */
+	uint64_t write_since_ms; /* loop time the write in flight began */
 	metrics_text out;     /* responses not yet handed to libuv */
 	metrics_text inflight;
 	uv_write_t wreq;
@@ -105,6 +108,12 @@ static void on_write(uv_write_t *req, int status)
 	http_conn *c = req->data;
 	c->writing = false;
 	c->inflight.len = 0;
+	/* One large response does not keep its memory for the connection's
+	 * life. */
+	if (c->inflight.cap > HTTP_KEEP_BYTES) {
+		metrics_text_finish(&c->inflight);
+		metrics_text_init(&c->inflight, HTTP_OUTPUT_BYTES_MAX);
+	}
 	if (status < 0 || c->closing) {
 		conn_close(c);
 		return;
@@ -146,6 +155,7 @@ static void conn_send(http_conn *c)
 		return;
 	}
 	c->writing = true;
+	c->write_since_ms = uv_now(c->h->loop);
 }
 
 /* ---- responses --------------------------------------------------------------- */
@@ -310,7 +320,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 {
 	http_conn *c = p->data;
 	c->in_value = true;
-	if (!c->auth_field)
+	if (!c->auth_field || c->auth_len > HTTP_AUTH_BYTES_MAX)
 		return 0;
 	if (len > HTTP_AUTH_BYTES_MAX - c->auth_len) {
 		/* Too long to be a token: it will not be accepted. */
@@ -448,7 +458,16 @@ static void on_guard(uv_timer_t *t)
 	uint64_t now = uv_now(h->loop);
 	for (http_conn *c = h->conns, *next; c; c = next) {
 		next = c->next;
-		if (c->closing || c->writing || c->close_when_sent)
+		if (c->closing)
+			continue;
+		/* A client that does not read its responses holds a slot of
+		 * the pool: not for longer than a request may take. */
+		if (c->writing) {
+			if (now - c->write_since_ms > HTTP_REQUEST_TIMEOUT_MS)
+				conn_close(c);
+			continue;
+		}
+		if (c->close_when_sent)
 			continue;
 		if (c->began_ms && now - c->began_ms > HTTP_REQUEST_TIMEOUT_MS) {
 			c->reject = 408;
@@ -511,7 +530,7 @@ http *http_start(uv_loop_t *loop, const char *listen, const dispatch *d, metrics
 	h->loop = loop;
 	h->d = d;
 	h->m = *m;
-	metrics_text_init(&h->body, HTTP_OUTPUT_BYTES_MAX);
+	metrics_text_init(&h->body, HTTP_RESPONSE_BYTES_MAX);
 	http_parser_set_max_header_size(HTTP_HEADER_BYTES_MAX);
 	if (listener_tcp(loop, &h->listener, addr, port, HTTP_CONNECTIONS_MAX, on_connection, h) != 0) {
 		log_error("--metrics %s: cannot serve HTTP there", listen);

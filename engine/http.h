@@ -38,10 +38,15 @@
 /* The request target, and the Authorization header's value. */
 #define HTTP_URL_BYTES_MAX 512
 #define HTTP_AUTH_BYTES_MAX 512
-/* Responses queued on one connection (pipelined requests) at most. */
-#define HTTP_OUTPUT_BYTES_MAX (16u << 20)
-/* A begun request must have arrived within this; an idle keep-alive
- * connection is closed after the other. */
+/* One response's body, and the responses queued on one connection
+ * (pipelined requests), at most: with the write in flight, a connection
+ * holds at most twice the latter. */
+#define HTTP_RESPONSE_BYTES_MAX (1u << 20)
+#define HTTP_OUTPUT_BYTES_MAX (2u << 20)
+_Static_assert(HTTP_RESPONSE_BYTES_MAX < HTTP_OUTPUT_BYTES_MAX, "a response fits a connection's queue");
+/* A begun request must have arrived within this (and a response been
+ * taken by the client); an idle keep-alive connection is closed after the
+ * other. */
 #define HTTP_REQUEST_TIMEOUT_MS 10000
 #define HTTP_IDLE_TIMEOUT_MS 60000
 /* The guard timer that enforces both looks this often. */

@@ -261,11 +261,22 @@ def test_auth():
             check(r.status == 401, "%s without a token: %d" % (p, r.status))
             status, _, _ = srv.get(p)
             check(status == 200, "%s with a read token: %d" % (p, status))
+        # An Authorization value over the limit, arriving in pieces, is
+        # refused and harms nothing.
+        s = socket.create_connection(("127.0.0.1", srv.http), timeout=10)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + b"a" * 400)
+        for _ in range(4):
+            time.sleep(0.1)
+            s.sendall(b"b" * 400)
+        s.sendall(b"\r\n\r\n")
+        got = s.recv(4096).decode(errors="replace")
+        s.close()
+        check(got.startswith("HTTP/1.1 401 "), "an overlong token in pieces gets 401: %r" % got[:60])
         basic = base64.b64encode(("anyone:" + token).encode()).decode()
         status, _, _ = srv.get("/metrics", {"Authorization": "Basic " + basic})
         check(status == 200, "Basic with the token as password (a browser): %d" % status)
         status, _, text = srv.get("/metrics")
-        check(series(text, "allot_http_auth_failures_total") == 8, "HTTP auth failures counted")
+        check(series(text, "allot_http_auth_failures_total") == 9, "HTTP auth failures counted")
     finally:
         log = srv.stop()
         os.unlink(path)
