@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import base64
+import random
 import traceback
 
 ALLOTD = os.environ["ALLOTD"]
@@ -233,6 +234,21 @@ def test_bad_requests_and_limits():
         time.sleep(0.3)
         status, _, _ = srv.get("/healthz")
         check(status == 200, "served again once connections close")
+        # Seeded random bytes and mangled requests: answered or closed,
+        # never a crash.
+        rng = random.Random(11)
+        good = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dTp0\r\n\r\n"
+        for i in range(150):
+            if i % 2:
+                data = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+            else:
+                b = bytearray(good)
+                for _ in range(rng.randrange(1, 6)):
+                    b[rng.randrange(len(b))] = rng.randrange(256)
+                data = bytes(b)
+            out, _ = raw(srv.http, data, wait=0.3)
+            check(out == "" or out.startswith("HTTP/1.1 "), "an HTTP answer or none: %r" % out[:40])
+        check(srv.proc.poll() is None, "allotd still runs")
         rc, _ = srv.call("ping")
         check(rc == 0, "the RPC port serves throughout")
     finally:
