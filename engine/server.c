@@ -30,7 +30,6 @@
 #include "http.h"
 #include "listener.h"
 #include "log.h"
-#include "metrics.h"
 #include "outq.h"
 #include "persist.h"
 
@@ -187,13 +186,6 @@ static void conn_wait(conn *cn, bool on)
 	}
 }
 
-/*
- * Send the replies that may go; close when asked to and all is sent. The
- * common case is one write() that takes everything: uv_try_write() does
- * just that. Only a remainder goes through uv_write(), because libuv 1.44
- * re-arms the socket's epoll registration after every completed uv_write(),
- * which costs an extra system call per reply.
- */
 /* Keep the server's list of connections whose replies wait current. */
 static void conn_update_waiting(conn *cn)
 {
