@@ -388,6 +388,7 @@ static void count(dispatch *d, proto_who_stats *who, const cmd_def *cmd, int cod
 	if (code != CORE_OK) {
 		d->errors_total++;
 		who->errors++;
+		d->errors_by_cmd_code[cmd ? cmd->id : CMD_COUNT][metrics_code_index(code)]++;
 	}
 }
 
@@ -400,7 +401,8 @@ static int refused(dispatch *d, dispatch_peer *peer, const proto_refusal *why, m
     dispatch_reply *r)
 {
 	encode_error_response(out, why->msgid, why->code, why->message);
-	*r = (dispatch_reply){ .replied = true, .msgid = why->msgid, .code = why->core_code };
+	*r = (dispatch_reply){ .replied = true, .msgid = why->msgid, .code = why->core_code,
+		.cmd = why->cmd ? why->cmd->id : CMD_COUNT };
 	count(d, peer->who, why->cmd, why->core_code);
 	return why->core_code;
 }
@@ -431,7 +433,7 @@ static int handle(dispatch *d, dispatch_peer *peer, const uint8_t *frame, size_t
 {
 	proto_request req;
 	proto_refusal why;
-	*r = (dispatch_reply){ .code = CORE_OK };
+	*r = (dispatch_reply){ .code = CORE_OK, .cmd = CMD_COUNT };
 	proto_decoded decoded = proto_decode(&d->dec, frame, len, &req, &why);
 	if (decoded == PROTO_IGNORED)
 		return CORE_OK;
@@ -453,6 +455,7 @@ static int handle(dispatch *d, dispatch_peer *peer, const uint8_t *frame, size_t
 		return refused(d, peer, &why, out, r);
 	size_t start = out->len;
 	r->msgid = req.msgid;
+	r->cmd = cmd->id;
 	encode_response_head(out, req.msgid);
 	r->code = exec(d, peer, &req, out, r);
 	if (r->deferred) {

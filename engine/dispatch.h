@@ -16,6 +16,7 @@
 #include "command.h"
 #include "core.h"
 #include "encode.h"
+#include "metrics.h"
 #include "mp.h"
 #include "persist.h"
 #include "request.h"
@@ -51,6 +52,9 @@ typedef struct dispatch {
 	uint64_t requests_total;
 	uint64_t errors_total;
 	uint64_t requests_by_cmd[CMD_COUNT];
+	/* Errors by method (CMD_COUNT: no known method) and wire code, for
+	 * /metrics; successes are requests_by_cmd less these. */
+	uint64_t errors_by_cmd_code[CMD_COUNT + 1][METRICS_CODES];
 	dispatch_server_stats_fn server_stats;
 	void *server_stats_ud;
 	auth_set *auth;     /* NULL: no auth file, every connection is admin */
@@ -66,6 +70,7 @@ typedef struct dispatch_reply {
 	                    * msgid once snapshot run `run` ends */
 	uint32_t msgid;
 	int code;          /* CORE_OK, or the error answered */
+	uint32_t cmd;      /* the method's cmd_id; CMD_COUNT when none is known */
 	uint64_t wait_lsn; /* 0, or the reply may leave only once Redis has
 	                    * acknowledged the journal up to this lsn (sync) */
 	uint64_t run;

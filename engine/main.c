@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "auth.h"
 #include "core.h"
+#include "http.h"
 #include "listener.h"
 #include "log.h"
 #include "persist.h"
@@ -72,6 +73,10 @@ static void usage(FILE *f)
 	    "  --frame-timeout-ms N     close a connection whose request is not whole\n"
 	    "                           that long after it began, 0 for never (default %d)\n"
 	    "\n"
+	    "Operations over HTTP (see README.md):\n"
+	    "  --metrics ADDR:PORT      serve GET /metrics (Prometheus), /healthz and the\n"
+	    "                           operations page at / (default off)\n"
+	    "\n"
 	    "Durability (see README.md):\n"
 	    "  --redis URL              redis://[:password@]host:port[/db] holding the\n"
 	    "                           journal and snapshots\n"
@@ -113,7 +118,9 @@ enum {
 	OPT_OUTPUT_BYTES_MAX, OPT_LINES_MAX, OPT_AVAIL_SKUS_MAX, OPT_TTL_DEFAULT_MS,
 	OPT_TTL_MAX_MS, OPT_RETAIN_MS, OPT_RESERVATIONS_MAX, OPT_SKUS_MAX, OPT_REDIS, OPT_NAMESPACE,
 	OPT_DURABILITY, OPT_SNAPSHOT_INTERVAL_S, OPT_SNAPSHOT_EVERY_RECORDS, OPT_AUTH_FILE, OPT_NO_AUTH,
-	OPT_UNIX, OPT_FRAMES_PER_TURN, OPT_IDLE_TIMEOUT_S, OPT_FRAME_TIMEOUT_MS, OPT_HELP, OPT_VERSION,
+	OPT_UNIX, OPT_FRAMES_PER_TURN, OPT_IDLE_TIMEOUT_S, OPT_FRAME_TIMEOUT_MS,
+	OPT_METRICS,
+	OPT_HELP, OPT_VERSION,
 };
 
 static const struct option options[] = {
@@ -141,6 +148,7 @@ static const struct option options[] = {
 	{ "frames-per-turn", required_argument, NULL, OPT_FRAMES_PER_TURN },
 	{ "idle-timeout-s", required_argument, NULL, OPT_IDLE_TIMEOUT_S },
 	{ "frame-timeout-ms", required_argument, NULL, OPT_FRAME_TIMEOUT_MS },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -165,6 +173,17 @@ static void settle_access(server_config *srv, bool no_auth)
 		    "in a file and start with --auth-file FILE (clients then call auth, or allot --token);\n"
 		    "or give --no-auth to serve this address without tokens on purpose. See SECURITY.md.\n",
 		    srv->bind);
+		exit(2);
+	}
+	/* The HTTP port shows the figures, not the means to change them, but
+	 * they are the business's: the same rule holds for it. */
+	char maddr[128];
+	int mport;
+	if (srv->auth_file == NULL && !no_auth && srv->metrics_listen &&
+	    http_parse_listen(srv->metrics_listen, maddr, sizeof(maddr), &mport) == 0 &&
+	    !listener_is_loopback(maddr)) {
+		fprintf(stderr, "allotd: refusing to serve --metrics %s without tokens; give --auth-file FILE, "
+		    "or --no-auth to serve it without on purpose. See SECURITY.md.\n", srv->metrics_listen);
 		exit(2);
 	}
 	if (srv->auth_file == NULL)
@@ -224,6 +243,16 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 		case OPT_FRAMES_PER_TURN: srv->frames_per_turn = (uint32_t)parse_num(name, optarg, 1, 1000000); break;
 		case OPT_IDLE_TIMEOUT_S: srv->idle_timeout_s = (uint32_t)parse_num(name, optarg, 0, 86400 * 365); break;
 		case OPT_FRAME_TIMEOUT_MS: srv->frame_timeout_ms = (uint32_t)parse_num(name, optarg, 0, 86400000); break;
+		case OPT_METRICS: {
+			char addr[128];
+			int port;
+			if (http_parse_listen(optarg, addr, sizeof(addr), &port) != 0) {
+				fprintf(stderr, "allotd: --metrics: expected ADDR:PORT ([ADDR]:PORT for IPv6), got '%s'\n", optarg);
+				exit(2);
+			}
+			srv->metrics_listen = optarg;
+			break;
+		}
 		case OPT_HELP: usage(stdout); exit(0);
 		case OPT_VERSION: printf("allotd %s\n", ALLOT_VERSION); exit(0);
 		default: usage(stderr); exit(2);

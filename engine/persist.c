@@ -7,6 +7,7 @@
 #include "journal_writer.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "recovery.h"
 #include "redis_link.h"
 #include "snapshotter.h"
@@ -37,6 +38,8 @@ struct persist {
 	persist_acked_fn acked_fn;
 	persist_snapshot_fn snapshot_fn;
 	void *ud;
+	uint64_t sealed_lsn;          /* the last batch's end, for its size */
+	metrics_hist batch_records;   /* records per sealed batch */
 };
 
 
@@ -140,6 +143,12 @@ static void on_acked(void *ud, uint64_t lsn)
 static void on_sealed(void *ud, uint64_t lsn)
 {
 	persist *p = ud;
+	/* A batch is sealed once per loop turn that journaled something. */
+	if (lsn > p->sealed_lsn) {
+		uint64_t n = lsn - p->sealed_lsn;
+		metrics_hist_add(&p->batch_records, n, n);
+	}
+	p->sealed_lsn = lsn;
 	snapshotter_sealed(p->snap, lsn);
 }
 
@@ -272,6 +281,34 @@ void persist_write_stats(void *ud, mp_buf *out)
 	kv_u(out, "snapshot_every_records", p->cfg.snapshot_every_records);
 }
 
+void persist_view_get(const persist *p, persist_view *out)
+{
+	journal_writer_stats j;
+	snapshotter_stats s;
+	journal_writer_stats_get(p->writer, &j);
+	snapshotter_stats_get(p->snap, &s);
+	assert(j.acked_lsn <= j.lsn);
+	*out = (persist_view){
+		.mode = p->cfg.mode,
+		.unavailable = journal_writer_unavailable(p->writer),
+		.connected = redis_link_is_up(p->link),
+		.lsn = j.lsn,
+		.acked_lsn = j.acked_lsn,
+		.pending_bytes = j.pending_bytes,
+		.batches = j.batches,
+		.records = j.records,
+		.bytes = j.bytes,
+		.snapshot_lsn = s.lsn,
+		.snapshot_at_ms = s.at_ms,
+		.snapshot_running = s.running,
+		.snapshots_taken = s.taken,
+		.snapshots_failed = s.failed,
+		.snapshot_duration_ms = s.last.duration_ms,
+		.snapshot_bytes = s.last.bytes,
+		.batch_records = &p->batch_records,
+	};
+}
+
 /* ---- life cycle ---------------------------------------------------------------- */
 
 static int create_parts(persist *p, core *c, persist_state *st)
@@ -288,6 +325,7 @@ static int create_parts(persist *p, core *c, persist_state *st)
 		return -1;
 	journal_writer_config wc = { .ns = cfg->ns, .redis_host = cfg->url.host,
 		.redis_port = cfg->url.port, .backlog_bytes_max = cfg->backlog_bytes_max };
+	p->sealed_lsn = st->lsn;
 	p->writer = journal_writer_create(p->loop, &wc, p->link, st->lsn, on_acked, on_sealed, p);
 	if (p->writer == NULL)
 		return -1;

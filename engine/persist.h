@@ -128,6 +128,23 @@ int persist_snapshot_request(persist *p, uint64_t *run, char *message, size_t me
 /* The value of stats' "durability" key. */
 void persist_write_stats(void *p, mp_buf *out);
 
+/* Durability's figures for /metrics, /healthz and the operations page. */
+typedef struct persist_view {
+	persist_mode mode;
+	const char *unavailable;     /* NULL, or why changes are refused */
+	bool connected;
+	uint64_t lsn, acked_lsn;     /* given out; acknowledged by Redis */
+	uint64_t pending_bytes;      /* journal bytes not yet acknowledged */
+	uint64_t batches, records, bytes; /* sealed so far */
+	uint64_t snapshot_lsn;
+	int64_t snapshot_at_ms;      /* 0: none */
+	bool snapshot_running;
+	uint64_t snapshots_taken, snapshots_failed;
+	uint64_t snapshot_duration_ms, snapshot_bytes; /* the last one taken */
+	const struct metrics_hist *batch_records; /* records per sealed batch */
+} persist_view;
+void persist_view_get(const persist *p, persist_view *out);
+
 /* Stop taking snapshots; finish once every record is acknowledged. */
 void persist_stop(persist *p);
 /* Close every handle now, acknowledged or not (shutdown timed out). */

@@ -27,6 +27,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "fair.h"
+#include "http.h"
 #include "listener.h"
 #include "log.h"
 #include "outq.h"
@@ -73,6 +74,8 @@ struct server {
 	uint64_t acked_lsn;
 	uv_prepare_t busy_meter;
 	uint64_t turn_hr, turn_idle;
+	metrics *metrics;     /* NULL without --metrics */
+	http *http;
 };
 
 void server_config_default(server_config *cfg)
@@ -183,13 +186,6 @@ static void conn_wait(conn *cn, bool on)
 	}
 }
 
-/*
- * Send the replies that may go; close when asked to and all is sent. The
- * common case is one write() that takes everything: uv_try_write() does
- * just that. Only a remainder goes through uv_write(), because libuv 1.44
- * re-arms the socket's epoll registration after every completed uv_write(),
- * which costs an extra system call per reply.
- */
 /* Keep the server's list of connections whose replies wait current. */
 static void conn_update_waiting(conn *cn)
 {
@@ -402,11 +398,14 @@ static bool conn_process(conn *cn)
 		dispatch_reply r;
 		mp_buf *out = outq_tail(&cn->out);
 		size_t before = out ? out->len : 0;
+		uint64_t start_ns = srv->metrics ? uv_hrtime() : 0;
 		if (out)
 			dispatch_frame(&srv->dispatch, &cn->peer, cn->in + pos, len, out, &r);
 		pos += len;
 		if (conn_overfull(cn, out && conn_queue(cn, out, before, &r)))
 			break;
+		if (srv->metrics && r.replied)
+			metrics_reply(srv->metrics, r.cmd, start_ns, r.wait_lsn);
 		if (r.close) {
 			conn_close_asked(cn);
 			break;
@@ -429,11 +428,14 @@ static bool conn_process(conn *cn)
 void conn_serve(conn *cn)
 {
 	bool more = conn_process(cn) && !cn->close_when_sent;
-	if (cn->closing)
-		return;
-	if (more != cn->backlog)
-		fair_backlog(cn, more);
-	conn_flush(cn);
+	if (!cn->closing) {
+		if (more != cn->backlog)
+			fair_backlog(cn, more);
+		conn_flush(cn);
+	}
+	/* The read's replies are written, or wait on the journal, by now. */
+	if (cn->srv->metrics)
+		metrics_turn_end(cn->srv->metrics, uv_hrtime());
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -551,6 +553,8 @@ static void on_acked(void *ud, uint64_t lsn)
 		next = cn->wnext;
 		conn_flush(cn);
 	}
+	if (srv->metrics)
+		metrics_acked(srv->metrics, lsn, uv_hrtime());
 }
 
 typedef struct snapshot_outcome {
@@ -592,6 +596,8 @@ static void on_busy_meter(uv_prepare_t *h)
 		uint64_t busy = (now - srv->turn_hr) - (idle - srv->turn_idle);
 		if (busy / 1000 > srv->loop_busy_max_us)
 			srv->loop_busy_max_us = busy / 1000;
+		if (srv->metrics)
+			metrics_hist_add(&srv->metrics->loop_busy, busy / 1000, busy);
 	}
 	srv->turn_hr = now;
 	srv->turn_idle = idle;
@@ -627,6 +633,7 @@ static void on_signal(uv_signal_t *s, int signum)
 	uv_timer_start(&srv->shutdown_timer, on_shutdown_timeout, srv->cfg->shutdown_timeout_ms, 0);
 	uv_unref((uv_handle_t *)&srv->shutdown_timer);
 	uv_close((uv_handle_t *)&srv->busy_meter, NULL);
+	http_stop(srv->http);
 	conn *next;
 	for (conn *cn = srv->conns; cn; cn = next) {
 		next = cn->next;
@@ -773,7 +780,9 @@ int server_run(const server_config *cfg, core *c, const persist_config *pc, pers
 	srv.loop = uv_default_loop();
 	uv_loop_configure(srv.loop, UV_METRICS_IDLE_TIME);
 	signal(SIGPIPE, SIG_IGN);
-	if (listen_on(&srv) != 0) {
+	/* --metrics: HTTP on the same loop, reading what the dispatch keeps. */
+	if (listen_on(&srv) != 0 || (cfg->metrics_listen &&
+	        (srv.http = http_start(srv.loop, cfg->metrics_listen, &srv.dispatch, &srv.metrics)) == NULL)) {
 		server_close_loop(&srv);
 		return 1;
 	}
@@ -792,6 +801,7 @@ int server_run(const server_config *cfg, core *c, const persist_config *pc, pers
 	int rc = server_close_loop(&srv);
 	persist_destroy(srv.persist);
 	dispatch_finish(&srv.dispatch);
+	http_destroy(srv.http, srv.metrics);
 	if (rc != 0) {
 		log_error("the loop did not close cleanly: %s", uv_strerror(rc));
 		return 1;

@@ -30,6 +30,7 @@ typedef struct server_config {
 	uint32_t sweep_interval_ms;
 	uint32_t sweep_budget;      /* expiries and forgets per tick */
 	uint32_t shutdown_timeout_ms;
+	const char *metrics_listen; /* NULL, or ADDR:PORT serving HTTP (http.h) */
 } server_config;
 
 void server_config_default(server_config *cfg);

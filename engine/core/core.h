@@ -552,6 +552,26 @@ typedef struct core_stats {
 void core_stats_get(const core *c, core_stats *out);
 
 /*
+ * Skus with their totals over their records, for views rebuilt in the
+ * background: visits at most budget slots of the sku table from *cursor,
+ * calling emit for each sku found, and moves *cursor on (back to 0 once
+ * the walk reached the end). Returns the slots visited. Between calls
+ * the core may change: a sku added, or moved by the table's growth, may
+ * be missed or seen twice by a walk that spans calls, so this suits views
+ * the next walk corrects, not exact answers. t and its name are valid
+ * during the call.
+ */
+typedef struct core_sku_total {
+	core_str sku;
+	int64_t on_hand, reserved, committed, available;
+	int64_t low_stock;          /* sku.put's threshold; 0: none */
+	uint32_t records;
+	uint32_t oversold_records;  /* records with reserved + committed > on_hand */
+} core_sku_total;
+uint32_t core_sku_scan(const core *c, uint32_t *cursor, uint32_t budget,
+    void (*emit)(void *ctx, const core_sku_total *t), void *ctx);
+
+/*
  * A canonical text dump of the whole state, for tests: the same state gives
  * the same bytes. Writes at most cap bytes and returns the length it needed.
  */
