@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "events.h"
 #include "fair.h"
 #include "listener.h"
 #include "log.h"
@@ -70,6 +71,7 @@ struct server {
 	uint64_t loop_busy_max_us; /* the longest loop turn */
 	bool stopping;
 	persist *persist;
+	events *events;       /* subscriptions and the turn's events */
 	uint64_t acked_lsn;
 	uv_prepare_t busy_meter;
 	uint64_t turn_hr, turn_idle;
@@ -82,6 +84,7 @@ void server_config_default(server_config *cfg)
 		.port = ALLOT_DEFAULT_PORT,
 		.max_connections = ALLOT_DEFAULT_MAX_CONNECTIONS,
 		.output_bytes_max = ALLOT_DEFAULT_OUTPUT_BYTES_MAX,
+		.subscriber_bytes_max = ALLOT_DEFAULT_SUBSCRIBER_BYTES_MAX,
 		.frames_per_turn = ALLOT_DEFAULT_FRAMES_PER_TURN,
 		.idle_timeout_s = ALLOT_DEFAULT_IDLE_TIMEOUT_S,
 		.frame_timeout_ms = ALLOT_DEFAULT_FRAME_TIMEOUT_MS,
@@ -126,6 +129,7 @@ static void on_close(uv_handle_t *h)
 	}
 	conn_wait(cn, false);
 	fair_backlog(cn, false);
+	events_unsubscribe(srv->events, &cn->peer);
 	log_debug("connection %" PRIu64 " closed", cn->id);
 	free(cn->in);
 	outq_finish(&cn->out);
@@ -143,6 +147,11 @@ void conn_close(conn *cn)
 }
 
 static void conn_flush(conn *cn);
+
+void conn_send(conn *cn)
+{
+	conn_flush(cn);
+}
 
 static void on_write(uv_write_t *req, int status)
 {
@@ -729,6 +738,11 @@ static bool server_start_request_path(server *srv, const persist_config *pc, per
 	srv->dispatch.server_stats = server_stats;
 	srv->dispatch.server_stats_ud = srv;
 	dispatch_set_auth(&srv->dispatch, srv->cfg->auth);
+	events_config ec = { .subscriber_bytes_max = srv->cfg->subscriber_bytes_max };
+	srv->events = events_create(srv->loop, &srv->dispatch, srv->persist, &ec, st ? st->events_seq : 0);
+	if (srv->events == NULL)
+		return false;
+	srv->dispatch.events = srv->events;
 	return true;
 }
 
@@ -782,6 +796,7 @@ int server_run(const server_config *cfg, core *c, const persist_config *pc, pers
 		persist_close(srv.persist);
 		server_close_loop(&srv);
 		persist_destroy(srv.persist);
+		events_destroy(srv.events);
 		return 1;
 	}
 	server_start_timers(&srv);
@@ -789,8 +804,10 @@ int server_run(const server_config *cfg, core *c, const persist_config *pc, pers
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 
 	persist_close(srv.persist);
+	events_close(srv.events);
 	int rc = server_close_loop(&srv);
 	persist_destroy(srv.persist);
+	events_destroy(srv.events);
 	dispatch_finish(&srv.dispatch);
 	if (rc != 0) {
 		log_error("the loop did not close cleanly: %s", uv_strerror(rc));
