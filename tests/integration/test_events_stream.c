@@ -228,3 +228,129 @@ Test(events_stream, xread_across_kill9_sees_every_acknowledged_event_once_in_seq
 	redisFree(rc);
 	redis_server_destroy(rs);
 }
+
+static void subscribe_all(wire_conn *sub)
+{
+	uint32_t id = msgid++;
+	wire_request(sub, id, "subscribe");
+	mp_write_map(&sub->out, 1);
+	mp_write_lit(&sub->out, "topics");
+	mp_write_array(&sub->out, 2);
+	mp_write_lit(&sub->out, "reservation");
+	mp_write_lit(&sub->out, "stock");
+	int64_t deadline = harness_now_ms() + CALL_MS;
+	cr_assert_eq(wire_flush(sub, deadline), 0, "%s", sub->error);
+	reply_of(sub, id, deadline, false);
+}
+
+static void set_k(wire_conn *c, int64_t on_hand)
+{
+	uint32_t id = msgid++;
+	wire_request(c, id, "stock.set");
+	mp_write_map(&c->out, 3);
+	mp_write_lit(&c->out, "sku");
+	mp_write_lit(&c->out, "K");
+	mp_write_lit(&c->out, "location");
+	mp_write_lit(&c->out, "W1");
+	mp_write_lit(&c->out, "on_hand");
+	mp_write_int(&c->out, on_hand);
+	int64_t deadline = harness_now_ms() + CALL_MS;
+	cr_assert_eq(wire_flush(c, deadline), 0, "%s", c->error);
+	reply_of(c, id, deadline, false);
+}
+
+/* In sync mode an event leaves only once its change is durable: while
+ * Redis does not answer, neither the reply nor the event comes. An expiry
+ * (no journal record) is in the stream too, at its deadline. */
+Test(events_stream, sync_events_wait_for_durability_and_expiries_reach_the_stream,
+    .timeout = 120)
+{
+	char err[512];
+	redis_server *rs = redis_server_start(err, sizeof(err));
+	cr_assert_not_null(rs, "cannot start redis-server: %s", err);
+	redisContext *rc = redis_server_connect(rs, CALL_MS, err, sizeof(err));
+	cr_assert_not_null(rc, "%s", err);
+	wire_conn c, sub;
+	harness_server *srv = up(rs, &c);
+	cr_assert_eq(wire_open(&sub, srv->port, CALL_MS), 0, "%s", sub.error);
+	set_k(&c, 10);
+	subscribe_all(&sub);
+
+	cr_assert_eq(redis_server_pause(rs), 0);
+	uint32_t id = msgid++;
+	write_reserve(&c, id, 1);
+	cr_assert_eq(wire_flush(&c, harness_now_ms() + CALL_MS), 0, "%s", c.error);
+	bool early = wire_more(&sub, 700);
+	cr_assert_eq(redis_server_resume(rs), 0);
+	cr_assert(!early, "an event came before its change was durable");
+	reply_of(&c, id, harness_now_ms() + CALL_MS, true);
+	ev e;
+	ev_expect(&sub, CALL_MS, &e);
+	cr_assert(strcmp(e.topic, "reservation") == 0 && strcmp(e.reservation_id, held[nheld - 1]) == 0);
+	ev_expect(&sub, CALL_MS, &e);
+	cr_assert_str_eq(e.topic, "stock");
+
+	/* A hold of 300 ms, left to expire. */
+	id = msgid++;
+	wire_request(&c, id, "reserve");
+	mp_write_map(&c.out, 3);
+	mp_write_lit(&c.out, "order_id");
+	mp_write_lit(&c.out, "short");
+	mp_write_lit(&c.out, "lines");
+	mp_write_array(&c.out, 1);
+	mp_write_map(&c.out, 2);
+	mp_write_lit(&c.out, "sku");
+	mp_write_lit(&c.out, "K");
+	mp_write_lit(&c.out, "qty");
+	mp_write_int(&c.out, 1);
+	mp_write_lit(&c.out, "ttl_ms");
+	mp_write_int(&c.out, 300);
+	int64_t deadline = harness_now_ms() + CALL_MS;
+	cr_assert_eq(wire_flush(&c, deadline), 0, "%s", c.error);
+	wire_reply r;
+	cr_assert_eq(wire_reply_to(&c, id, deadline, &r), 0, "%s", c.error);
+	char rid[32];
+	int64_t expires;
+	cr_assert(wire_get_text(r.result, "reservation_id", rid, sizeof(rid)) &&
+	    wire_get_int(r.result, "expires_at", &expires));
+	do
+		ev_expect(&sub, CALL_MS, &e);
+	while (strcmp(e.status, "expired") != 0);
+	cr_assert_eq(e.at, expires);
+	/* The stream has it once its write is acknowledged: wait for it. */
+	bool found = false;
+	for (int tries = 0; !found && tries < 100; tries++) {
+		consume(rc);
+		found = count_of(rid, "expired") == 1;
+		if (!found)
+			harness_sleep_ms(50);
+	}
+	cr_assert(found, "the expiry of %s is not in the stream", rid);
+	wire_close(&sub);
+	wire_close(&c);
+	cr_assert_eq(harness_server_stop(srv), 0);
+	redisFree(rc);
+	redis_server_destroy(rs);
+}
+
+Test(events_stream, events_keep_0_writes_no_stream, .timeout = 60)
+{
+	char err[1024];
+	redis_server *rs = redis_server_start(err, sizeof(err));
+	cr_assert_not_null(rs, "cannot start redis-server: %s", err);
+	harness_server *srv = allotd_start_durable(rs, NS, (const char *const[]){ "--events-keep", "0",
+	    NULL }, err, sizeof(err));
+	cr_assert_not_null(srv, "cannot start allotd: %s", err);
+	wire_conn c;
+	cr_assert_eq(wire_open(&c, srv->port, CALL_MS), 0, "%s", c.error);
+	set_k(&c, 10);
+	one(&c, 1, true);
+	const char *const words[] = { "EXISTS", KEY, NULL };
+	redisReply *r = redis_server_command(rs, err, sizeof(err), words);
+	cr_assert_not_null(r, "%s", err);
+	cr_assert_eq(r->integer, 0, "the stream exists with --events-keep 0");
+	freeReplyObject(r);
+	wire_close(&c);
+	cr_assert_eq(harness_server_stop(srv), 0);
+	redis_server_destroy(rs);
+}
