@@ -180,11 +180,13 @@ static void batch_send(journal_writer *w, batch_item *it)
 		 * its events land together or not at all, whatever becomes of
 		 * allotd meanwhile. */
 		const char *multi[] = { "MULTI" }, *exec[] = { "EXEC" };
+		bool corked = redis_link_cork(w->link);
 		send_or_die(w, 1, multi, NULL, on_queued, NULL);
 		if (it->records)
 			send_journal_xadd(w, it, on_queued);
 		send_events(w, it);
 		send_or_die(w, 1, exec, NULL, on_batch_reply, it);
+		redis_link_uncork(w->link, corked);
 	}
 	it->sent = true;
 }

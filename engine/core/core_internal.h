@@ -67,9 +67,9 @@ typedef struct core_sku {
 	uint32_t hash32;
 	uint16_t nrecs;
 	uint16_t caprecs;
+	int64_t total_seen; /* total available at the last drain (changes.c) */
 	uint8_t name_len;
 	uint8_t touched;  /* 1 while on the changes' list of skus (changes.c) */
-	int64_t total_seen; /* total available at the last drain (changes.c) */
 	char name[]; /* NUL-terminated */
 } core_sku;
 
