@@ -354,3 +354,48 @@ Test(events_stream, events_keep_0_writes_no_stream, .timeout = 60)
 	cr_assert_eq(harness_server_stop(srv), 0);
 	redis_server_destroy(rs);
 }
+
+/* Redis killed under a burst and started again: allotd writes its
+ * unacknowledged batches again; those that had landed are refused entry by
+ * entry and not written twice, and the stream stays one entry per seq. */
+Test(events_stream, a_redis_restart_under_load_writes_no_event_twice, .timeout = 120)
+{
+	char err[512];
+	redis_server *rs = redis_server_start(err, sizeof(err));
+	cr_assert_not_null(rs, "cannot start redis-server: %s", err);
+	wire_conn c;
+	harness_server *srv = up(rs, &c);
+	set_k(&c, 100000);
+	for (int i = 0; i < 10; i++)
+		one(&c, i, false);
+	/* The burst's batches are written to a Redis that does not read
+	 * them, and then it dies: they must be written again. */
+	cr_assert_eq(redis_server_pause(rs), 0);
+	uint32_t first = msgid;
+	for (int i = 0; i < PIPELINED; i++)
+		write_reserve(&c, msgid++, 10 + i);
+	int64_t deadline = harness_now_ms() + CALL_MS;
+	cr_assert_eq(wire_flush(&c, deadline), 0, "%s", c.error);
+	cr_assert(!wire_more(&c, 300), "a reply came while Redis was stopped");
+	cr_assert_eq(redis_server_kill(rs), 128 + 9);
+	cr_assert_eq(redis_server_restart(rs, err, sizeof(err)), 0, "%s", err);
+	/* Every change was accepted before the loss: each is answered once
+	 * allotd has written it again. */
+	deadline = harness_now_ms() + 30000;
+	for (int i = 0; i < PIPELINED; i++)
+		reply_of(&c, first + (uint32_t)i, deadline, true);
+	cr_assert_eq(nheld, 10 + PIPELINED);
+	redisContext *rc = redis_server_connect(rs, CALL_MS, err, sizeof(err));
+	cr_assert_not_null(rc, "%s", err);
+	consume(rc);
+	for (size_t i = 0; i < nentries; i++)
+		cr_assert_eq(entries[i].seq, i + 1, "entry %zu has seq %llu", i,
+		    (unsigned long long)entries[i].seq);
+	for (int i = 0; i < nheld; i++)
+		cr_assert_eq(count_of(held[i], "held"), 1, "%s is held %d times in the stream", held[i],
+		    count_of(held[i], "held"));
+	wire_close(&c);
+	cr_assert_eq(harness_server_stop(srv), 0);
+	redisFree(rc);
+	redis_server_destroy(rs);
+}
