@@ -272,7 +272,7 @@ void events_drain(events *ev)
 	core_changes_drain(ev->core, &sink);
 	for (events_sub *s = ev->subs; s; s = s->next) {
 		if (s->wrote && !s->cut && !s->cn->closing)
-			conn_send(s->cn);
+			conn_flush(s->cn);
 		s->wrote = false;
 	}
 	uint64_t lost = core_changes_lost(ev->core);

@@ -146,13 +146,6 @@ void conn_close(conn *cn)
 	uv_close(&cn->h.handle, on_close);
 }
 
-static void conn_flush(conn *cn);
-
-void conn_send(conn *cn)
-{
-	conn_flush(cn);
-}
-
 static void on_write(uv_write_t *req, int status)
 {
 	conn *cn = req->data;
@@ -246,7 +239,7 @@ static void conn_write_rest(conn *cn, uv_buf_t *bufs, uint32_t n, size_t done, s
  * re-arms the socket's epoll registration after every completed uv_write(),
  * which costs an extra system call per reply.
  */
-static void conn_flush(conn *cn)
+void conn_flush(conn *cn)
 {
 	const uint8_t *base[CONN_IOV_MAX];
 	size_t lens[CONN_IOV_MAX];
