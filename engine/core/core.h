@@ -563,9 +563,9 @@ void core_stats_get(const core *c, core_stats *out);
  * gives one account carrying its latest values.
  *
  * Not tracking costs one predictable branch per change. The lists hold at
- * most CORE_CHANGES_MAX entries each; beyond that (or without memory)
- * changes are counted in core_changes_lost() and not kept. The engine
- * drains early when core_changes_pending() passes a share of it.
+ * most CORE_CHANGES_MAX entries each, far more than a loop turn's bounded
+ * work makes; beyond that (or without memory) changes are counted in
+ * core_changes_lost() and not kept, and the engine logs it.
  */
 #define CORE_CHANGES_MAX (1u << 20)
 
