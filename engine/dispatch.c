@@ -9,6 +9,7 @@
  */
 #include "dispatch.h"
 
+#include "events.h"
 #include "log.h"
 
 #include <allot/protocol.h>
@@ -49,6 +50,9 @@ static void peer_unauthenticate(dispatch *d, dispatch_peer *peer)
 	peer->token = NULL;
 	peer->role = d->auth ? ROLE_NONE : ROLE_ADMIN;
 	peer->who = &d->anonymous;
+	/* No role, no events. */
+	if (d->events && peer->role == ROLE_NONE)
+		events_unsubscribe(d->events, peer);
 }
 
 void dispatch_set_auth(dispatch *d, auth_set *set)
@@ -115,6 +119,32 @@ static int exec_auth(dispatch *d, dispatch_peer *peer, const proto_request *req,
 	mp_write_cstr(out, access_role_name(peer->role));
 	mp_write_lit(out, "name");
 	mp_write_str(out, peer->who->name.p, peer->who->name.len);
+	return CORE_OK;
+}
+
+/* subscribe {topics, skus?} -> {topics}; unsubscribe {} -> {topics: []}.
+ * A subscription belongs to the connection and replaces the one before. */
+static int exec_subscription(dispatch *d, dispatch_peer *peer, const proto_request *req,
+    mp_buf *out)
+{
+	char msg[200];
+	if (d->events == NULL) {
+		encode_error(out, ALLOT_ERR_UNAVAILABLE, "events are not served here");
+		return PROTO_E_UNAVAILABLE;
+	}
+	if (req->cmd->id == CMD_UNSUBSCRIBE) {
+		events_unsubscribe(d->events, peer);
+	} else {
+		int rc = events_subscribe(d->events, peer, &req->u.subscribe, msg, sizeof(msg));
+		if (rc != CORE_OK) {
+			encode_error(out, core_strerror(rc), msg);
+			return rc;
+		}
+	}
+	mp_write_nil(out);
+	mp_write_map(out, 1);
+	mp_write_lit(out, "topics");
+	event_write_topics(out, events_topics(peer));
 	return CORE_OK;
 }
 
@@ -353,10 +383,12 @@ typedef int (*exec_fn)(dispatch *d, const proto_request *req, mp_buf *out);
 #define exec_INBOUND_ADD NULL
 #define exec_SNAPSHOT NULL
 #define exec_AUTH NULL
+#define exec_SUBSCRIBE NULL
+#define exec_UNSUBSCRIBE NULL
 
 /* Reads, by method; changes (CMD_MUTATES), deferred methods and those on
- * the connection have NULL: exec_change(), exec_snapshot() and exec_auth()
- * take them. */
+ * the connection have NULL: exec_change(), exec_snapshot(), exec_auth()
+ * and exec_subscription() take them. */
 static const exec_fn readers[CMD_COUNT] = {
 #define X(id, name, role, flags) [CMD_##id] = exec_##id,
 	CMD_LIST(X)
@@ -371,6 +403,8 @@ static int exec(dispatch *d, dispatch_peer *peer, const proto_request *req, mp_b
 		return exec_change(d, peer, req, out, r);
 	if (cmd->flags & CMD_DEFERRED)
 		return exec_snapshot(d, peer, out, r);
+	if (cmd->flags & CMD_CONNECTION && cmd->id != CMD_AUTH)
+		return exec_subscription(d, peer, req, out);
 	if (cmd->flags & CMD_CONNECTION)
 		return exec_auth(d, peer, req, out, r);
 	assert(readers[cmd->id] != NULL);

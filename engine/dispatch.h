@@ -28,7 +28,11 @@
 #define DISPATCH_DEFERRED_MAX 16
 
 /* What the dispatch keeps of the connection a request came on. */
+struct events;
+struct events_sub;
+
 typedef struct dispatch_peer {
+	struct events_sub *sub; /* NULL, or its subscription (events.h) */
 	uint8_t role;      /* cmd_role: the highest role it may call */
 	uint8_t auth_failures; /* auth calls with a wrong token */
 	uint32_t deferred; /* replies it is owed later (snapshot) */
@@ -61,6 +65,7 @@ typedef struct dispatch {
 	proto_who_stats anonymous; /* "-": requests without a token */
 	uint64_t auth_failures;
 	uint64_t closed_for_auth;
+	struct events *events; /* subscriptions; NULL: subscribe is refused */
 } dispatch;
 
 /* What became of one frame. */

@@ -88,6 +88,13 @@ static void usage(FILE *f)
 	    "  --snapshot-every-records N\n"
 	    "                           snapshot after N journal records, 0 for never\n"
 	    "                           (default %llu)\n"
+	    "\n"
+	    "Events (see README.md):\n"
+	    "  --subscriber-bytes-max N events unsent to a subscriber before it is cut\n"
+	    "                           off (default %u)\n"
+	    "  --events-keep N          with --redis, entries kept in the event stream\n"
+	    "                           allot:{NS}:events (about; default %llu), 0 for no\n"
+	    "                           stream\n"
 	    "  --help                   print this and exit\n"
 	    "  --version                print the version and exit\n",
 	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, ALLOT_DEFAULT_MAX_CONNECTIONS,
@@ -96,7 +103,8 @@ static void usage(FILE *f)
 	    (long long)cc.ttl_default_ms, (long long)cc.ttl_max_ms, (long long)cc.retain_ms,
 	    cc.reservations_max, cc.skus_max, ALLOT_DEFAULT_FRAMES_PER_TURN,
 	    ALLOT_DEFAULT_IDLE_TIMEOUT_S, ALLOT_DEFAULT_FRAME_TIMEOUT_MS, pc.ns,
-	    pc.snapshot_interval_s, (unsigned long long)pc.snapshot_every_records);
+	    pc.snapshot_interval_s, (unsigned long long)pc.snapshot_every_records,
+	    ALLOT_DEFAULT_SUBSCRIBER_BYTES_MAX, (unsigned long long)pc.events_keep);
 }
 
 /* A whole decimal number within [lo, hi], or exit 2 naming the flag. */
@@ -119,7 +127,7 @@ enum {
 	OPT_TTL_MAX_MS, OPT_RETAIN_MS, OPT_RESERVATIONS_MAX, OPT_SKUS_MAX, OPT_REDIS, OPT_NAMESPACE,
 	OPT_DURABILITY, OPT_SNAPSHOT_INTERVAL_S, OPT_SNAPSHOT_EVERY_RECORDS, OPT_AUTH_FILE, OPT_NO_AUTH,
 	OPT_UNIX, OPT_FRAMES_PER_TURN, OPT_IDLE_TIMEOUT_S, OPT_FRAME_TIMEOUT_MS,
-	OPT_METRICS,
+	OPT_METRICS, OPT_SUBSCRIBER_BYTES_MAX, OPT_EVENTS_KEEP,
 	OPT_HELP, OPT_VERSION,
 };
 
@@ -149,6 +157,8 @@ static const struct option options[] = {
 	{ "idle-timeout-s", required_argument, NULL, OPT_IDLE_TIMEOUT_S },
 	{ "frame-timeout-ms", required_argument, NULL, OPT_FRAME_TIMEOUT_MS },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "subscriber-bytes-max", required_argument, NULL, OPT_SUBSCRIBER_BYTES_MAX },
+	{ "events-keep", required_argument, NULL, OPT_EVENTS_KEEP },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -253,6 +263,8 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 			srv->metrics_listen = optarg;
 			break;
 		}
+		case OPT_SUBSCRIBER_BYTES_MAX: srv->subscriber_bytes_max = (size_t)parse_num(name, optarg, 4096, 1LL << 32); break;
+		case OPT_EVENTS_KEEP: pc->events_keep = (uint64_t)parse_num(name, optarg, 0, INT64_MAX); break;
 		case OPT_HELP: usage(stdout); exit(0);
 		case OPT_VERSION: printf("allotd %s\n", ALLOT_VERSION); exit(0);
 		default: usage(stderr); exit(2);

@@ -13,6 +13,7 @@
 #include "snapshotter.h"
 #include "store.h"
 
+#include <allot/protocol.h>
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -64,6 +65,7 @@ void persist_config_default(persist_config *cfg)
 		.reconnect_min_ms = 50,
 		.reconnect_max_ms = 2000,
 		.backlog_bytes_max = (size_t)256 << 20,
+		.events_keep = ALLOT_DEFAULT_EVENTS_KEEP,
 		.snapshot_chunk_bytes = (size_t)1 << 20,
 		.record_limits = {
 			.frame_bytes_max = 1 << 20,
@@ -93,6 +95,7 @@ int persist_recover(const persist_config *cfg, core_config *cc, core **out, pers
 	st->lsn = res.lsn;
 	st->snapshot_lsn = res.snapshot_lsn;
 	st->snapshot_at_ms = res.snapshot_at_ms;
+	st->events_seq = res.events_seq;
 	snprintf(st->snapshot_key, sizeof(st->snapshot_key), "%s", res.snapshot_key);
 	st->redis = res.store;
 	return 0;
@@ -324,7 +327,8 @@ static int create_parts(persist *p, core *c, persist_state *st)
 	if (p->link == NULL)
 		return -1;
 	journal_writer_config wc = { .ns = cfg->ns, .redis_host = cfg->url.host,
-		.redis_port = cfg->url.port, .backlog_bytes_max = cfg->backlog_bytes_max };
+		.redis_port = cfg->url.port, .backlog_bytes_max = cfg->backlog_bytes_max,
+		.events_keep = cfg->events_keep };
 	p->sealed_lsn = st->lsn;
 	p->writer = journal_writer_create(p->loop, &wc, p->link, st->lsn, on_acked, on_sealed, p);
 	if (p->writer == NULL)
@@ -388,4 +392,22 @@ void persist_destroy(persist *p)
 	journal_writer_destroy(p->writer);
 	redis_link_destroy(p->link);
 	free(p);
+}
+
+/* ---- the event stream -------------------------------------------------------------- */
+
+int persist_append_event(persist *p, uint64_t seq, uint32_t nfields, const char *const *fields,
+    const size_t *lens)
+{
+	return journal_writer_append_event(p->writer, seq, nfields, fields, lens);
+}
+
+bool persist_has_stream(const persist *p)
+{
+	return journal_writer_has_stream(p->writer);
+}
+
+void persist_set_seal_hook(persist *p, void (*fn)(void *ud), void *ud)
+{
+	journal_writer_set_seal_hook(p->writer, fn, ud);
 }

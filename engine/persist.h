@@ -53,6 +53,7 @@ typedef struct persist_config {
 	uint32_t connect_timeout_ms;
 	uint32_t reconnect_min_ms, reconnect_max_ms;
 	size_t backlog_bytes_max;         /* unacknowledged journal bytes */
+	uint64_t events_keep;             /* the event stream's length; 0: no stream */
 	size_t snapshot_chunk_bytes;
 	mp_limits record_limits;          /* checked on every record replayed */
 } persist_config;
@@ -65,6 +66,7 @@ typedef struct persist_state {
 	uint64_t snapshot_lsn;  /* 0: no snapshot */
 	int64_t snapshot_at_ms;
 	char snapshot_key[DURABLE_KEY_MAX];
+	uint64_t events_seq;    /* the newest event's seq in the stream, 0: none */
 	void *redis;            /* the store (store.h) recovery used, handed on */
 } persist_state;
 
@@ -110,6 +112,13 @@ uint64_t persist_append_cmd(persist *p, const core_cmd *cmd, int64_t now_ms, cor
 /* Append the record of a sweep that forgot something; returns its lsn. */
 uint64_t persist_append_sweep(persist *p, int64_t now_ms, uint32_t forgot_reservations,
     uint32_t forgot_keys);
+/* The event stream (journal_writer.h): one event for this turn's batch;
+ * whether there is a stream; the hook that appends the turn's events
+ * before every seal. */
+int persist_append_event(persist *p, uint64_t seq, uint32_t nfields, const char *const *fields,
+    const size_t *lens);
+bool persist_has_stream(const persist *p);
+void persist_set_seal_hook(persist *p, void (*fn)(void *ud), void *ud);
 /* The first lsn of the batch being built this turn: the gates of one
  * unsent batch are acknowledged together. */
 uint64_t persist_batch_first_lsn(const persist *p);

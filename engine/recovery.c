@@ -163,6 +163,10 @@ int recovery_run(const recovery_config *cfg, core_config *cc, int64_t now_ms, co
 		goto fail;
 	assert(lsn >= m.snapshot_lsn);
 	t[2] = mono_us();
+	/* Events go on numbering from the stream's newest: it holds exactly
+	 * the events of the journal's changes, written with them. */
+	if (store_events_last_seq(s, &res->events_seq, why, sizeof(why)) != 0)
+		goto fail;
 	uint32_t expired = core_advance(c, now_ms);
 	store_remove_stray_snapshots(s, m.snapshot_key, removed_stray, NULL);
 	t[3] = mono_us();

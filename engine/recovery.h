@@ -30,6 +30,7 @@ typedef struct recovery_result {
 	uint64_t snapshot_lsn;  /* 0: no snapshot */
 	int64_t snapshot_at_ms;
 	char snapshot_key[DURABLE_KEY_MAX];
+	uint64_t events_seq;    /* the seq of the newest event in the stream, 0: none */
 	store *store;           /* the connection recovery used, handed on */
 } recovery_result;
 

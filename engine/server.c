@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "events.h"
 #include "fair.h"
 #include "http.h"
 #include "listener.h"
@@ -71,6 +72,7 @@ struct server {
 	uint64_t loop_busy_max_us; /* the longest loop turn */
 	bool stopping;
 	persist *persist;
+	events *events;       /* subscriptions and the turn's events */
 	uint64_t acked_lsn;
 	uv_prepare_t busy_meter;
 	uint64_t turn_hr, turn_idle;
@@ -85,6 +87,7 @@ void server_config_default(server_config *cfg)
 		.port = ALLOT_DEFAULT_PORT,
 		.max_connections = ALLOT_DEFAULT_MAX_CONNECTIONS,
 		.output_bytes_max = ALLOT_DEFAULT_OUTPUT_BYTES_MAX,
+		.subscriber_bytes_max = ALLOT_DEFAULT_SUBSCRIBER_BYTES_MAX,
 		.frames_per_turn = ALLOT_DEFAULT_FRAMES_PER_TURN,
 		.idle_timeout_s = ALLOT_DEFAULT_IDLE_TIMEOUT_S,
 		.frame_timeout_ms = ALLOT_DEFAULT_FRAME_TIMEOUT_MS,
@@ -129,6 +132,7 @@ static void on_close(uv_handle_t *h)
 	}
 	conn_wait(cn, false);
 	fair_backlog(cn, false);
+	events_unsubscribe(srv->events, &cn->peer);
 	log_debug("connection %" PRIu64 " closed", cn->id);
 	free(cn->in);
 	outq_finish(&cn->out);
@@ -144,8 +148,6 @@ void conn_close(conn *cn)
 	fair_backlog(cn, false);
 	uv_close(&cn->h.handle, on_close);
 }
-
-static void conn_flush(conn *cn);
 
 static void on_write(uv_write_t *req, int status)
 {
@@ -233,7 +235,7 @@ static void conn_write_rest(conn *cn, uv_buf_t *bufs, uint32_t n, size_t done, s
  * re-arms the socket's epoll registration after every completed uv_write(),
  * which costs an extra system call per reply.
  */
-static void conn_flush(conn *cn)
+void conn_flush(conn *cn)
 {
 	const uint8_t *base[CONN_IOV_MAX];
 	size_t lens[CONN_IOV_MAX];
@@ -662,6 +664,7 @@ static void server_stats(void *ud, proto_server_stats *s)
 	s->connections_idle_closed = srv->fair.idle_closed;
 	s->connections_frame_timeouts = srv->fair.frame_timeouts;
 	s->loop_busy_max_us = srv->loop_busy_max_us;
+	metrics_subscribers_set(srv->metrics, srv->events ? events_subscriber_count(srv->events) : 0);
 }
 
 /*
@@ -736,6 +739,11 @@ static bool server_start_request_path(server *srv, const persist_config *pc, per
 	srv->dispatch.server_stats = server_stats;
 	srv->dispatch.server_stats_ud = srv;
 	dispatch_set_auth(&srv->dispatch, srv->cfg->auth);
+	events_config ec = { .subscriber_bytes_max = srv->cfg->subscriber_bytes_max };
+	srv->events = events_create(srv->loop, &srv->dispatch, srv->persist, &ec, st ? st->events_seq : 0);
+	if (srv->events == NULL)
+		return false;
+	srv->dispatch.events = srv->events;
 	return true;
 }
 
@@ -791,6 +799,7 @@ int server_run(const server_config *cfg, core *c, const persist_config *pc, pers
 		persist_close(srv.persist);
 		server_close_loop(&srv);
 		persist_destroy(srv.persist);
+		events_destroy(srv.events);
 		return 1;
 	}
 	server_start_timers(&srv);
@@ -798,8 +807,10 @@ int server_run(const server_config *cfg, core *c, const persist_config *pc, pers
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 
 	persist_close(srv.persist);
+	events_close(srv.events);
 	int rc = server_close_loop(&srv);
 	persist_destroy(srv.persist);
+	events_destroy(srv.events);
 	dispatch_finish(&srv.dispatch);
 	http_destroy(srv.http, srv.metrics);
 	if (rc != 0) {

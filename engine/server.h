@@ -22,6 +22,7 @@ typedef struct server_config {
 	                             * takes it (NULL without an auth file) */
 	uint32_t max_connections;
 	size_t output_bytes_max;    /* replies queued per connection */
+	size_t subscriber_bytes_max; /* events unsent to a subscriber before it is cut off */
 	uint32_t frames_per_turn;   /* requests per connection per loop turn */
 	uint32_t idle_timeout_s;    /* 0: off */
 	uint32_t frame_timeout_ms;  /* to finish a begun request; 0: off */

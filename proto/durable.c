@@ -125,6 +125,11 @@ void durable_key_journal(char *buf, const char *ns)
 	snprintf(buf, DURABLE_KEY_MAX, "allot:{%s}:journal", ns);
 }
 
+void durable_key_events(char *buf, const char *ns)
+{
+	snprintf(buf, DURABLE_KEY_MAX, "allot:{%s}:events", ns);
+}
+
 void durable_key_meta(char *buf, const char *ns)
 {
 	snprintf(buf, DURABLE_KEY_MAX, "allot:{%s}:meta", ns);

@@ -92,6 +92,8 @@ bool durable_namespace_valid(const char *ns);
 /* Key names; buf must have DURABLE_KEY_MAX bytes. */
 void durable_key_journal(char *buf, const char *ns);
 void durable_key_meta(char *buf, const char *ns);
+/* The event stream: one entry per event, its id "<seq>-0". */
+void durable_key_events(char *buf, const char *ns);
 void durable_key_snapshot(char *buf, const char *ns, uint64_t lsn, uint64_t nonce);
 /* The pattern that matches every snapshot key of ns (for SCAN). */
 void durable_key_snapshot_pattern(char *buf, const char *ns);

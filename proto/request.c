@@ -632,6 +632,8 @@ static int decode_AUTH(proto_decoder *d, params *p, proto_request *req)
 #define decode_LOCATION_LIST decode_none
 #define decode_STATS decode_none
 #define decode_SNAPSHOT decode_none
+#define decode_UNSUBSCRIBE decode_none
+#define decode_SUBSCRIBE proto_decode_subscribe
 
 static const decode_fn decoders[CMD_COUNT] = {
 #define X(id, name, role, flags) [CMD_##id] = decode_##id,

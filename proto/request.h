@@ -13,6 +13,7 @@
 
 #include "command.h"
 #include "core.h"
+#include "event.h"
 #include "mp.h"
 
 #include <stdbool.h>
@@ -45,6 +46,7 @@ typedef struct proto_request {
 		proto_avail_query avail;    /* avail */
 		core_str reservation_id;    /* reservation.get */
 		core_str token;             /* auth */
+		proto_subscribe subscribe;  /* subscribe */
 	} u;
 	core_str tags[CORE_TAGS_MAX];       /* location.put's tags point here */
 } proto_request;
@@ -101,6 +103,10 @@ proto_decoded proto_decode(proto_decoder *d, const uint8_t *frame, size_t len,
  * else 0. Lets a refusal of the whole stream still answer the pending call.
  */
 uint32_t proto_peek_msgid(const uint8_t *buf, size_t len);
+
+/* subscribe's decoder (event.c), in request.c's table. */
+struct params;
+int proto_decode_subscribe(proto_decoder *d, struct params *p, proto_request *req);
 
 /* The params of a request proto_decode() accepted, into req->u. 0, or -1
  * with *why filled (BAD_REQUEST, TOO_LARGE). */

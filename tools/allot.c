@@ -19,6 +19,10 @@
  *   allot token new NAME ROLE
  *
  * prints a fresh token and the line for allotd's --auth-file (token.c).
+ *
+ *   allot watch [TOPIC...] [--sku SKU...]
+ *
+ * prints live events as JSON lines until interrupted (watch.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -31,6 +35,7 @@
 #include "allot/protocol.h"
 #include "dump.h"
 #include "token.h"
+#include "watch.h"
 
 #ifndef ALLOT_VERSION
 #define ALLOT_VERSION "0.1.0"
@@ -52,6 +57,7 @@ typedef enum cli_action {
 	CLI_ACTION_VERSION,
 	CLI_ACTION_DUMP,
 	CLI_ACTION_TOKEN,
+	CLI_ACTION_WATCH,
 } cli_action;
 
 typedef struct cli_opts {
@@ -98,7 +104,12 @@ static void cli_usage(FILE *out)
 	    "       allot token new NAME ROLE\n"
 	    "\n"
 	    "Print a fresh token and the line for allotd's --auth-file (ROLE: read,\n"
-	    "checkout or admin; see SECURITY.md).\n",
+	    "checkout or admin; see SECURITY.md).\n"
+	    "\n"
+	    "       allot watch [TOPIC...] [--sku SKU...]\n"
+	    "\n"
+	    "Print live events as JSON lines until interrupted (see 'allot watch\n"
+	    "--help').\n",
 	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, CLI_DEFAULT_TIMEOUT_MS);
 }
 
@@ -177,6 +188,10 @@ static int cli_parse_args(int argc, char **argv, cli_opts *o)
 	}
 	if (o->argc >= 1 && strcmp(o->argv[0], "token") == 0) {
 		o->action = CLI_ACTION_TOKEN; /* token.c reads its own words */
+		return 0;
+	}
+	if (o->argc >= 1 && strcmp(o->argv[0], "watch") == 0) {
+		o->action = CLI_ACTION_WATCH; /* watch.c reads its own words */
 		return 0;
 	}
 	if (o->argc < 1 || o->argc > 2) {
@@ -261,6 +276,10 @@ int main(int argc, char **argv)
 		return dump_main(o.argc - 1, o.argv + 1);
 	case CLI_ACTION_TOKEN:
 		return token_main(o.argc - 1, o.argv + 1);
+	case CLI_ACTION_WATCH: {
+		watch_target t = { o.host, o.port, o.token, o.timeout_ms };
+		return watch_main(&t, o.argc, o.argv);
+	}
 	case CLI_ACTION_VERSION:
 		printf("allot %s (wire protocol %d)\n", ALLOT_VERSION,
 		    ALLOT_PROTOCOL_VERSION);

@@ -157,6 +157,7 @@ void core_destroy(core *c)
 {
 	if (c == NULL)
 		return;
+	changes_finish(c);
 	resv_finish(c);
 	policy_finish(c);
 	inbound_finish(c);

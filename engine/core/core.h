@@ -551,6 +551,64 @@ typedef struct core_stats {
 } core_stats;
 void core_stats_get(const core *c, core_stats *out);
 
+/* ---- What changed, for events ------------------------------------------- */
+
+/*
+ * While tracking, the core notes what its mutations change (core_exec,
+ * core_advance, core_sweep, core_forget): the records touched, once each,
+ * with their available before the first touch; the skus touched; every
+ * reservation's change of status. core_changes_drain() hands them over
+ * and forgets them. The core never calls out while it mutates: the engine
+ * drains once per loop turn, so a record changed many times in a turn
+ * gives one account carrying its latest values.
+ *
+ * Not tracking costs one predictable branch per change. The lists hold at
+ * most CORE_CHANGES_MAX entries each, far more than a loop turn's bounded
+ * work makes; beyond that (or without memory) changes are counted in
+ * core_changes_lost() and not kept, and the engine logs it.
+ */
+#define CORE_CHANGES_MAX (1u << 20)
+
+/* Start (every sku's total available becomes its seen total: O(skus)) or
+ * stop tracking; stopping forgets what was not drained. -1 without
+ * memory (not tracking then). */
+int core_track(core *c, bool on);
+bool core_tracking(const core *c);
+
+typedef struct core_change_resv {
+	char id[CORE_RESERVATION_ID_LEN + 1];
+	core_str order_id;
+	core_resv_status status;
+	int64_t at_ms;          /* when: an expiry's deadline, else the core's clock */
+	const core_resv *resv;  /* NULL when forgotten before the drain */
+} core_change_resv;
+
+typedef struct core_change_sku {
+	core_str sku;
+	int64_t before;         /* total available at the last drain (or when
+	                         * tracking began, or 0 for a new sku) */
+	int64_t available;      /* now */
+	int64_t low_stock;      /* its sku.put threshold; 0: none */
+} core_change_sku;
+
+/* Callbacks of a drain, in this order: every reservation change in the
+ * order they happened; each record whose available differs from before its
+ * first change since the last drain, in the order first touched; each sku
+ * touched, in the order first touched. Views are valid during the call. */
+typedef struct core_changes_sink {
+	void (*resv)(void *ud, const core_change_resv *ch);
+	void (*record)(void *ud, const core_record_view *rec);
+	void (*sku)(void *ud, const core_change_sku *ch);
+	void *ud;
+} core_changes_sink;
+
+/* Entries kept since the last drain. */
+uint32_t core_changes_pending(const core *c);
+/* Hand over and forget; returns the entries handed over. */
+uint32_t core_changes_drain(core *c, const core_changes_sink *sink);
+/* Changes not kept (over CORE_CHANGES_MAX, or no memory), ever. */
+uint64_t core_changes_lost(const core *c);
+
 /*
  * Skus with their totals over their records, for views rebuilt in the
  * background: visits at most budget slots of the sku table from *cursor,

@@ -57,7 +57,7 @@ typedef struct core_rec {
 	uint32_t safety;
 	uint64_t version;
 	uint16_t loc;
-	uint16_t unused16;
+	uint16_t touched; /* 1 while on the changes' list of records (changes.c) */
 	uint32_t ledger;  /* held units and allocations here, by deadline (expiry.c);
 	                   * a claim's index while a snapshot is restored (snap_restore.c) */
 } core_rec;
@@ -67,7 +67,9 @@ typedef struct core_sku {
 	uint32_t hash32;
 	uint16_t nrecs;
 	uint16_t caprecs;
+	int64_t total_seen; /* total available at the last drain (changes.c) */
 	uint8_t name_len;
+	uint8_t touched;  /* 1 while on the changes' list of skus (changes.c) */
 	char name[]; /* NUL-terminated */
 } core_sku;
 
@@ -268,6 +270,10 @@ struct core {
 	plan_state *ps; /* the planner's own scratch (plan.c) */
 	core_sku **cust_skus;  /* lines_max: a reserve's lines with a per-customer limit */
 	core_cust **cust_new;  /* lines_max: their new entries */
+
+	/* What changed since the last core_changes_drain(), kept only while
+	 * tracking (changes.c). */
+	struct core_changes *changes; /* NULL: not tracking */
 };
 
 /* Helpers shared across the core's files. */
@@ -301,6 +307,26 @@ static inline const unsigned char *resv_unknown_names(const core_resv *r)
  * order was reserved (allow_partial; the line's sku is then NULL), the copy
  * kept after the order id. */
 core_str rline_sku_name(const core_resv *r, const core_rline *l);
+
+/* ---- changes, for events (changes.c) ------------------------------------- */
+
+/* Record rec of s about to change (extra: units of a lazily expired hold
+ * it still counts as reserved, which the change gives back). */
+void changes_rec(core *c, const core_sku *s, core_rec *rec, uint32_t extra);
+/* r just entered status s. */
+void changes_resv(core *c, const core_resv *r, core_resv_status s, int64_t at_ms);
+static inline void track_rec(core *c, const core_sku *s, core_rec *rec, uint32_t extra)
+{
+	/* The one branch the mutations pay when nobody tracks. */
+	if (__builtin_expect(c->changes != NULL, 0) && !rec->touched)
+		changes_rec(c, s, rec, extra);
+}
+static inline void track_resv(core *c, const core_resv *r, core_resv_status s, int64_t at_ms)
+{
+	if (__builtin_expect(c->changes != NULL, 0))
+		changes_resv(c, r, s, at_ms);
+}
+void changes_finish(core *c);
 
 /* ---- expiry (expiry.c) ----------------------------------------------------- */
 

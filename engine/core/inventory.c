@@ -451,6 +451,7 @@ int inventory_exec(core *c, const core_cmd *cmd, core_result *res, core_error *e
 		return rc;
 	}
 	core_rec *rec = target_commit(c, &t, s->sku, s->location);
+	track_rec(c, t.sku, rec, 0);
 	rec->on_hand = (uint32_t)on_hand;
 	if (cmd->type == CORE_CMD_STOCK_SET && s->safety >= 0)
 		rec->safety = (uint32_t)s->safety;

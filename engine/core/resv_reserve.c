@@ -310,6 +310,7 @@ int resv_reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_er
 			continue;
 		}
 		core_rec *rec = c->plan[k].rec;
+		track_rec(c, c->plan_skus[c->plan[k].line], rec, 0);
 		rec->reserved += c->plan[k].qty;
 		rec->version++;
 		on_hand_units += c->plan[k].qty;
@@ -332,6 +333,7 @@ int resv_reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_er
 	seqmap_put(&c->resv_by_seq, r->id - c->id_base, r);
 	heap_push(c, r);
 	c->by_status[CORE_RESV_HELD]++;
+	track_resv(c, r, CORE_RESV_HELD, c->now_ms);
 	resv_account(c, r, true);
 	if (e) {
 		e->resv = r;

@@ -542,3 +542,27 @@ uint32_t store_remove_stray_snapshots(store *s, const char *current,
 	}
 	return deleted;
 }
+
+int store_events_last_seq(store *s, uint64_t *seq, char *why, size_t why_len)
+{
+	char key[DURABLE_KEY_MAX];
+	durable_key_events(key, s->ns);
+	const char *argv[] = { "XREVRANGE", key, "+", "-", "COUNT", "1" };
+	redisReply *r = command(s, why, why_len, 6, argv, NULL);
+	if (r == NULL)
+		return -1;
+	*seq = 0;
+	int rc = 0;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		rc = fail(why, why_len, "XREVRANGE %s: not an array", key);
+	} else if (r->elements > 0) {
+		const redisReply *e = r->element[0];
+		char *end = NULL;
+		if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 && e->element[0]->type == REDIS_REPLY_STRING)
+			*seq = strtoull(e->element[0]->str, &end, 10);
+		if (end == NULL || *end != '-')
+			rc = fail(why, why_len, "the newest entry of %s has no id of the form <seq>-0", key);
+	}
+	freeReplyObject(r);
+	return rc;
+}

@@ -119,6 +119,12 @@ int store_write_snapshot(store *s, const char *key, const core *c, uint64_t lsn,
  * most STORE_SCAN_ROUNDS_MAX SCAN calls. Returns how many it deleted;
  * failures stop it quietly (the next start tries again). */
 #define STORE_SCAN_ROUNDS_MAX 1000
+/*
+ * The seq of the newest entry of the event stream (its id is "<seq>-0"),
+ * 0 when there is none: events go on from the next. 0, or -1 with why.
+ */
+int store_events_last_seq(store *s, uint64_t *seq, char *why, size_t why_len);
+
 uint32_t store_remove_stray_snapshots(store *s, const char *current,
     void (*removed)(void *ctx, const char *key), void *ctx);
 
