@@ -4,10 +4,11 @@
  * add to reads: a record's incoming, availability at a date, the list.
  *
  * A receipt at (sku, location) puts its units on hand and uses up the
- * entries there (those with its ref, when it names one), earliest first;
- * the units those entries held for backorders, and units beyond every
- * matching entry up to what other entries there hold, turn backorders
- * into allocations on hand, earliest reservation first. A reservation
+ * entries there (those with its ref, when it names one), earliest first.
+ * Its units go first to the backorders waiting at the location, earliest
+ * reservation first, which become allocations on hand; what backorders
+ * still hold there is then spread again over the entries left there,
+ * earliest first (the rule of new backorders). A reservation
  * keeps its state: the units join the record's reserved (held) or
  * committed (committed), and the reservation gains an allocation on hand
  * at the location when it had none (its orig is 0: the first reply did not
@@ -184,8 +185,8 @@ typedef struct receipt {
 	core_inb *b;            /* NULL: no entries */
 	bool at_loc;            /* b has entries at loc */
 	uint32_t take[CORE_INBOUND_PER_SKU_MAX];  /* units received per entry */
-	uint32_t freed[CORE_INBOUND_PER_SKU_MAX]; /* of its held, units filled */
-	uint64_t fill;          /* backorder units to fill */
+	uint64_t waiting;       /* backorder units held at the location */
+	uint64_t fill;          /* of them, units to fill */
 	uint64_t fill_held, fill_committed;
 	uint32_t nfills;
 	uint64_t ledger_nodes;  /* for the held reservations filled */
@@ -196,7 +197,8 @@ static bool ref_is(const inb_entry *e, core_str ref)
 	return e->ref_len == ref.len && memcmp(e->ref, ref.p, ref.len) == 0;
 }
 
-/* Which entries the units use up, and how many backorder units they fill. */
+/* Which entries the units use up, and how many backorder units they fill:
+ * as many as wait at the location, up to the units received. */
 static int receipt_entries(const core *c, const core_inbound_cmd *cmd, receipt *rp, core_error *err)
 {
 	const core_inb *b = rp->b;
@@ -210,32 +212,18 @@ static int receipt_entries(const core *c, const core_inbound_cmd *cmd, receipt *
 		if (e->loc != rp->loc->id)
 			continue;
 		rp->at_loc = true;
+		rp->waiting += held[i];
 		if (cmd->ref.p && !ref_is(e, cmd->ref))
 			continue;
 		matched = true;
 		uint32_t t = left < e->qty ? (uint32_t)left : e->qty;
 		rp->take[i] = t;
-		rp->freed[i] = t < held[i] ? t : held[i];
-		held[i] -= rp->freed[i];
-		rp->fill += rp->freed[i];
 		left -= t;
 	}
 	if (cmd->ref.p && !matched)
 		return core_fail(err, CORE_E_NOT_FOUND, "ref: sku '%.*s' has no inbound entry '%.*s' at '%s'",
 		    (int)cmd->sku.len, cmd->sku.p, (int)cmd->ref.len, cmd->ref.p, rp->loc->name);
-	/* Units no matching entry expected fill backorders still waiting on the
-	 * location's other entries, which give up what they held for them
-	 * (the latest first, as released units go back) but still expect
-	 * their units. */
-	for (uint32_t i = b ? b->n : 0; i-- > 0 && left > 0;) {
-		if (b->e[i].loc != rp->loc->id)
-			continue;
-		uint32_t g = left < held[i] ? (uint32_t)left : held[i];
-		rp->freed[i] += g;
-		held[i] -= g;
-		rp->fill += g;
-		left -= g;
-	}
+	rp->fill = rp->waiting < (uint64_t)cmd->qty ? rp->waiting : (uint64_t)cmd->qty;
 	return 0;
 }
 
@@ -439,25 +427,32 @@ static core_resv *fill_apply(core *c, const receipt *rp, core_resv *r, uint32_t 
 	return r;
 }
 
-/* The entries at loc give up what the receipt took; used-up ones go. */
+/* The entries at loc give up what the receipt took (used-up ones go), and
+ * what backorders still hold there is spread over them again, earliest
+ * first. It fits: the receipt took at most its units from them, and
+ * filled that many backorders, or every one. */
 static void receipt_take(core *c, receipt *rp)
 {
 	core_inb *b = rp->b;
 	if (b == NULL || !rp->at_loc)
 		return;
 	inbound_settle(c, b, rp->loc->id); /* held is now what reads saw */
+	uint64_t hold = rp->waiting - rp->fill;
 	uint32_t k = 0;
 	for (uint32_t i = 0; i < b->n; i++) {
 		inb_entry *e = &b->e[i];
-		assert(e->held >= rp->freed[i] && e->qty >= rp->take[i]);
-		e->held -= rp->freed[i];
-		e->qty -= rp->take[i];
-		assert(e->held <= e->qty);
+		assert(e->qty >= rp->take[i]);
+		if (e->loc == rp->loc->id) {
+			e->qty -= rp->take[i];
+			e->held = hold < e->qty ? (uint32_t)hold : e->qty;
+			hold -= e->held;
+		}
 		if (e->qty > 0)
 			b->e[k++] = *e;
 		else
 			c->ninbound--;
 	}
+	assert(hold == 0);
 	b->n = k;
 }
 
