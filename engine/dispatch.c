@@ -209,6 +209,9 @@ static void encode_change(dispatch *d, const core_cmd *cmd, const core_result *r
 	case CORE_RESULT_RECORD:
 		encode_record(out, &res->record);
 		break;
+	case CORE_RESULT_RECEIPT:
+		encode_receipt(out, d->core, res);
+		break;
 	}
 }
 
@@ -276,8 +279,35 @@ static int exec_AVAIL(dispatch *d, const proto_request *req, mp_buf *out)
 		return fail_core(out, &err);
 	mp_write_nil(out);
 	mp_write_map(out, q->nskus);
-	for (uint32_t i = 0; i < q->nskus; i++)
-		encode_avail_sku(out, d->core, q->skus[i], q->location, ch);
+	for (uint32_t i = 0; i < q->nskus; i++) {
+		if (q->has_at)
+			encode_avail_sku_at(out, d->core, q->skus[i], q->location, ch, q->at_ms);
+		else
+			encode_avail_sku(out, d->core, q->skus[i], q->location, ch);
+	}
+	return CORE_OK;
+}
+
+/* inbound.list {sku?}: at most CORE_INBOUND_LIST_MAX entries, else
+ * TOO_LARGE (a sku has at most CORE_INBOUND_PER_SKU_MAX). */
+static int exec_INBOUND_LIST(dispatch *d, const proto_request *req, mp_buf *out)
+{
+	_Static_assert(CORE_INBOUND_PER_SKU_MAX <= CORE_INBOUND_LIST_MAX, "one sku's entries always fit");
+	core_str sku = req->u.inbound_list.sku;
+	core_error err = { .code = CORE_E_TOO_LARGE };
+	uint64_t n = core_inbound_count(d->core, sku);
+	if (n > CORE_INBOUND_LIST_MAX) {
+		snprintf(err.message, sizeof(err.message), "inbound.list: %llu entries, more than %d: name a sku",
+		    (unsigned long long)n, CORE_INBOUND_LIST_MAX);
+		return fail_core(out, &err);
+	}
+	size_t start = out->len;
+	mp_write_nil(out);
+	mp_write_array(out, (uint32_t)n);
+	if (core_inbound_list(d->core, sku, encode_inbound_item, out, &err) != 0) {
+		out->len = start; /* nothing was listed: answer the error instead */
+		return fail_core(out, &err);
+	}
 	return CORE_OK;
 }
 
@@ -381,6 +411,7 @@ typedef int (*exec_fn)(dispatch *d, const proto_request *req, mp_buf *out);
 #define exec_CHANNEL_PUT NULL
 #define exec_SKU_PUT NULL
 #define exec_INBOUND_ADD NULL
+#define exec_INBOUND_RECEIVE NULL
 #define exec_SNAPSHOT NULL
 #define exec_AUTH NULL
 #define exec_SUBSCRIBE NULL

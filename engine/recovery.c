@@ -30,8 +30,8 @@ static int upgrade_format(store *s, const store_meta *m, char *why, size_t why_l
 		return 0;
 	if (store_write_format(s, why, why_len) != 0)
 		return -1;
-	log_info("namespace is now durable format %d (was %u): its journal goes on with who made each "
-	    "change", DURABLE_FORMAT, m->format);
+	log_info("namespace is now durable format %d (was %u): its journal goes on in that format",
+	    DURABLE_FORMAT, m->format);
 	return 0;
 }
 

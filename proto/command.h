@@ -55,6 +55,8 @@ enum cmd_flag {
 	X(CHANNEL_PUT, "channel.put", ROLE_ADMIN, CMD_MUTATES)   \
 	X(SKU_PUT, "sku.put", ROLE_ADMIN, CMD_MUTATES)           \
 	X(INBOUND_ADD, "inbound.add", ROLE_ADMIN, CMD_MUTATES)   \
+	X(INBOUND_RECEIVE, "inbound.receive", ROLE_ADMIN, CMD_MUTATES) \
+	X(INBOUND_LIST, "inbound.list", ROLE_READ, 0)            \
 	X(STATS, "stats", ROLE_READ, 0)                          \
 	X(SNAPSHOT, "snapshot", ROLE_ADMIN, CMD_DEFERRED)        \
 	X(SUBSCRIBE, "subscribe", ROLE_READ, CMD_CONNECTION)     \

@@ -50,8 +50,17 @@
  * format 2 reads back whole. A format-1 namespace is marked format 2 when
  * this build first opens it (an older build then refuses it rather than
  * misread the new batches).
+ *
+ * Format 3 adds inbound receipts: journal records of kind 13
+ * (inbound.receive), stock.adjust records with if_version (6 fields; 5
+ * still read), and snapshot reservations whose allocations on hand a
+ * receipt made or added to (orig 0, or qty above orig, where the line has
+ * a backorder at that location). Records and batches are laid out as in
+ * format 2. A format-2 namespace is marked format 3 when this build first
+ * opens it, so that a format-2 build refuses it rather than stop on a
+ * record it does not know.
  */
-#define DURABLE_FORMAT 2
+#define DURABLE_FORMAT 3
 #define DURABLE_FORMAT_OLDEST 1
 #define DURABLE_NAMESPACE_MAX 64
 #define DURABLE_KEY_MAX (DURABLE_NAMESPACE_MAX + 64)

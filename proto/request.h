@@ -26,13 +26,20 @@ typedef struct proto_stock_query {
 	core_str location; /* {NULL, 0}: every location */
 } proto_stock_query;
 
-/* avail {skus, location?, channel?}; skus sorted, repeats dropped. */
+/* avail {skus, location?, channel?, at?}; skus sorted, repeats dropped. */
 typedef struct proto_avail_query {
 	const core_str *skus;
 	uint32_t nskus;
 	core_str location;
 	core_str channel;
+	bool has_at;
+	int64_t at_ms;     /* available to promise at this time */
 } proto_avail_query;
+
+/* inbound.list {sku?} */
+typedef struct proto_inbound_query {
+	core_str sku;      /* {NULL, 0}: every sku */
+} proto_inbound_query;
 
 typedef struct proto_request {
 	uint32_t msgid;
@@ -44,6 +51,7 @@ typedef struct proto_request {
 		core_reserve_cmd quote;     /* route.quote */
 		proto_stock_query stock;    /* stock.get */
 		proto_avail_query avail;    /* avail */
+		proto_inbound_query inbound_list; /* inbound.list */
 		core_str reservation_id;    /* reservation.get */
 		core_str token;             /* auth */
 		proto_subscribe subscribe;  /* subscribe */

@@ -161,6 +161,7 @@ void core_destroy(core *c)
 	resv_finish(c);
 	policy_finish(c);
 	inbound_finish(c);
+	inbound_receive_finish(c);
 	inventory_finish(c);
 	ledger_finish(c);
 	free(c);
@@ -199,6 +200,8 @@ int core_exec(core *c, const core_cmd *cmd, int64_t now_ms,
 		return policy_sku_put(c, &cmd->u.sku, res, err);
 	case CORE_CMD_INBOUND_ADD:
 		return inbound_add(c, &cmd->u.inbound, res, err);
+	case CORE_CMD_INBOUND_RECEIVE:
+		return inbound_receive(c, &cmd->u.inbound, res, err);
 	case CORE_CMD_STOCK_SET:
 	case CORE_CMD_STOCK_ADJUST:
 	case CORE_CMD_RESTOCK:
@@ -395,6 +398,8 @@ const char *core_check(const core *c)
 		why = policy_check(c);
 	if (why == NULL)
 		why = inbound_check(c);
+	if (why == NULL)
+		why = inbound_waiting_check(c);
 	if (why == NULL)
 		why = expiry_check(c);
 	return why;

@@ -138,6 +138,12 @@ typedef struct core_inb {
 	inb_entry *e;
 	inb_slot *slots;  /* one per location with entries, made with the first */
 	uint32_t nslots, cap_slots;
+	/* Sequence numbers of the reservations that may hold backorders of
+	 * the sku, ascending: every live one that does is here (a receipt
+	 * fills them in this order); ones that no longer do are dropped when
+	 * the list is full or a receipt walks it (inbound_receive.c). */
+	uint64_t *waiting;
+	uint32_t nwaiting, cap_waiting;
 } core_inb;
 
 /* Units of a sku with a per-customer limit that one customer holds in
@@ -274,6 +280,11 @@ struct core {
 	/* What changed since the last core_changes_drain(), kept only while
 	 * tracking (changes.c). */
 	struct core_changes *changes; /* NULL: not tracking */
+	/* The last receipt's fills, and the grown copies of the reservations
+	 * it fills (inbound_receive.c); grown as needed. */
+	core_fill *fills;
+	core_resv **fill_grown;
+	uint32_t fills_cap;
 };
 
 /* Helpers shared across the core's files. */
@@ -524,6 +535,39 @@ void inbound_held_now(const core *c, const core_inb *b, uint32_t *held);
 /* A restored entry (snapshot); -1 without memory. */
 int inbound_restore(core *c, core_sku *s, const inb_entry *e);
 const char *inbound_check(const core *c);
+/* Give back what lazily expired backorders at loc hold, before a command
+ * changes the entries there (inbound.c). */
+void inbound_settle(core *c, core_inb *b, uint16_t loc);
+/* Entry order: eta, location name, ref. */
+int inbound_entry_cmp(const core *c, const inb_entry *a, const inb_entry *b);
+
+/* inbound_receive.c: receipts, the waiting lists, dated availability. */
+int inbound_receive(core *c, const core_inbound_cmd *cmd, core_result *res, core_error *err);
+/* Units the sku's entries at loc expect, not yet received. */
+int64_t inbound_incoming_at(const core *c, const core_sku *s, uint16_t loc);
+/* Room to add one reservation to s's waiting list (reserve, before it
+ * can no longer fail); -1 without memory. */
+int inbound_waiting_room(core *c, const core_sku *s);
+/* Add reservation seq (the newest) to s's waiting list, after
+ * inbound_waiting_room() made room (or a restore, which may allocate: -1
+ * without memory). */
+void inbound_waiting_add(core *c, const core_sku *s, uint64_t seq);
+int inbound_waiting_restore(core *c, const core_sku *s, uint64_t seq);
+/* Whether live, unexpired r still holds backorders of s. */
+bool inbound_resv_waits(const core *c, const core_resv *r, const core_sku *s);
+const char *inbound_waiting_check(const core *c);
+void inbound_receive_finish(core *c);
+
+/* A record to change, prepared so that making it exist cannot fail
+ * half-way: every allocation happens in target_prepare(), and
+ * target_commit() only links what was prepared (inventory.c). */
+typedef struct target {
+	core_loc *loc, *new_loc;
+	core_sku *sku, *new_sku;
+	core_rec *rec; /* NULL until committed when the record is new */
+} target;
+int target_prepare(core *c, core_str sku, core_str loc, target *t, core_error *err);
+core_rec *target_commit(core *c, target *t, core_str sku, core_str loc);
 
 int resv_init(core *c);
 void resv_finish(core *c);

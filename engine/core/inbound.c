@@ -38,6 +38,7 @@ void inbound_finish(core *c)
 		if (b) {
 			free(b->e);
 			free(b->slots);
+			free(b->waiting);
 			free(b);
 		}
 	}
@@ -57,7 +58,7 @@ core_inb *inbound_of(const core *c, const core_sku *s)
 }
 
 /* Entries order by eta, then location name, then ref. */
-static int entry_cmp(const core *c, const inb_entry *a, const inb_entry *b)
+int inbound_entry_cmp(const core *c, const inb_entry *a, const inb_entry *b)
 {
 	if (a->eta_ms != b->eta_ms)
 		return a->eta_ms < b->eta_ms ? -1 : 1;
@@ -152,7 +153,7 @@ static core_inb *inb_room(core *c, core_sku *s, core_inb *b, core_error *err)
 static void inb_insert(core *c, core_inb *b, const inb_entry *e)
 {
 	uint32_t i = b->n;
-	while (i > 0 && entry_cmp(c, e, &b->e[i - 1]) < 0) {
+	while (i > 0 && inbound_entry_cmp(c, e, &b->e[i - 1]) < 0) {
 		b->e[i] = b->e[i - 1];
 		i--;
 	}
@@ -236,7 +237,7 @@ int inbound_add(core *c, const core_inbound_cmd *cmd, core_result *res, core_err
 	/* The same location, eta and ref: more of the same arrival. */
 	for (uint32_t i = 0; b && i < b->n; i++) {
 		inb_entry *x = &b->e[i];
-		if (entry_cmp(c, x, &e) != 0)
+		if (inbound_entry_cmp(c, x, &e) != 0)
 			continue;
 		if ((int64_t)x->qty + cmd->qty > CORE_QTY_MAX)
 			return core_fail(err, CORE_E_BAD_REQUEST, "qty: the entry would exceed %lld", CORE_QTY_MAX);
@@ -260,7 +261,7 @@ int inbound_add(core *c, const core_inbound_cmd *cmd, core_result *res, core_err
 	}
 	inb_insert(c, room, &e);
 	for (uint32_t i = 0; i < room->n; i++)
-		if (entry_cmp(c, &room->e[i], &e) == 0)
+		if (inbound_entry_cmp(c, &room->e[i], &e) == 0)
 			entry_result(c, room, i, res);
 	return 0;
 }
@@ -278,7 +279,7 @@ static void raw_return(core_inb *b, uint16_t loc, uint64_t units)
 
 /* Give back what lazily expired backorders at loc hold, before a command
  * changes the entries there. */
-static void settle(core *c, core_inb *b, uint16_t loc)
+void inbound_settle(core *c, core_inb *b, uint16_t loc)
 {
 	inb_slot *slot = slot_of(b, loc);
 	assert(slot != NULL);
@@ -300,7 +301,7 @@ void inbound_expired(core *c, const core_sku *s, uint16_t loc, uint32_t units, i
 void inbound_hold(core *c, const core_sku *s, uint16_t loc, uint32_t units)
 {
 	core_inb *b = inbound_of(c, s);
-	settle(c, b, loc);
+	inbound_settle(c, b, loc);
 	for (uint32_t i = 0; b && i < b->n && units > 0; i++) {
 		inb_entry *e = &b->e[i];
 		uint32_t free_units = e->qty - e->held;
@@ -314,14 +315,14 @@ void inbound_hold(core *c, const core_sku *s, uint16_t loc, uint32_t units)
 void inbound_return(core *c, const core_sku *s, uint16_t loc, uint32_t units)
 {
 	core_inb *b = inbound_of(c, s);
-	settle(c, b, loc);
+	inbound_settle(c, b, loc);
 	raw_return(b, loc, units);
 }
 
 void inbound_ship(core *c, const core_sku *s, uint16_t loc, uint32_t units)
 {
 	core_inb *b = inbound_of(c, s);
-	settle(c, b, loc);
+	inbound_settle(c, b, loc);
 	for (uint32_t i = 0; b && i < b->n && units > 0; i++) {
 		inb_entry *e = &b->e[i];
 		uint32_t take = e->loc == loc ? (e->held < units ? e->held : units) : 0;
@@ -347,7 +348,7 @@ int inbound_restore(core *c, core_sku *s, const inb_entry *e)
 	core_error err;
 	core_inb *b = inbound_of(c, s);
 	for (uint32_t i = 0; b && i < b->n; i++)
-		if (entry_cmp(c, &b->e[i], e) == 0)
+		if (inbound_entry_cmp(c, &b->e[i], e) == 0)
 			return -2; /* the same arrival twice */
 	if ((b = inb_room(c, s, b, &err)) == NULL)
 		return -1;
@@ -387,7 +388,7 @@ const char *inbound_check(const core *c)
 		for (uint32_t j = 0; b && j < b->n; j++) {
 			if (b->e[j].held > b->e[j].qty || b->e[j].qty == 0)
 				return "an inbound entry holds more than it has, or nothing";
-			if (j > 0 && entry_cmp(c, &b->e[j - 1], &b->e[j]) >= 0)
+			if (j > 0 && inbound_entry_cmp(c, &b->e[j - 1], &b->e[j]) >= 0)
 				return "inbound entries are not in order";
 		}
 		n += b ? b->n : 0;
