@@ -83,6 +83,9 @@ static void usage(FILE *f)
 	    "  --snapshot-every-records N\n"
 	    "                           snapshot after N journal records, 0 for never\n"
 	    "                           (default %llu)\n"
+	    "  --journal-keep-ms N      keep the journal's history this long beyond the\n"
+	    "                           snapshot that covers it (default %llu)\n"
+	    "  --journal-keep-bytes N   ... and at most N journal bytes (default %llu)\n"
 	    "  --help                   print this and exit\n"
 	    "  --version                print the version and exit\n",
 	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, ALLOT_DEFAULT_MAX_CONNECTIONS,
@@ -91,7 +94,8 @@ static void usage(FILE *f)
 	    (long long)cc.ttl_default_ms, (long long)cc.ttl_max_ms, (long long)cc.retain_ms,
 	    cc.reservations_max, cc.skus_max, ALLOT_DEFAULT_FRAMES_PER_TURN,
 	    ALLOT_DEFAULT_IDLE_TIMEOUT_S, ALLOT_DEFAULT_FRAME_TIMEOUT_MS, pc.ns,
-	    pc.snapshot_interval_s, (unsigned long long)pc.snapshot_every_records);
+	    pc.snapshot_interval_s, (unsigned long long)pc.snapshot_every_records,
+	    (unsigned long long)pc.journal_keep_ms, (unsigned long long)pc.journal_keep_bytes);
 }
 
 /* A whole decimal number within [lo, hi], or exit 2 naming the flag. */
@@ -113,7 +117,9 @@ enum {
 	OPT_OUTPUT_BYTES_MAX, OPT_LINES_MAX, OPT_AVAIL_SKUS_MAX, OPT_TTL_DEFAULT_MS,
 	OPT_TTL_MAX_MS, OPT_RETAIN_MS, OPT_RESERVATIONS_MAX, OPT_SKUS_MAX, OPT_REDIS, OPT_NAMESPACE,
 	OPT_DURABILITY, OPT_SNAPSHOT_INTERVAL_S, OPT_SNAPSHOT_EVERY_RECORDS, OPT_AUTH_FILE, OPT_NO_AUTH,
-	OPT_UNIX, OPT_FRAMES_PER_TURN, OPT_IDLE_TIMEOUT_S, OPT_FRAME_TIMEOUT_MS, OPT_HELP, OPT_VERSION,
+	OPT_UNIX, OPT_FRAMES_PER_TURN, OPT_IDLE_TIMEOUT_S, OPT_FRAME_TIMEOUT_MS,
+	OPT_JOURNAL_KEEP_MS, OPT_JOURNAL_KEEP_BYTES,
+	OPT_HELP, OPT_VERSION,
 };
 
 static const struct option options[] = {
@@ -141,6 +147,8 @@ static const struct option options[] = {
 	{ "frames-per-turn", required_argument, NULL, OPT_FRAMES_PER_TURN },
 	{ "idle-timeout-s", required_argument, NULL, OPT_IDLE_TIMEOUT_S },
 	{ "frame-timeout-ms", required_argument, NULL, OPT_FRAME_TIMEOUT_MS },
+	{ "journal-keep-ms", required_argument, NULL, OPT_JOURNAL_KEEP_MS },
+	{ "journal-keep-bytes", required_argument, NULL, OPT_JOURNAL_KEEP_BYTES },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -224,6 +232,8 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 		case OPT_FRAMES_PER_TURN: srv->frames_per_turn = (uint32_t)parse_num(name, optarg, 1, 1000000); break;
 		case OPT_IDLE_TIMEOUT_S: srv->idle_timeout_s = (uint32_t)parse_num(name, optarg, 0, 86400 * 365); break;
 		case OPT_FRAME_TIMEOUT_MS: srv->frame_timeout_ms = (uint32_t)parse_num(name, optarg, 0, 86400000); break;
+		case OPT_JOURNAL_KEEP_MS: pc->journal_keep_ms = (uint64_t)parse_num(name, optarg, 0, 3650LL * 86400000); break;
+		case OPT_JOURNAL_KEEP_BYTES: pc->journal_keep_bytes = (uint64_t)parse_num(name, optarg, 0, INT64_MAX); break;
 		case OPT_HELP: usage(stdout); exit(0);
 		case OPT_VERSION: printf("allotd %s\n", ALLOT_VERSION); exit(0);
 		default: usage(stderr); exit(2);
