@@ -68,14 +68,8 @@ void persist_config_default(persist_config *cfg)
 		 * disk). */
 		.journal_keep_ms = 7ULL * 86400000,
 		.journal_keep_bytes = 1ULL << 30,
-		.record_limits = {
-			.frame_bytes_max = 1 << 20,
-			.depth_max = 4,
-			.array_max = 100000,
-			.map_max = 0,
-			.str_max = 4096,
-		},
 	};
+	store_record_limits(&cfg->record_limits);
 }
 
 /* ---- recovery ------------------------------------------------------------- */

@@ -19,6 +19,10 @@
  *   allot token new NAME ROLE
  *
  * prints a fresh token and the line for allotd's --auth-file (token.c).
+ *
+ *   allot archive | audit | replay | explain ...
+ *
+ * read and keep allotd's recorded history (archive_tool.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +33,7 @@
 
 #include "allot/client.h"
 #include "allot/protocol.h"
+#include "archive_tool.h"
 #include "dump.h"
 #include "token.h"
 
@@ -52,6 +57,7 @@ typedef enum cli_action {
 	CLI_ACTION_VERSION,
 	CLI_ACTION_DUMP,
 	CLI_ACTION_TOKEN,
+	CLI_ACTION_HISTORY,
 } cli_action;
 
 typedef struct cli_opts {
@@ -98,7 +104,15 @@ static void cli_usage(FILE *out)
 	    "       allot token new NAME ROLE\n"
 	    "\n"
 	    "Print a fresh token and the line for allotd's --auth-file (ROLE: read,\n"
-	    "checkout or admin; see SECURITY.md).\n",
+	    "checkout or admin; see SECURITY.md).\n"
+	    "\n"
+	    "       allot archive --redis URL --dir DIR ...\n"
+	    "       allot audit --sku SKU [--location L] [--since T] [--until T] [--json] ...\n"
+	    "       allot replay --dir DIR --from T1 --to T2 [overrides] [--json] [--html FILE]\n"
+	    "       allot explain RESERVATION_ID (--dir DIR | --redis URL)\n"
+	    "\n"
+	    "Keep and read the recorded history (see each one's --help and README.md,\n"
+	    "\"History\").\n",
 	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, CLI_DEFAULT_TIMEOUT_MS);
 }
 
@@ -175,6 +189,11 @@ static int cli_parse_args(int argc, char **argv, cli_opts *o)
 		o->action = CLI_ACTION_DUMP; /* dump.c reads its own options */
 		return 0;
 	}
+	if (o->argc >= 1 && (strcmp(o->argv[0], "archive") == 0 || strcmp(o->argv[0], "audit") == 0 ||
+	        strcmp(o->argv[0], "replay") == 0 || strcmp(o->argv[0], "explain") == 0)) {
+		o->action = CLI_ACTION_HISTORY; /* each reads its own options */
+		return 0;
+	}
 	if (o->argc >= 1 && strcmp(o->argv[0], "token") == 0) {
 		o->action = CLI_ACTION_TOKEN; /* token.c reads its own words */
 		return 0;
@@ -246,6 +265,18 @@ fail_params:
 	return status;
 }
 
+/* One of the history commands; argv[0] is its name. */
+static int cli_run_history(int argc, char **argv)
+{
+	if (strcmp(argv[0], "archive") == 0)
+		return archive_main(argc, argv);
+	if (strcmp(argv[0], "audit") == 0)
+		return audit_main(argc, argv);
+	if (strcmp(argv[0], "replay") == 0)
+		return replay_main(argc, argv);
+	return explain_main(argc, argv);
+}
+
 int main(int argc, char **argv)
 {
 	cli_opts o;
@@ -261,6 +292,8 @@ int main(int argc, char **argv)
 		return dump_main(o.argc - 1, o.argv + 1);
 	case CLI_ACTION_TOKEN:
 		return token_main(o.argc - 1, o.argv + 1);
+	case CLI_ACTION_HISTORY:
+		return cli_run_history(o.argc, o.argv);
 	case CLI_ACTION_VERSION:
 		printf("allot %s (wire protocol %d)\n", ALLOT_VERSION,
 		    ALLOT_PROTOCOL_VERSION);

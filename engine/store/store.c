@@ -77,6 +77,17 @@ static int handshake(store *s, const durable_url *url, char *why, size_t why_len
 	return store_command_ok(s, why, why_len, 1, argv);
 }
 
+void store_record_limits(mp_limits *out)
+{
+	*out = (mp_limits){
+		.frame_bytes_max = 1 << 20,
+		.depth_max = 4,
+		.array_max = 100000,
+		.map_max = 0,
+		.str_max = 4096,
+	};
+}
+
 store *store_connect(const durable_url *url, const char *ns, uint32_t connect_timeout_ms,
     uint32_t reply_timeout_ms, char *why, size_t why_len)
 {

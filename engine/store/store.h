@@ -38,6 +38,10 @@ typedef struct store store;
 #define STORE_CHUNKS_PER_READ 64
 #define STORE_ENTRIES_PER_READ 100
 
+/* The bounds every journal record is checked against when read back, by
+ * recovery and by the history's readers alike. */
+void store_record_limits(mp_limits *out);
+
 /*
  * Connect to url, authenticate, select its database and PING, for
  * namespace ns (copied). NULL with why filled (the reason alone: callers
