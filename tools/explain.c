@@ -115,16 +115,19 @@ static int explain_run(history *h, const hu_source *src, explain *x)
 	putchar('\n');
 	json_t *rec = recorded_reply(h, &cfg, x->id);
 	json_t *mine = json_object_get(x->reply, "lines"), *theirs = rec ? json_object_get(rec, "lines") : NULL;
+	bool differs = theirs && !json_equal(mine, theirs);
 	if (theirs == NULL)
 		fprintf(stderr, "allot explain: no snapshot taken since holds %.*s to compare the replayed "
 		    "allocation with\n", (int)x->id.len, x->id.p);
-	else if (!json_equal(mine, theirs))
-		fprintf(stderr, "allot explain: the replayed allocation DIFFERS from the recorded one: "
-		    "recorded %s\n", json_dumps(theirs, JSON_COMPACT));
+	else if (differs)
+		fprintf(stderr, "allot explain: the replayed allocation DIFFERS from the recorded one, "
+		    "which is:\n");
+	if (differs)
+		json_dumpf(theirs, stderr, JSON_COMPACT);
 	else
 		fprintf(stderr, "allot explain: the replayed allocation equals the recorded one\n");
 	json_decref(rec);
-	return theirs && !json_equal(mine, theirs) ? HU_EXIT_DATA : HU_EXIT_OK;
+	return differs ? HU_EXIT_DATA : HU_EXIT_OK;
 }
 
 int explain_main(int argc, char **argv)
