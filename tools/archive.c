@@ -14,6 +14,7 @@
  */
 #include "archive_tool.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -123,6 +124,7 @@ static int copy_chunk(void *ctx, const uint8_t *chunk, size_t len, uint64_t inde
 
 static int copy_snapshot(follower *f, const store_snap *sn, char *why, size_t why_len)
 {
+	assert(sn->key[0] != '\0');
 	if (archive_snap_begin(f->a, sn->lsn, sn->at_ms, why, why_len) != 0)
 		return -1;
 	if (store_read_chunks(f->s, sn->key, copy_chunk, f->a, why, why_len) != 0) {
@@ -171,6 +173,7 @@ static int copy_batch(void *ctx, uint64_t first, uint64_t last, const uint8_t *b
     char *why, size_t why_len)
 {
 	follower *f = ctx;
+	assert(last >= first);
 	f->batches++;
 	f->records += last - first + 1;
 	return archive_append_batch(f->a, first, last, batch, len, why, why_len);

@@ -14,6 +14,7 @@
  */
 #include "archive_tool.h"
 
+#include <assert.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -147,6 +148,7 @@ static void diff(audit *a, const audit_cause *k)
 {
 	uint32_t n = 0;
 	hu_records(a->c, a->sku, a->location, a->cur, AUDIT_RECORDS_MAX, &n);
+	assert(n <= AUDIT_RECORDS_MAX && a->nprev <= AUDIT_RECORDS_MAX);
 	for (uint32_t i = 0; i < n; i++) {
 		audit_rec now = rec_of(&a->cur[i]);
 		audit_rec *was = NULL;
@@ -214,6 +216,7 @@ static void expire_until(audit *a, int64_t t)
 		if (d > t || d == INT64_MAX || d < core_now(a->c))
 			return;
 		core_advance(a->c, d);
+		assert(core_now(a->c) >= d);
 		audit_cause k = { .at_ms = d, .who = "-", .method = "expire" };
 		k.expired = expired_ones(a, names, sizeof(names));
 		diff(a, &k);

@@ -144,6 +144,7 @@ static void count_held(replay_world *w, const core_resv *resv, const core_reserv
 	}
 	if (units == 0)
 		return;
+	assert(shipments >= 1);
 	w->st.held++;
 	w->st.shipments += shipments;
 	w->st.split_orders += shipments > 1;
@@ -159,6 +160,7 @@ static void map_put(replay_world *w, uint64_t rec_id, uint64_t what_id)
 	if (rec_id < w->map_base || rec_id - w->map_base >= REPLAY_MAPPED_MAX)
 		return;
 	uint32_t at = (uint32_t)(rec_id - w->map_base);
+	assert(!w->recorded);
 	if (at >= w->map_cap) {
 		uint32_t cap = w->map_cap ? w->map_cap : 1024;
 		while (cap <= at)
@@ -194,6 +196,7 @@ uint64_t replay_world_last_made(const replay_world *w)
 static int apply_reserve(replay_world *w, const journal_entry *e, bool counting,
     uint64_t recorded_id, char *why, size_t why_len)
 {
+	assert(e->kind == JOURNAL_KIND_RESERVE && e->cmd.type == CORE_CMD_RESERVE);
 	core_cmd cmd = e->cmd;
 	core_reserve_cmd *r = &cmd.u.reserve;
 	bool what_if = !w->recorded && counting;

@@ -205,6 +205,7 @@ int archive_read_journal(archive *a, uint64_t after_lsn, const mp_limits *limits
 		return -1;
 	store_records r = { .limits = limits, .scratch = scratch, .fn = fn, .ctx = ctx,
 		.last = after_lsn };
+	assert(n <= ARCHIVE_FILES_MAX);
 	int rc = 0;
 	for (uint32_t i = 0; rc == 0 && i < n; i++) {
 		unsigned long long next = 0;
@@ -214,6 +215,7 @@ int archive_read_journal(archive *a, uint64_t after_lsn, const mp_limits *limits
 		rc = read_segment(a, names[i], i + 1 == n, &r, why, why_len);
 	}
 	free_names(names, n);
+	assert(r.last >= after_lsn);
 	*last = r.last;
 	return rc;
 }

@@ -150,6 +150,7 @@ static bool follows(const history *h, uint64_t lsn)
 static int64_t choose_start(const history *h, int64_t at_ms)
 {
 	int64_t best = -1, oldest = -1;
+	assert(h->nsnaps <= STORE_SNAPS_MAX);
 	for (uint32_t i = 0; i < h->nsnaps; i++) {
 		if (!follows(h, h->snaps[i].lsn))
 			continue;
@@ -176,6 +177,7 @@ int history_rebuild(history *h, int64_t at_ms, const core_config *cfg, core **ou
 		*out = core_create(cfg);
 		return *out ? 0 : fail(why, why_len, "out of memory");
 	}
+	assert(i < (int64_t)h->nsnaps && follows(h, h->snaps[i].lsn));
 	const store_snap *sn = &h->snaps[i];
 	*start = (history_start){ .lsn = sn->lsn, .at_ms = sn->at_ms };
 	uint64_t lsn = 0, bytes = 0;

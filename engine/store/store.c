@@ -431,6 +431,7 @@ static const redisReply *batch_field(const redisReply *fields)
 int store_batch_records(store_records *j, const uint8_t *batch, size_t len, const char *where,
     char *why, size_t why_len)
 {
+	assert(j->fn != NULL && j->scratch != NULL);
 	durable_batch_reader br;
 	const char *err = NULL;
 	if (durable_batch_read_begin(&br, batch, len, &err) != 0)
@@ -456,6 +457,7 @@ int store_batch_records(store_records *j, const uint8_t *batch, size_t len, cons
 	}
 	if (got < 0)
 		return store_fail(why, why_len, "%s: %s", where, err);
+	assert(!used || j->last == br.next_lsn - 1);
 	if (used)
 		j->bytes += len;
 	return 0;

@@ -36,6 +36,7 @@ int store_list_snaps(store *s, store_snap *out, uint32_t cap, uint32_t *n, char 
 {
 	char key[DURABLE_KEY_MAX];
 	durable_key_snaps(key, s->ns);
+	assert(cap > 0);
 	const char *argv[] = { "HGETALL", key };
 	redisReply *r = store_command(s, why, why_len, 2, argv, NULL);
 	if (r == NULL)
@@ -123,6 +124,7 @@ static int raw_batch(const store *s, const redisReply *b, uint64_t *last, store_
 		return store_fail(why, why_len, "%s: a batch of records %" PRIu64 "..%" PRIu64 " follows "
 		    "record %" PRIu64 ": records are missing (trimmed before they were copied?)",
 		    s->key_journal, first, end, *last);
+	assert(end >= first && first == *last + 1);
 	if (fn(ctx, first, end, (const uint8_t *)b->str, b->len, why, why_len) != 0)
 		return -1;
 	*last = end;
