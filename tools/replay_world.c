@@ -133,7 +133,8 @@ static void count_held(replay_world *w, const core_resv *resv, const core_reserv
 			add_units(&w->st, a.location, a.qty);
 			bool seen = false;
 			for (uint32_t k = 0; k < nused && !seen; k++)
-				seen = used[k].p == a.location.p;
+				seen = used[k].len == a.location.len &&
+				    memcmp(used[k].p, a.location.p, a.location.len) == 0;
 			if (seen)
 				continue;
 			shipments++;
