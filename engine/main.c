@@ -95,6 +95,11 @@ static void usage(FILE *f)
 	    "  --events-keep N          with --redis, entries kept in the event stream\n"
 	    "                           allot:{NS}:events (about; default %llu), 0 for no\n"
 	    "                           stream\n"
+	    "\n"
+	    "History (see README.md):\n"
+	    "  --journal-keep-ms N      keep the journal's history this long beyond the\n"
+	    "                           snapshot that covers it (default %llu)\n"
+	    "  --journal-keep-bytes N   ... and at most N journal bytes (default %llu)\n"
 	    "  --help                   print this and exit\n"
 	    "  --version                print the version and exit\n",
 	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, ALLOT_DEFAULT_MAX_CONNECTIONS,
@@ -104,7 +109,8 @@ static void usage(FILE *f)
 	    cc.reservations_max, cc.skus_max, ALLOT_DEFAULT_FRAMES_PER_TURN,
 	    ALLOT_DEFAULT_IDLE_TIMEOUT_S, ALLOT_DEFAULT_FRAME_TIMEOUT_MS, pc.ns,
 	    pc.snapshot_interval_s, (unsigned long long)pc.snapshot_every_records,
-	    ALLOT_DEFAULT_SUBSCRIBER_BYTES_MAX, (unsigned long long)pc.events_keep);
+	    ALLOT_DEFAULT_SUBSCRIBER_BYTES_MAX, (unsigned long long)pc.events_keep,
+	    (unsigned long long)pc.journal_keep_ms, (unsigned long long)pc.journal_keep_bytes);
 }
 
 /* A whole decimal number within [lo, hi], or exit 2 naming the flag. */
@@ -128,6 +134,7 @@ enum {
 	OPT_DURABILITY, OPT_SNAPSHOT_INTERVAL_S, OPT_SNAPSHOT_EVERY_RECORDS, OPT_AUTH_FILE, OPT_NO_AUTH,
 	OPT_UNIX, OPT_FRAMES_PER_TURN, OPT_IDLE_TIMEOUT_S, OPT_FRAME_TIMEOUT_MS,
 	OPT_METRICS, OPT_SUBSCRIBER_BYTES_MAX, OPT_EVENTS_KEEP,
+	OPT_JOURNAL_KEEP_MS, OPT_JOURNAL_KEEP_BYTES,
 	OPT_HELP, OPT_VERSION,
 };
 
@@ -159,6 +166,8 @@ static const struct option options[] = {
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "subscriber-bytes-max", required_argument, NULL, OPT_SUBSCRIBER_BYTES_MAX },
 	{ "events-keep", required_argument, NULL, OPT_EVENTS_KEEP },
+	{ "journal-keep-ms", required_argument, NULL, OPT_JOURNAL_KEEP_MS },
+	{ "journal-keep-bytes", required_argument, NULL, OPT_JOURNAL_KEEP_BYTES },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -265,6 +274,8 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 		}
 		case OPT_SUBSCRIBER_BYTES_MAX: srv->subscriber_bytes_max = (size_t)parse_num(name, optarg, 4096, 1LL << 32); break;
 		case OPT_EVENTS_KEEP: pc->events_keep = (uint64_t)parse_num(name, optarg, 0, INT64_MAX); break;
+		case OPT_JOURNAL_KEEP_MS: pc->journal_keep_ms = (uint64_t)parse_num(name, optarg, 0, 3650LL * 86400000); break;
+		case OPT_JOURNAL_KEEP_BYTES: pc->journal_keep_bytes = (uint64_t)parse_num(name, optarg, 0, INT64_MAX); break;
 		case OPT_HELP: usage(stdout); exit(0);
 		case OPT_VERSION: printf("allotd %s\n", ALLOT_VERSION); exit(0);
 		default: usage(stderr); exit(2);

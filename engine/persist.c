@@ -67,14 +67,14 @@ void persist_config_default(persist_config *cfg)
 		.backlog_bytes_max = (size_t)256 << 20,
 		.events_keep = ALLOT_DEFAULT_EVENTS_KEEP,
 		.snapshot_chunk_bytes = (size_t)1 << 20,
-		.record_limits = {
-			.frame_bytes_max = 1 << 20,
-			.depth_max = 4,
-			.array_max = 100000,
-			.map_max = 0,
-			.str_max = 4096,
-		},
+		/* A week of history, as the contract says; and at most 1 GiB of
+		 * journal in Redis's memory beyond the snapshot that covers it
+		 * (a busy engine's week is far more: `allot archive` keeps it on
+		 * disk). */
+		.journal_keep_ms = 7ULL * 86400000,
+		.journal_keep_bytes = 1ULL << 30,
 	};
+	store_record_limits(&cfg->record_limits);
 }
 
 /* ---- recovery ------------------------------------------------------------- */
@@ -97,6 +97,10 @@ int persist_recover(const persist_config *cfg, core_config *cc, core **out, pers
 	st->snapshot_at_ms = res.snapshot_at_ms;
 	st->events_seq = res.events_seq;
 	snprintf(st->snapshot_key, sizeof(st->snapshot_key), "%s", res.snapshot_key);
+	st->journal_bytes = res.journal_bytes;
+	st->history_lsn = res.history_lsn;
+	st->history_at_ms = res.history_at_ms;
+	st->history_journal_bytes = res.history_journal_bytes;
 	st->redis = res.store;
 	return 0;
 }
@@ -180,6 +184,7 @@ static void on_snapshot_idle(void *ud)
 
 uint64_t persist_append_cmd(persist *p, const core_cmd *cmd, int64_t now_ms, core_str who)
 {
+	snapshotter_recorded(p->snap, now_ms);
 	return journal_writer_append_cmd(p->writer, cmd, now_ms, who);
 }
 
@@ -262,12 +267,30 @@ static void write_snapshot_stats(const persist *p, mp_buf *out)
 	kv_u(out, "last_fork_us", s.last.fork_us);
 }
 
+/* What the history in Redis keeps: the records after its start (up to
+ * what Redis acknowledged), their batch bytes, and the oldest time one can
+ * replay from. */
+static void write_history_stats(const persist *p, const journal_writer_stats *j, mp_buf *out)
+{
+	snapshotter_history h;
+	snapshotter_history_get(p->snap, &h);
+	uint64_t bytes = snapshotter_journal_bytes(p->snap);
+	mp_write_map(out, 4);
+	kv_u(out, "from_lsn", h.lsn);
+	kv_u(out, "records", j->acked_lsn > h.lsn ? j->acked_lsn - h.lsn : 0);
+	kv_u(out, "bytes", bytes > h.journal_bytes ? bytes - h.journal_bytes : 0);
+	mp_write_lit(out, "oldest_at_ms");
+	mp_write_int(out, h.at_ms ? h.at_ms : -1);
+}
+
 void persist_write_stats(void *ud, mp_buf *out)
 {
 	const persist *p = ud;
 	journal_writer_stats j;
 	journal_writer_stats_get(p->writer, &j);
-	mp_write_map(out, 6);
+	mp_write_map(out, 7);
+	mp_write_lit(out, "history");
+	write_history_stats(p, &j, out);
 	mp_write_lit(out, "mode");
 	mp_write_cstr(out, persist_mode_name(p->cfg.mode));
 	mp_write_lit(out, "redis");
@@ -279,7 +302,9 @@ void persist_write_stats(void *ud, mp_buf *out)
 	mp_write_lit(out, "snapshot");
 	write_snapshot_stats(p, out);
 	mp_write_lit(out, "settings");
-	mp_write_map(out, 2);
+	mp_write_map(out, 4);
+	kv_u(out, "journal_keep_ms", p->cfg.journal_keep_ms);
+	kv_u(out, "journal_keep_bytes", p->cfg.journal_keep_bytes);
 	kv_u(out, "snapshot_interval_s", p->cfg.snapshot_interval_s);
 	kv_u(out, "snapshot_every_records", p->cfg.snapshot_every_records);
 }
@@ -335,9 +360,11 @@ static int create_parts(persist *p, core *c, persist_state *st)
 		return -1;
 	snapshotter_config sc = { .url = cfg->url, .ns = cfg->ns, .interval_s = cfg->snapshot_interval_s,
 		.every_records = cfg->snapshot_every_records, .chunk_bytes = cfg->snapshot_chunk_bytes,
-		.connect_timeout_ms = cfg->connect_timeout_ms };
+		.connect_timeout_ms = cfg->connect_timeout_ms, .keep_ms = cfg->journal_keep_ms,
+		.keep_bytes = cfg->journal_keep_bytes };
 	snapshotter_current cur = { .lsn = st->snapshot_lsn, .at_ms = st->snapshot_at_ms,
-		.key = st->snapshot_key };
+		.key = st->snapshot_key, .journal_bytes = st->journal_bytes,
+		.history = { st->history_lsn, st->history_at_ms, st->history_journal_bytes } };
 	p->snap = snapshotter_create(p->loop, &sc, c, p->link, p->writer, &cur, on_snapshot_done,
 	    on_snapshot_idle, p);
 	return p->snap ? 0 : -1;

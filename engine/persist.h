@@ -56,6 +56,8 @@ typedef struct persist_config {
 	uint64_t events_keep;             /* the event stream's length; 0: no stream */
 	size_t snapshot_chunk_bytes;
 	mp_limits record_limits;          /* checked on every record replayed */
+	uint64_t journal_keep_ms;         /* history kept beyond the snapshot covering it */
+	uint64_t journal_keep_bytes;      /* ... bounded by this many journal bytes */
 } persist_config;
 
 void persist_config_default(persist_config *cfg);
@@ -67,6 +69,10 @@ typedef struct persist_state {
 	int64_t snapshot_at_ms;
 	char snapshot_key[DURABLE_KEY_MAX];
 	uint64_t events_seq;    /* the newest event's seq in the stream, 0: none */
+	uint64_t journal_bytes; /* the journal's batch bytes from record 1 to lsn */
+	uint64_t history_lsn;   /* the history kept in Redis starts after it */
+	int64_t history_at_ms;
+	uint64_t history_journal_bytes;
 	void *redis;            /* the store (store.h) recovery used, handed on */
 } persist_state;
 

@@ -141,6 +141,16 @@ void durable_key_snapshot(char *buf, const char *ns, uint64_t lsn, uint64_t nonc
 	    (unsigned long long)nonce);
 }
 
+void durable_key_snaps(char *buf, const char *ns)
+{
+	snprintf(buf, DURABLE_KEY_MAX, "allot:{%s}:snaps", ns);
+}
+
+void durable_key_archivers(char *buf, const char *ns)
+{
+	snprintf(buf, DURABLE_KEY_MAX, "allot:{%s}:archivers", ns);
+}
+
 void durable_key_snapshot_pattern(char *buf, const char *ns)
 {
 	snprintf(buf, DURABLE_KEY_MAX, "allot:{%s}:snap:*", ns);
