@@ -223,6 +223,12 @@ static void write_durability(metrics_text *t, const http_view_source *s)
 	    (double)v.snapshot_duration_ms / 1e3);
 	gauge(t, "allot_snapshot_bytes", "Size of the last snapshot taken.", (double)v.snapshot_bytes);
 	gauge(t, "allot_snapshot_running", "1 while a snapshot is being taken.", v.snapshot_running);
+	gauge(t, "allot_history_records", "Journal records kept in Redis as history (--journal-keep-ms).",
+	    (double)v.history_records);
+	gauge(t, "allot_history_bytes", "Journal bytes kept in Redis as history.", (double)v.history_bytes);
+	if (v.history_oldest_at_ms)
+		gauge(t, "allot_history_oldest_seconds", "Age of the oldest time the history can replay from.",
+		    (double)(clock_now_ms() - v.history_oldest_at_ms) / 1e3);
 	metrics_family(t, "allot_snapshots_total", "counter", "Snapshots finished, by result.");
 	metrics_text_printf(t, "allot_snapshots_total{result=\"taken\"} %llu\n",
 	    (unsigned long long)v.snapshots_taken);

@@ -270,17 +270,29 @@ static void write_snapshot_stats(const persist *p, mp_buf *out)
 /* What the history in Redis keeps: the records after its start (up to
  * what Redis acknowledged), their batch bytes, and the oldest time one can
  * replay from. */
-static void write_history_stats(const persist *p, const journal_writer_stats *j, mp_buf *out)
+typedef struct history_view {
+	uint64_t from_lsn, records, bytes;
+	int64_t oldest_at_ms; /* 0: none */
+} history_view;
+
+static history_view history_of(const persist *p, const journal_writer_stats *j)
 {
 	snapshotter_history h;
 	snapshotter_history_get(p->snap, &h);
 	uint64_t bytes = snapshotter_journal_bytes(p->snap);
+	return (history_view){ h.lsn, j->acked_lsn > h.lsn ? j->acked_lsn - h.lsn : 0,
+		bytes > h.journal_bytes ? bytes - h.journal_bytes : 0, h.at_ms };
+}
+
+static void write_history_stats(const persist *p, const journal_writer_stats *j, mp_buf *out)
+{
+	history_view h = history_of(p, j);
 	mp_write_map(out, 4);
-	kv_u(out, "from_lsn", h.lsn);
-	kv_u(out, "records", j->acked_lsn > h.lsn ? j->acked_lsn - h.lsn : 0);
-	kv_u(out, "bytes", bytes > h.journal_bytes ? bytes - h.journal_bytes : 0);
+	kv_u(out, "from_lsn", h.from_lsn);
+	kv_u(out, "records", h.records);
+	kv_u(out, "bytes", h.bytes);
 	mp_write_lit(out, "oldest_at_ms");
-	mp_write_int(out, h.at_ms ? h.at_ms : -1);
+	mp_write_int(out, h.oldest_at_ms ? h.oldest_at_ms : -1);
 }
 
 void persist_write_stats(void *ud, mp_buf *out)
@@ -316,7 +328,11 @@ void persist_view_get(const persist *p, persist_view *out)
 	journal_writer_stats_get(p->writer, &j);
 	snapshotter_stats_get(p->snap, &s);
 	assert(j.acked_lsn <= j.lsn);
+	history_view h = history_of(p, &j);
 	*out = (persist_view){
+		.history_records = h.records,
+		.history_bytes = h.bytes,
+		.history_oldest_at_ms = h.oldest_at_ms,
 		.mode = p->cfg.mode,
 		.unavailable = journal_writer_unavailable(p->writer),
 		.connected = redis_link_is_up(p->link),

@@ -157,6 +157,9 @@ typedef struct persist_view {
 	uint64_t snapshots_taken, snapshots_failed;
 	uint64_t snapshot_duration_ms, snapshot_bytes; /* the last one taken */
 	const struct metrics_hist *batch_records; /* records per sealed batch */
+	/* The history kept in Redis (as stats durability.history says). */
+	uint64_t history_records, history_bytes;
+	int64_t history_oldest_at_ms; /* 0: none */
 } persist_view;
 void persist_view_get(const persist *p, persist_view *out);
 
