@@ -328,6 +328,78 @@ Test(events, an_expiry_is_an_event_at_its_deadline)
 	stop();
 }
 
+/* inbound.add, then a backordered reserve, then inbound.receive: the
+ * receipt turns the backorder into stock held at W1, which the subscriber
+ * hears as a reservation event (the hold keeps its state) and the record's
+ * stock event. */
+Test(events, a_receipt_that_fills_a_backorder_is_heard)
+{
+	start(NULL);
+	wire_conn sub, act;
+	open_conn(&sub);
+	open_conn(&act);
+	set_stock(&act, "R", "W1", 0);
+	uint32_t id = next_msgid++;
+	wire_request(&act, id, "inbound.add");
+	mp_write_map(&act.out, 4);
+	mp_write_lit(&act.out, "sku");
+	mp_write_lit(&act.out, "R");
+	mp_write_lit(&act.out, "location");
+	mp_write_lit(&act.out, "W1");
+	mp_write_lit(&act.out, "qty");
+	mp_write_int(&act.out, 5);
+	mp_write_lit(&act.out, "eta");
+	mp_write_int(&act.out, 1900000000000);
+	wire_reply r = finish(&act, id);
+	ok(&r, "inbound.add");
+	id = next_msgid++;
+	wire_request(&act, id, "reserve");
+	mp_write_map(&act.out, 3);
+	mp_write_lit(&act.out, "order_id");
+	mp_write_lit(&act.out, "o-r");
+	mp_write_lit(&act.out, "lines");
+	mp_write_array(&act.out, 1);
+	mp_write_map(&act.out, 2);
+	mp_write_lit(&act.out, "sku");
+	mp_write_lit(&act.out, "R");
+	mp_write_lit(&act.out, "qty");
+	mp_write_int(&act.out, 2);
+	mp_write_lit(&act.out, "allow_backorder");
+	mp_write_bool(&act.out, true);
+	r = finish(&act, id);
+	ok(&r, "reserve");
+	char rid[32];
+	cr_assert(wire_get_text(r.result, "reservation_id", rid, sizeof(rid)));
+	r = subscribe(&sub, (const char *const[]){ "reservation", "stock", NULL }, NULL);
+	ok(&r, "subscribe");
+
+	id = next_msgid++;
+	wire_request(&act, id, "inbound.receive");
+	mp_write_map(&act.out, 3);
+	mp_write_lit(&act.out, "sku");
+	mp_write_lit(&act.out, "R");
+	mp_write_lit(&act.out, "location");
+	mp_write_lit(&act.out, "W1");
+	mp_write_lit(&act.out, "qty");
+	mp_write_int(&act.out, 5);
+	r = finish(&act, id);
+	ok(&r, "inbound.receive");
+	ev e;
+	ev_expect(&sub, EVENT_MS, &e);
+	cr_assert_str_eq(e.topic, "reservation");
+	cr_assert_str_eq(e.reservation_id, rid);
+	cr_assert_str_eq(e.status, "held");
+	ev_expect(&sub, EVENT_MS, &e);
+	cr_assert_str_eq(e.topic, "stock");
+	cr_assert(strcmp(e.sku, "R") == 0 && strcmp(e.location, "W1") == 0);
+	cr_assert(e.on_hand == 5 && e.reserved == 2 && e.available == 3,
+	    "on_hand %lld reserved %lld available %lld", (long long)e.on_hand,
+	    (long long)e.reserved, (long long)e.available);
+	wire_close(&sub);
+	wire_close(&act);
+	stop();
+}
+
 #define SALE_ORDERS 600
 
 /* A flash sale: one client pipelines SALE_ORDERS reserves of one unit on
