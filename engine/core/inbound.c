@@ -377,6 +377,67 @@ uint32_t core_incoming(const core *c, core_str sku, const core_channel *ch,
 	return n;
 }
 
+/* A live backorder's units at (sku, location), for the check. */
+typedef struct bo_sum {
+	const core_sku *sku;
+	uint16_t loc;
+	uint64_t qty;
+} bo_sum;
+
+static int cmp_bo_sum(const void *a, const void *b)
+{
+	const bo_sum *x = a, *y = b;
+	if (x->sku != y->sku)
+		return (uintptr_t)x->sku < (uintptr_t)y->sku ? -1 : 1;
+	return (x->loc > y->loc) - (x->loc < y->loc);
+}
+
+/* The live backorders not given back by settle(), summed by (sku,
+ * location) in *out (sorted; the caller frees it): one pass over the
+ * reservations. NULL, or what is wrong. */
+static const char *bo_sums(const core *c, bo_sum **out, uint64_t *nout)
+{
+	bo_sum *v = NULL;
+	uint64_t n = 0, cap = 0;
+	for (uint64_t seq = 0; seq < c->next_seq; seq++) {
+		const core_resv *r = seqmap_get(&c->resv_by_seq, seq);
+		if (r == NULL || (r->status != CORE_RESV_HELD && r->status != CORE_RESV_COMMITTED))
+			continue;
+		const core_ralloc *al = resv_allocs(r);
+		for (uint32_t li = 0; li < r->nlines; li++)
+			for (uint32_t a = 0; a < r->lines[li].nallocs; a++) {
+				const core_ralloc *x = &al[r->lines[li].alloc_first + a];
+				if (!x->backorder || x->qty == 0)
+					continue;
+				const inb_slot *slot = slot_of(inbound_of(c, r->lines[li].sku), x->loc);
+				if (slot == NULL)
+					return free(v), "a backorder where its sku has no inbound entries";
+				if (r->status == CORE_RESV_HELD && r->expires_at_ms <= slot->settled_ms)
+					continue; /* given back by settle() */
+				if (n == cap) {
+					cap = cap ? 2 * cap : 64;
+					bo_sum *w = realloc(v, cap * sizeof(*v));
+					if (w == NULL)
+						return free(v), "check: out of memory";
+					v = w;
+				}
+				v[n++] = (bo_sum){ r->lines[li].sku, x->loc, x->qty };
+			}
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_bo_sum);
+	uint64_t k = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		if (k > 0 && cmp_bo_sum(&v[k - 1], &v[i]) == 0)
+			v[k - 1].qty += v[i].qty;
+		else
+			v[k++] = v[i];
+	}
+	*out = v;
+	*nout = k;
+	return NULL;
+}
+
 /* What backorders hold at each (sku, location) equals the entries' held,
  * less what settle() gave back of lazily expired ones; entries are sorted,
  * within bounds, and counted. */
@@ -395,37 +456,35 @@ const char *inbound_check(const core *c)
 	}
 	if (n != c->ninbound)
 		return "the inbound count differs from the entries";
-	for (uint32_t i = 0; i < table_slots(&c->inb_by_sku); i++) {
+	bo_sum *sums = NULL;
+	uint64_t nsums = 0, matched = 0;
+	const char *why = bo_sums(c, &sums, &nsums);
+	for (uint32_t i = 0; !why && i < table_slots(&c->inb_by_sku); i++) {
 		const core_inb *b = table_at(&c->inb_by_sku, i);
-		for (uint32_t j = 0; b && j < b->n; j++) {
+		for (uint32_t j = 0; !why && b && j < b->n; j++) {
 			/* Sum once per (sku, location): at its first entry. */
 			bool first = true;
 			for (uint32_t k = 0; k < j && first; k++)
 				first = b->e[k].loc != b->e[j].loc;
 			if (!first)
 				continue;
-			uint64_t held = 0, by_resv = 0;
+			uint64_t held = 0;
 			for (uint32_t k = j; k < b->n; k++)
 				held += b->e[k].loc == b->e[j].loc ? b->e[k].held : 0;
 			const inb_slot *slot = slot_of(b, b->e[j].loc);
-			if (slot == NULL || slot->settled_ms > c->horizon_ms)
-				return "inbound entries at a location without a slot, or settled ahead";
-			for (uint64_t seq = 0; seq < c->next_seq; seq++) {
-				const core_resv *r = seqmap_get(&c->resv_by_seq, seq);
-				if (r == NULL || (r->status != CORE_RESV_HELD && r->status != CORE_RESV_COMMITTED))
-					continue;
-				if (r->status == CORE_RESV_HELD && r->expires_at_ms <= slot->settled_ms)
-					continue; /* given back by settle() */
-				const core_ralloc *al = resv_allocs(r);
-				for (uint32_t li = 0; li < r->nlines; li++)
-					for (uint32_t a = 0; r->lines[li].sku == b->sku && a < r->lines[li].nallocs; a++) {
-						const core_ralloc *x = &al[r->lines[li].alloc_first + a];
-						by_resv += x->backorder && x->loc == b->e[j].loc ? x->qty : 0;
-					}
+			if (slot == NULL || slot->settled_ms > c->horizon_ms) {
+				why = "inbound entries at a location without a slot, or settled ahead";
+				break;
 			}
-			if (held != by_resv)
-				return "inbound entries' held differs from the backorders";
+			bo_sum key = { b->sku, b->e[j].loc, 0 };
+			const bo_sum *s = nsums ? bsearch(&key, sums, nsums, sizeof(key), cmp_bo_sum) : NULL;
+			matched += s != NULL;
+			if (held != (s ? s->qty : 0))
+				why = "inbound entries' held differs from the backorders";
 		}
 	}
-	return NULL;
+	if (!why && matched != nsums)
+		why = "backorders at a location where their sku's entries hold nothing";
+	free(sums);
+	return why;
 }
