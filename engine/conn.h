@@ -62,6 +62,8 @@ void conn_serve(conn *cn);
 void conn_read_resume(conn *cn);
 /* Close now; the memory goes in the close callback. */
 void conn_close(conn *cn);
+/* Send what may leave now (also events.c, after queueing notifications). */
+void conn_flush(conn *cn);
 /*
  * Answer the frame at cn->in + pos, which ends the stream (over a limit,
  * not MessagePack, or unfinished in time), with code and msg, and close

@@ -9,6 +9,7 @@
  */
 #include "dispatch.h"
 
+#include "events.h"
 #include "log.h"
 
 #include <allot/protocol.h>
@@ -49,6 +50,9 @@ static void peer_unauthenticate(dispatch *d, dispatch_peer *peer)
 	peer->token = NULL;
 	peer->role = d->auth ? ROLE_NONE : ROLE_ADMIN;
 	peer->who = &d->anonymous;
+	/* No role, no events. */
+	if (d->events && peer->role == ROLE_NONE)
+		events_unsubscribe(d->events, peer);
 }
 
 void dispatch_set_auth(dispatch *d, auth_set *set)
@@ -118,6 +122,32 @@ static int exec_auth(dispatch *d, dispatch_peer *peer, const proto_request *req,
 	return CORE_OK;
 }
 
+/* subscribe {topics, skus?} -> {topics}; unsubscribe {} -> {topics: []}.
+ * A subscription belongs to the connection and replaces the one before. */
+static int exec_subscription(dispatch *d, dispatch_peer *peer, const proto_request *req,
+    mp_buf *out)
+{
+	char msg[200];
+	if (d->events == NULL) {
+		encode_error(out, ALLOT_ERR_UNAVAILABLE, "events are not served here");
+		return PROTO_E_UNAVAILABLE;
+	}
+	if (req->cmd->id == CMD_UNSUBSCRIBE) {
+		events_unsubscribe(d->events, peer);
+	} else {
+		int rc = events_subscribe(d->events, peer, &req->u.subscribe, msg, sizeof(msg));
+		if (rc != CORE_OK) {
+			encode_error(out, core_strerror(rc), msg);
+			return rc;
+		}
+	}
+	mp_write_nil(out);
+	mp_write_map(out, 1);
+	mp_write_lit(out, "topics");
+	event_write_topics(out, events_topics(peer));
+	return CORE_OK;
+}
+
 void dispatch_turn(dispatch *d, int64_t now_ms)
 {
 	d->now_ms = now_ms;
@@ -178,6 +208,9 @@ static void encode_change(dispatch *d, const core_cmd *cmd, const core_result *r
 		break;
 	case CORE_RESULT_RECORD:
 		encode_record(out, &res->record);
+		break;
+	case CORE_RESULT_RECEIPT:
+		encode_receipt(out, d->core, res);
 		break;
 	}
 }
@@ -246,8 +279,35 @@ static int exec_AVAIL(dispatch *d, const proto_request *req, mp_buf *out)
 		return fail_core(out, &err);
 	mp_write_nil(out);
 	mp_write_map(out, q->nskus);
-	for (uint32_t i = 0; i < q->nskus; i++)
-		encode_avail_sku(out, d->core, q->skus[i], q->location, ch);
+	for (uint32_t i = 0; i < q->nskus; i++) {
+		if (q->has_at)
+			encode_avail_sku_at(out, d->core, q->skus[i], q->location, ch, q->at_ms);
+		else
+			encode_avail_sku(out, d->core, q->skus[i], q->location, ch);
+	}
+	return CORE_OK;
+}
+
+/* inbound.list {sku?}: at most CORE_INBOUND_LIST_MAX entries, else
+ * TOO_LARGE (a sku has at most CORE_INBOUND_PER_SKU_MAX). */
+static int exec_INBOUND_LIST(dispatch *d, const proto_request *req, mp_buf *out)
+{
+	_Static_assert(CORE_INBOUND_PER_SKU_MAX <= CORE_INBOUND_LIST_MAX, "one sku's entries always fit");
+	core_str sku = req->u.inbound_list.sku;
+	core_error err = { .code = CORE_E_TOO_LARGE };
+	uint64_t n = core_inbound_count(d->core, sku);
+	if (n > CORE_INBOUND_LIST_MAX) {
+		snprintf(err.message, sizeof(err.message), "inbound.list: %llu entries, more than %d: name a sku",
+		    (unsigned long long)n, CORE_INBOUND_LIST_MAX);
+		return fail_core(out, &err);
+	}
+	size_t start = out->len;
+	mp_write_nil(out);
+	mp_write_array(out, (uint32_t)n);
+	if (core_inbound_list(d->core, sku, encode_inbound_item, out, &err) != 0) {
+		out->len = start; /* nothing was listed: answer the error instead */
+		return fail_core(out, &err);
+	}
 	return CORE_OK;
 }
 
@@ -351,12 +411,15 @@ typedef int (*exec_fn)(dispatch *d, const proto_request *req, mp_buf *out);
 #define exec_CHANNEL_PUT NULL
 #define exec_SKU_PUT NULL
 #define exec_INBOUND_ADD NULL
+#define exec_INBOUND_RECEIVE NULL
 #define exec_SNAPSHOT NULL
 #define exec_AUTH NULL
+#define exec_SUBSCRIBE NULL
+#define exec_UNSUBSCRIBE NULL
 
 /* Reads, by method; changes (CMD_MUTATES), deferred methods and those on
- * the connection have NULL: exec_change(), exec_snapshot() and exec_auth()
- * take them. */
+ * the connection have NULL: exec_change(), exec_snapshot(), exec_auth()
+ * and exec_subscription() take them. */
 static const exec_fn readers[CMD_COUNT] = {
 #define X(id, name, role, flags) [CMD_##id] = exec_##id,
 	CMD_LIST(X)
@@ -371,6 +434,8 @@ static int exec(dispatch *d, dispatch_peer *peer, const proto_request *req, mp_b
 		return exec_change(d, peer, req, out, r);
 	if (cmd->flags & CMD_DEFERRED)
 		return exec_snapshot(d, peer, out, r);
+	if (cmd->flags & CMD_CONNECTION && cmd->id != CMD_AUTH)
+		return exec_subscription(d, peer, req, out);
 	if (cmd->flags & CMD_CONNECTION)
 		return exec_auth(d, peer, req, out, r);
 	assert(readers[cmd->id] != NULL);
@@ -388,6 +453,7 @@ static void count(dispatch *d, proto_who_stats *who, const cmd_def *cmd, int cod
 	if (code != CORE_OK) {
 		d->errors_total++;
 		who->errors++;
+		d->errors_by_cmd_code[cmd ? cmd->id : CMD_COUNT][metrics_code_index(code)]++;
 	}
 }
 
@@ -400,7 +466,8 @@ static int refused(dispatch *d, dispatch_peer *peer, const proto_refusal *why, m
     dispatch_reply *r)
 {
 	encode_error_response(out, why->msgid, why->code, why->message);
-	*r = (dispatch_reply){ .replied = true, .msgid = why->msgid, .code = why->core_code };
+	*r = (dispatch_reply){ .replied = true, .msgid = why->msgid, .code = why->core_code,
+		.cmd = why->cmd ? why->cmd->id : CMD_COUNT };
 	count(d, peer->who, why->cmd, why->core_code);
 	return why->core_code;
 }
@@ -431,7 +498,7 @@ static int handle(dispatch *d, dispatch_peer *peer, const uint8_t *frame, size_t
 {
 	proto_request req;
 	proto_refusal why;
-	*r = (dispatch_reply){ .code = CORE_OK };
+	*r = (dispatch_reply){ .code = CORE_OK, .cmd = CMD_COUNT };
 	proto_decoded decoded = proto_decode(&d->dec, frame, len, &req, &why);
 	if (decoded == PROTO_IGNORED)
 		return CORE_OK;
@@ -453,6 +520,7 @@ static int handle(dispatch *d, dispatch_peer *peer, const uint8_t *frame, size_t
 		return refused(d, peer, &why, out, r);
 	size_t start = out->len;
 	r->msgid = req.msgid;
+	r->cmd = cmd->id;
 	encode_response_head(out, req.msgid);
 	r->code = exec(d, peer, &req, out, r);
 	if (r->deferred) {

@@ -16,6 +16,7 @@
 #include "command.h"
 #include "core.h"
 #include "encode.h"
+#include "metrics.h"
 #include "mp.h"
 #include "persist.h"
 #include "request.h"
@@ -27,7 +28,11 @@
 #define DISPATCH_DEFERRED_MAX 16
 
 /* What the dispatch keeps of the connection a request came on. */
+struct events;
+struct events_sub;
+
 typedef struct dispatch_peer {
+	struct events_sub *sub; /* NULL, or its subscription (events.h) */
 	uint8_t role;      /* cmd_role: the highest role it may call */
 	uint8_t auth_failures; /* auth calls with a wrong token */
 	uint32_t deferred; /* replies it is owed later (snapshot) */
@@ -51,12 +56,16 @@ typedef struct dispatch {
 	uint64_t requests_total;
 	uint64_t errors_total;
 	uint64_t requests_by_cmd[CMD_COUNT];
+	/* Errors by method (CMD_COUNT: no known method) and wire code, for
+	 * /metrics; successes are requests_by_cmd less these. */
+	uint64_t errors_by_cmd_code[CMD_COUNT + 1][METRICS_CODES];
 	dispatch_server_stats_fn server_stats;
 	void *server_stats_ud;
 	auth_set *auth;     /* NULL: no auth file, every connection is admin */
 	proto_who_stats anonymous; /* "-": requests without a token */
 	uint64_t auth_failures;
 	uint64_t closed_for_auth;
+	struct events *events; /* subscriptions; NULL: subscribe is refused */
 } dispatch;
 
 /* What became of one frame. */
@@ -66,6 +75,7 @@ typedef struct dispatch_reply {
 	                    * msgid once snapshot run `run` ends */
 	uint32_t msgid;
 	int code;          /* CORE_OK, or the error answered */
+	uint32_t cmd;      /* the method's cmd_id; CMD_COUNT when none is known */
 	uint64_t wait_lsn; /* 0, or the reply may leave only once Redis has
 	                    * acknowledged the journal up to this lsn (sync) */
 	uint64_t run;

@@ -20,8 +20,12 @@ typedef struct batch_item {
 	uint64_t lsn;       /* its last record: the stream id's */
 	bool sent;          /* on the current connection */
 	bool resent;        /* sent on an earlier connection too */
+	bool records;       /* false: events alone, no journal record */
 	size_t len;
 	uint8_t *data;      /* [first_lsn, [record, ...]] */
+	uint32_t nevents;
+	size_t events_len;
+	uint8_t *events;    /* the events' fields (event_put) */
 } batch_item;
 
 struct journal_writer {
@@ -35,6 +39,13 @@ struct journal_writer {
 
 	durable_batch batch;   /* this turn's records */
 	uint64_t acked_lsn;
+	mp_buf events;         /* this turn's events (event_put) */
+	uint32_t nevents;
+	uint64_t events_keep;
+	char events_key[DURABLE_KEY_MAX];
+	char events_keep_text[24];
+	void (*seal_hook)(void *ud);
+	void *seal_hook_ud;
 
 	batch_item *head, *tail; /* the outbox, oldest first */
 	size_t outbox_bytes;
@@ -77,15 +88,16 @@ static void set_unavailable(journal_writer *w)
 
 static void outbox_push(journal_writer *w, batch_item *it)
 {
-	assert(w->tail == NULL || w->tail->lsn < it->first_lsn);
-	assert(it->first_lsn <= it->lsn && it->lsn > w->acked_lsn);
+	/* Events alone carry the lsn of the batch before them. */
+	assert(w->tail == NULL || w->tail->lsn < it->first_lsn || !it->records);
+	assert(it->first_lsn <= it->lsn && (it->lsn > w->acked_lsn || !it->records));
 	it->next = NULL;
 	if (w->tail)
 		w->tail->next = it;
 	else
 		w->head = it;
 	w->tail = it;
-	w->outbox_bytes += it->len + sizeof(*it);
+	w->outbox_bytes += it->len + it->events_len + sizeof(*it);
 	w->outbox_items++;
 }
 
@@ -96,7 +108,7 @@ static batch_item *outbox_pop(journal_writer *w)
 	w->head = it->next;
 	if (w->head == NULL)
 		w->tail = NULL;
-	w->outbox_bytes -= it->len + sizeof(*it);
+	w->outbox_bytes -= it->len + it->events_len + sizeof(*it);
 	w->outbox_items--;
 	assert((w->head == NULL) == (w->outbox_items == 0));
 	assert(w->outbox_items > 0 || w->outbox_bytes == 0);
@@ -105,18 +117,76 @@ static batch_item *outbox_pop(journal_writer *w)
 
 static void on_batch_reply(void *ud, const redisReply *r);
 
-static void batch_send(journal_writer *w, batch_item *it)
+static void send_or_die(journal_writer *w, int argc, const char **argv, const size_t *lens,
+    redis_link_reply_fn fn, void *ud)
 {
-	assert(!it->sent);
-	char id[32];
-	int idlen = snprintf(id, sizeof(id), "%" PRIu64 "-0", it->lsn);
-	const char *argv[] = { "XADD", w->key, id, DURABLE_BATCH_FIELD, (const char *)it->data };
-	size_t lens[] = { 4, strlen(w->key), (size_t)idlen, strlen(DURABLE_BATCH_FIELD), it->len };
-	if (redis_link_send(w->link, 5, argv, lens, on_batch_reply, it) != 0) {
+	if (redis_link_send(w->link, argc, argv, lens, fn, ud) != 0) {
 		/* The link is up, so only memory is short; an unsent batch
 		 * ahead of sent ones would break the order replies map onto. */
 		log_error("out of memory sending a journal batch; exiting");
 		abort();
+	}
+}
+
+/* The replies inside a MULTI: the EXEC's says it all. */
+static void on_queued(void *ud, const redisReply *r)
+{
+}
+
+static void send_journal_xadd(journal_writer *w, batch_item *it, redis_link_reply_fn fn)
+{
+	char id[32];
+	int idlen = snprintf(id, sizeof(id), "%" PRIu64 "-0", it->lsn);
+	const char *argv[] = { "XADD", w->key, id, DURABLE_BATCH_FIELD, (const char *)it->data };
+	size_t lens[] = { 4, strlen(w->key), (size_t)idlen, strlen(DURABLE_BATCH_FIELD), it->len };
+	send_or_die(w, 5, argv, lens, fn, it);
+}
+
+/* One XADD per event, each with its seq for id: a batch sent again after
+ * it landed is refused entry by entry, never written twice. */
+static void send_events(journal_writer *w, batch_item *it)
+{
+	mp_cursor cur;
+	mp_cursor_init(&cur, it->events, it->events_len);
+	for (uint32_t i = 0; i < it->nevents; i++) {
+		const char *argv[6 + JOURNAL_EVENT_FIELDS_MAX] = { "XADD", w->events_key, "MAXLEN", "~",
+			w->events_keep_text };
+		size_t lens[6 + JOURNAL_EVENT_FIELDS_MAX] = { 4, strlen(w->events_key), 6, 1,
+			strlen(w->events_keep_text) };
+		uint64_t seq = 0;
+		uint32_t n = 0;
+		char id[32];
+		bool ok = mp_read_uint(&cur, &seq) && mp_read_array(&cur, &n) && n <= JOURNAL_EVENT_FIELDS_MAX;
+		assert(ok);
+		lens[5] = (size_t)snprintf(id, sizeof(id), "%" PRIu64 "-0", seq);
+		argv[5] = id;
+		for (uint32_t f = 0; ok && f < n; f++) {
+			uint32_t len;
+			ok = mp_read_str(&cur, &argv[6 + f], &len);
+			lens[6 + f] = len;
+		}
+		assert(ok);
+		send_or_die(w, 6 + (int)n, argv, lens, on_queued, NULL);
+	}
+}
+
+static void batch_send(journal_writer *w, batch_item *it)
+{
+	assert(!it->sent);
+	if (it->nevents == 0) {
+		send_journal_xadd(w, it, on_batch_reply);
+	} else {
+		/* Nothing runs before EXEC arrives whole: the journal batch and
+		 * its events land together or not at all, whatever becomes of
+		 * allotd meanwhile. */
+		const char *multi[] = { "MULTI" }, *exec[] = { "EXEC" };
+		bool corked = redis_link_cork(w->link);
+		send_or_die(w, 1, multi, NULL, on_queued, NULL);
+		if (it->records)
+			send_journal_xadd(w, it, on_queued);
+		send_events(w, it);
+		send_or_die(w, 1, exec, NULL, on_batch_reply, it);
+		redis_link_uncork(w->link, corked);
 	}
 	it->sent = true;
 }
@@ -141,16 +211,41 @@ static bool is_stale_xadd(const redisReply *r)
 	    strstr(r->str, "equal or smaller than the target stream top item") != NULL;
 }
 
+static void item_free(batch_item *it)
+{
+	free(it->data);
+	free(it->events);
+	free(it);
+}
+
 static void acked(journal_writer *w)
 {
 	batch_item *done = outbox_pop(w);
-	assert(done->lsn > w->acked_lsn);
-	w->acked_lsn = done->lsn;
-	free(done->data);
-	free(done);
+	bool moved = done->records;
+	assert(!moved || done->lsn > w->acked_lsn);
+	if (moved)
+		w->acked_lsn = done->lsn;
+	item_free(done);
 	set_unavailable(w);
-	if (w->acked_fn)
+	if (moved && w->acked_fn)
 		w->acked_fn(w->ud, w->acked_lsn);
+}
+
+/*
+ * The reply that decides a batch's fate: its XADD's, or for a MULTI the
+ * first command's inside the EXEC's (the batch's XADD, or the first
+ * event's). An EXEC refused whole (EXECABORT) is that error.
+ */
+static const redisReply *deciding_reply(const batch_item *it, const redisReply *r)
+{
+	if (it->nevents == 0 || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+		return r;
+	/* Events behind a journal XADD that landed: refused only if someone
+	 * else wrote the stream; the changes are durable, so say so and go on. */
+	for (size_t i = 1; i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_ERROR && r->element[0]->type != REDIS_REPLY_ERROR)
+			log_warn("event stream: Redis refused an event: %s", r->element[i]->str);
+	return r->element[0];
 }
 
 static void on_batch_reply(void *ud, const redisReply *r)
@@ -167,6 +262,7 @@ static void on_batch_reply(void *ud, const redisReply *r)
 	}
 	/* Replies come in the order the batches were sent, oldest first. */
 	assert(it == w->head);
+	r = deciding_reply(it, r);
 	if (r->type != REDIS_REPLY_ERROR || (is_stale_xadd(r) && it->resent)) {
 		acked(w); /* a stale id on a batch sent again: it landed before */
 		return;
@@ -216,10 +312,69 @@ static uint32_t batch_count_written(const durable_batch *b)
 	return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
 }
 
+int journal_writer_append_event(journal_writer *w, uint64_t seq, uint32_t nfields,
+    const char *const *fields, const size_t *lens)
+{
+	assert(w->events_keep > 0 && nfields <= JOURNAL_EVENT_FIELDS_MAX);
+	size_t before = w->events.len;
+	mp_write_uint(&w->events, seq);
+	mp_write_array(&w->events, nfields);
+	for (uint32_t i = 0; i < nfields; i++)
+		mp_write_str(&w->events, fields[i], lens[i]);
+	if (mp_buf_failed(&w->events)) {
+		w->events.len = before;
+		w->events.failed = false;
+		return -1;
+	}
+	w->nevents++;
+	return 0;
+}
+
+bool journal_writer_has_stream(const journal_writer *w)
+{
+	return w->events_keep > 0;
+}
+
+void journal_writer_set_seal_hook(journal_writer *w, void (*fn)(void *ud), void *ud)
+{
+	w->seal_hook = fn;
+	w->seal_hook_ud = ud;
+}
+
+/* A turn with events and no records: its events alone, in order behind
+ * the batches before them. */
+static void seal_events_alone(journal_writer *w)
+{
+	batch_item *it = calloc(1, sizeof(*it));
+	if (it == NULL) {
+		log_error("out of memory sealing events; exiting");
+		abort();
+	}
+	it->w = w;
+	it->first_lsn = it->lsn = w->batch.first_lsn - 1;
+	it->nevents = w->nevents;
+	it->events = w->events.data;
+	it->events_len = w->events.len;
+	mp_buf_init(&w->events);
+	w->nevents = 0;
+	outbox_push(w, it);
+	if (redis_link_is_up(w->link) && !w->fatal)
+		batch_send(w, it);
+	set_unavailable(w);
+}
+
 void journal_writer_seal(journal_writer *w)
 {
 	durable_batch *b = &w->batch;
-	if (b->count == 0 || w->closed)
+	if (w->closed)
+		return;
+	if (w->seal_hook)
+		w->seal_hook(w->seal_hook_ud);
+	if (b->count == 0 && w->nevents > 0) {
+		seal_events_alone(w);
+		return;
+	}
+	if (b->count == 0)
 		return;
 	assert(b->first_lsn > w->acked_lsn);
 	assert(w->tail == NULL || w->tail->lsn + 1 == b->first_lsn);
@@ -234,10 +389,16 @@ void journal_writer_seal(journal_writer *w)
 		abort();
 	}
 	it->w = w;
+	it->records = true;
 	it->first_lsn = b->first_lsn;
 	it->lsn = b->first_lsn + b->count - 1;
 	it->data = b->buf.data;
 	it->len = b->buf.len;
+	it->nevents = w->nevents;
+	it->events = w->events.data;
+	it->events_len = w->events.len;
+	mp_buf_init(&w->events);
+	w->nevents = 0;
 	w->batches_total++;
 	w->records_total += b->count;
 	w->bytes_total += b->buf.len;
@@ -301,7 +462,7 @@ bool journal_writer_failed(const journal_writer *w)
 
 bool journal_writer_drained(const journal_writer *w)
 {
-	return w->head == NULL && w->batch.count == 0;
+	return w->head == NULL && w->batch.count == 0 && w->nevents == 0;
 }
 
 void journal_writer_stats_get(const journal_writer *w, journal_writer_stats *out)
@@ -338,6 +499,10 @@ journal_writer *journal_writer_create(uv_loop_t *loop, const journal_writer_conf
 	w->sealed_fn = sealed_fn;
 	w->ud = ud;
 	w->acked_lsn = last_lsn;
+	w->events_keep = cfg->events_keep;
+	durable_key_events(w->events_key, cfg->ns);
+	snprintf(w->events_keep_text, sizeof(w->events_keep_text), "%" PRIu64, cfg->events_keep);
+	mp_buf_init(&w->events);
 	mp_buf_init(&w->batch.buf);
 	durable_batch_begin(&w->batch, last_lsn + 1);
 	uv_check_init(loop, &w->check);
@@ -369,11 +534,9 @@ void journal_writer_destroy(journal_writer *w)
 {
 	if (w == NULL)
 		return;
-	while (w->head) {
-		batch_item *it = outbox_pop(w);
-		free(it->data);
-		free(it);
-	}
+	while (w->head)
+		item_free(outbox_pop(w));
 	mp_buf_finish(&w->batch.buf);
+	mp_buf_finish(&w->events);
 	free(w);
 }

@@ -5,6 +5,7 @@
 #include "auth.h"
 #include "config.h"
 #include "core.h"
+#include "http.h"
 #include "listener.h"
 #include "log.h"
 #include "persist.h"
@@ -73,6 +74,10 @@ static void usage(FILE *f)
 	    "  --frame-timeout-ms N     close a connection whose request is not whole\n"
 	    "                           that long after it began, 0 for never (default %d)\n"
 	    "\n"
+	    "Operations over HTTP (see README.md):\n"
+	    "  --metrics ADDR:PORT      serve GET /metrics (Prometheus), /healthz and the\n"
+	    "                           operations page at / (default off)\n"
+	    "\n"
 	    "Durability (see README.md):\n"
 	    "  --redis URL              redis://[:password@]host:port[/db] holding the\n"
 	    "                           journal and snapshots\n"
@@ -84,6 +89,18 @@ static void usage(FILE *f)
 	    "  --snapshot-every-records N\n"
 	    "                           snapshot after N journal records, 0 for never\n"
 	    "                           (default %llu)\n"
+	    "\n"
+	    "Events (see README.md):\n"
+	    "  --subscriber-bytes-max N events unsent to a subscriber before it is cut\n"
+	    "                           off (default %u)\n"
+	    "  --events-keep N          with --redis, entries kept in the event stream\n"
+	    "                           allot:{NS}:events (about; default %llu), 0 for no\n"
+	    "                           stream\n"
+	    "\n"
+	    "History (see README.md):\n"
+	    "  --journal-keep-ms N      keep the journal's history this long beyond the\n"
+	    "                           snapshot that covers it (default %llu)\n"
+	    "  --journal-keep-bytes N   ... and at most N journal bytes (default %llu)\n"
 	    "  --config FILE            read flags from FILE, 'key = value' a line, keys the\n"
 	    "                           long flags without dashes; flags given here win\n"
 	    "  --check-config           check the flags and FILE, then exit (0 or 2)\n"
@@ -95,7 +112,9 @@ static void usage(FILE *f)
 	    (long long)cc.ttl_default_ms, (long long)cc.ttl_max_ms, (long long)cc.retain_ms,
 	    cc.reservations_max, cc.skus_max, ALLOT_DEFAULT_FRAMES_PER_TURN,
 	    ALLOT_DEFAULT_IDLE_TIMEOUT_S, ALLOT_DEFAULT_FRAME_TIMEOUT_MS, pc.ns,
-	    pc.snapshot_interval_s, (unsigned long long)pc.snapshot_every_records);
+	    pc.snapshot_interval_s, (unsigned long long)pc.snapshot_every_records,
+	    ALLOT_DEFAULT_SUBSCRIBER_BYTES_MAX, (unsigned long long)pc.events_keep,
+	    (unsigned long long)pc.journal_keep_ms, (unsigned long long)pc.journal_keep_bytes);
 }
 
 /* A whole decimal number within [lo, hi], or exit 2 naming the flag. */
@@ -117,7 +136,10 @@ enum {
 	OPT_OUTPUT_BYTES_MAX, OPT_LINES_MAX, OPT_AVAIL_SKUS_MAX, OPT_TTL_DEFAULT_MS,
 	OPT_TTL_MAX_MS, OPT_RETAIN_MS, OPT_RESERVATIONS_MAX, OPT_SKUS_MAX, OPT_REDIS, OPT_NAMESPACE,
 	OPT_DURABILITY, OPT_SNAPSHOT_INTERVAL_S, OPT_SNAPSHOT_EVERY_RECORDS, OPT_AUTH_FILE, OPT_NO_AUTH,
-	OPT_UNIX, OPT_FRAMES_PER_TURN, OPT_IDLE_TIMEOUT_S, OPT_FRAME_TIMEOUT_MS, OPT_HELP, OPT_VERSION,
+	OPT_UNIX, OPT_FRAMES_PER_TURN, OPT_IDLE_TIMEOUT_S, OPT_FRAME_TIMEOUT_MS,
+	OPT_METRICS, OPT_SUBSCRIBER_BYTES_MAX, OPT_EVENTS_KEEP,
+	OPT_JOURNAL_KEEP_MS, OPT_JOURNAL_KEEP_BYTES,
+	OPT_HELP, OPT_VERSION,
 };
 
 static const struct option options[] = {
@@ -145,6 +167,11 @@ static const struct option options[] = {
 	{ "frames-per-turn", required_argument, NULL, OPT_FRAMES_PER_TURN },
 	{ "idle-timeout-s", required_argument, NULL, OPT_IDLE_TIMEOUT_S },
 	{ "frame-timeout-ms", required_argument, NULL, OPT_FRAME_TIMEOUT_MS },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "subscriber-bytes-max", required_argument, NULL, OPT_SUBSCRIBER_BYTES_MAX },
+	{ "events-keep", required_argument, NULL, OPT_EVENTS_KEEP },
+	{ "journal-keep-ms", required_argument, NULL, OPT_JOURNAL_KEEP_MS },
+	{ "journal-keep-bytes", required_argument, NULL, OPT_JOURNAL_KEEP_BYTES },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -169,6 +196,17 @@ static void settle_access(server_config *srv, bool no_auth)
 		    "in a file and start with --auth-file FILE (clients then call auth, or allot --token);\n"
 		    "or give --no-auth to serve this address without tokens on purpose. See SECURITY.md.\n",
 		    srv->bind);
+		exit(2);
+	}
+	/* The HTTP port shows the figures, not the means to change them, but
+	 * they are the business's: the same rule holds for it. */
+	char maddr[128];
+	int mport;
+	if (srv->auth_file == NULL && !no_auth && srv->metrics_listen &&
+	    http_parse_listen(srv->metrics_listen, maddr, sizeof(maddr), &mport) == 0 &&
+	    !listener_is_loopback(maddr)) {
+		fprintf(stderr, "allotd: refusing to serve --metrics %s without tokens; give --auth-file FILE, "
+		    "or --no-auth to serve it without on purpose. See SECURITY.md.\n", srv->metrics_listen);
 		exit(2);
 	}
 	if (srv->auth_file == NULL)
@@ -229,6 +267,20 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 		case OPT_FRAMES_PER_TURN: srv->frames_per_turn = (uint32_t)parse_num(name, optarg, 1, 1000000); break;
 		case OPT_IDLE_TIMEOUT_S: srv->idle_timeout_s = (uint32_t)parse_num(name, optarg, 0, 86400 * 365); break;
 		case OPT_FRAME_TIMEOUT_MS: srv->frame_timeout_ms = (uint32_t)parse_num(name, optarg, 0, 86400000); break;
+		case OPT_METRICS: {
+			char addr[128];
+			int port;
+			if (http_parse_listen(optarg, addr, sizeof(addr), &port) != 0) {
+				fprintf(stderr, "allotd: --metrics: expected ADDR:PORT ([ADDR]:PORT for IPv6), got '%s'\n", optarg);
+				exit(2);
+			}
+			srv->metrics_listen = optarg;
+			break;
+		}
+		case OPT_SUBSCRIBER_BYTES_MAX: srv->subscriber_bytes_max = (size_t)parse_num(name, optarg, 4096, 1LL << 32); break;
+		case OPT_EVENTS_KEEP: pc->events_keep = (uint64_t)parse_num(name, optarg, 0, INT64_MAX); break;
+		case OPT_JOURNAL_KEEP_MS: pc->journal_keep_ms = (uint64_t)parse_num(name, optarg, 0, 3650LL * 86400000); break;
+		case OPT_JOURNAL_KEEP_BYTES: pc->journal_keep_bytes = (uint64_t)parse_num(name, optarg, 0, INT64_MAX); break;
 		case OPT_HELP: usage(stdout); exit(0);
 		case OPT_VERSION: printf("allotd %s\n", ALLOT_VERSION); exit(0);
 		default: usage(stderr); exit(2);

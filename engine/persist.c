@@ -7,11 +7,13 @@
 #include "journal_writer.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "recovery.h"
 #include "redis_link.h"
 #include "snapshotter.h"
 #include "store.h"
 
+#include <allot/protocol.h>
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,6 +39,8 @@ struct persist {
 	persist_acked_fn acked_fn;
 	persist_snapshot_fn snapshot_fn;
 	void *ud;
+	uint64_t sealed_lsn;          /* the last batch's end, for its size */
+	metrics_hist batch_records;   /* records per sealed batch */
 };
 
 
@@ -61,15 +65,16 @@ void persist_config_default(persist_config *cfg)
 		.reconnect_min_ms = 50,
 		.reconnect_max_ms = 2000,
 		.backlog_bytes_max = (size_t)256 << 20,
+		.events_keep = ALLOT_DEFAULT_EVENTS_KEEP,
 		.snapshot_chunk_bytes = (size_t)1 << 20,
-		.record_limits = {
-			.frame_bytes_max = 1 << 20,
-			.depth_max = 4,
-			.array_max = 100000,
-			.map_max = 0,
-			.str_max = 4096,
-		},
+		/* A week of history, as the contract says; and at most 1 GiB of
+		 * journal in Redis's memory beyond the snapshot that covers it
+		 * (a busy engine's week is far more: `allot archive` keeps it on
+		 * disk). */
+		.journal_keep_ms = 7ULL * 86400000,
+		.journal_keep_bytes = 1ULL << 30,
 	};
+	store_record_limits(&cfg->record_limits);
 }
 
 /* ---- recovery ------------------------------------------------------------- */
@@ -90,7 +95,12 @@ int persist_recover(const persist_config *cfg, core_config *cc, core **out, pers
 	st->lsn = res.lsn;
 	st->snapshot_lsn = res.snapshot_lsn;
 	st->snapshot_at_ms = res.snapshot_at_ms;
+	st->events_seq = res.events_seq;
 	snprintf(st->snapshot_key, sizeof(st->snapshot_key), "%s", res.snapshot_key);
+	st->journal_bytes = res.journal_bytes;
+	st->history_lsn = res.history_lsn;
+	st->history_at_ms = res.history_at_ms;
+	st->history_journal_bytes = res.history_journal_bytes;
 	st->redis = res.store;
 	return 0;
 }
@@ -140,6 +150,12 @@ static void on_acked(void *ud, uint64_t lsn)
 static void on_sealed(void *ud, uint64_t lsn)
 {
 	persist *p = ud;
+	/* A batch is sealed once per loop turn that journaled something. */
+	if (lsn > p->sealed_lsn) {
+		uint64_t n = lsn - p->sealed_lsn;
+		metrics_hist_add(&p->batch_records, n, n);
+	}
+	p->sealed_lsn = lsn;
 	snapshotter_sealed(p->snap, lsn);
 }
 
@@ -168,6 +184,7 @@ static void on_snapshot_idle(void *ud)
 
 uint64_t persist_append_cmd(persist *p, const core_cmd *cmd, int64_t now_ms, core_str who)
 {
+	snapshotter_recorded(p->snap, now_ms);
 	return journal_writer_append_cmd(p->writer, cmd, now_ms, who);
 }
 
@@ -250,12 +267,42 @@ static void write_snapshot_stats(const persist *p, mp_buf *out)
 	kv_u(out, "last_fork_us", s.last.fork_us);
 }
 
+/* What the history in Redis keeps: the records after its start (up to
+ * what Redis acknowledged), their batch bytes, and the oldest time one can
+ * replay from. */
+typedef struct history_view {
+	uint64_t from_lsn, records, bytes;
+	int64_t oldest_at_ms; /* 0: none */
+} history_view;
+
+static history_view history_of(const persist *p, const journal_writer_stats *j)
+{
+	snapshotter_history h;
+	snapshotter_history_get(p->snap, &h);
+	uint64_t bytes = snapshotter_journal_bytes(p->snap);
+	return (history_view){ h.lsn, j->acked_lsn > h.lsn ? j->acked_lsn - h.lsn : 0,
+		bytes > h.journal_bytes ? bytes - h.journal_bytes : 0, h.at_ms };
+}
+
+static void write_history_stats(const persist *p, const journal_writer_stats *j, mp_buf *out)
+{
+	history_view h = history_of(p, j);
+	mp_write_map(out, 4);
+	kv_u(out, "from_lsn", h.from_lsn);
+	kv_u(out, "records", h.records);
+	kv_u(out, "bytes", h.bytes);
+	mp_write_lit(out, "oldest_at_ms");
+	mp_write_int(out, h.oldest_at_ms ? h.oldest_at_ms : -1);
+}
+
 void persist_write_stats(void *ud, mp_buf *out)
 {
 	const persist *p = ud;
 	journal_writer_stats j;
 	journal_writer_stats_get(p->writer, &j);
-	mp_write_map(out, 6);
+	mp_write_map(out, 7);
+	mp_write_lit(out, "history");
+	write_history_stats(p, &j, out);
 	mp_write_lit(out, "mode");
 	mp_write_cstr(out, persist_mode_name(p->cfg.mode));
 	mp_write_lit(out, "redis");
@@ -267,9 +314,43 @@ void persist_write_stats(void *ud, mp_buf *out)
 	mp_write_lit(out, "snapshot");
 	write_snapshot_stats(p, out);
 	mp_write_lit(out, "settings");
-	mp_write_map(out, 2);
+	mp_write_map(out, 4);
+	kv_u(out, "journal_keep_ms", p->cfg.journal_keep_ms);
+	kv_u(out, "journal_keep_bytes", p->cfg.journal_keep_bytes);
 	kv_u(out, "snapshot_interval_s", p->cfg.snapshot_interval_s);
 	kv_u(out, "snapshot_every_records", p->cfg.snapshot_every_records);
+}
+
+void persist_view_get(const persist *p, persist_view *out)
+{
+	journal_writer_stats j;
+	snapshotter_stats s;
+	journal_writer_stats_get(p->writer, &j);
+	snapshotter_stats_get(p->snap, &s);
+	assert(j.acked_lsn <= j.lsn);
+	history_view h = history_of(p, &j);
+	*out = (persist_view){
+		.history_records = h.records,
+		.history_bytes = h.bytes,
+		.history_oldest_at_ms = h.oldest_at_ms,
+		.mode = p->cfg.mode,
+		.unavailable = journal_writer_unavailable(p->writer),
+		.connected = redis_link_is_up(p->link),
+		.lsn = j.lsn,
+		.acked_lsn = j.acked_lsn,
+		.pending_bytes = j.pending_bytes,
+		.batches = j.batches,
+		.records = j.records,
+		.bytes = j.bytes,
+		.snapshot_lsn = s.lsn,
+		.snapshot_at_ms = s.at_ms,
+		.snapshot_running = s.running,
+		.snapshots_taken = s.taken,
+		.snapshots_failed = s.failed,
+		.snapshot_duration_ms = s.last.duration_ms,
+		.snapshot_bytes = s.last.bytes,
+		.batch_records = &p->batch_records,
+	};
 }
 
 /* ---- life cycle ---------------------------------------------------------------- */
@@ -287,15 +368,19 @@ static int create_parts(persist *p, core *c, persist_state *st)
 	if (p->link == NULL)
 		return -1;
 	journal_writer_config wc = { .ns = cfg->ns, .redis_host = cfg->url.host,
-		.redis_port = cfg->url.port, .backlog_bytes_max = cfg->backlog_bytes_max };
+		.redis_port = cfg->url.port, .backlog_bytes_max = cfg->backlog_bytes_max,
+		.events_keep = cfg->events_keep };
+	p->sealed_lsn = st->lsn;
 	p->writer = journal_writer_create(p->loop, &wc, p->link, st->lsn, on_acked, on_sealed, p);
 	if (p->writer == NULL)
 		return -1;
 	snapshotter_config sc = { .url = cfg->url, .ns = cfg->ns, .interval_s = cfg->snapshot_interval_s,
 		.every_records = cfg->snapshot_every_records, .chunk_bytes = cfg->snapshot_chunk_bytes,
-		.connect_timeout_ms = cfg->connect_timeout_ms };
+		.connect_timeout_ms = cfg->connect_timeout_ms, .keep_ms = cfg->journal_keep_ms,
+		.keep_bytes = cfg->journal_keep_bytes };
 	snapshotter_current cur = { .lsn = st->snapshot_lsn, .at_ms = st->snapshot_at_ms,
-		.key = st->snapshot_key };
+		.key = st->snapshot_key, .journal_bytes = st->journal_bytes,
+		.history = { st->history_lsn, st->history_at_ms, st->history_journal_bytes } };
 	p->snap = snapshotter_create(p->loop, &sc, c, p->link, p->writer, &cur, on_snapshot_done,
 	    on_snapshot_idle, p);
 	return p->snap ? 0 : -1;
@@ -350,4 +435,22 @@ void persist_destroy(persist *p)
 	journal_writer_destroy(p->writer);
 	redis_link_destroy(p->link);
 	free(p);
+}
+
+/* ---- the event stream -------------------------------------------------------------- */
+
+int persist_append_event(persist *p, uint64_t seq, uint32_t nfields, const char *const *fields,
+    const size_t *lens)
+{
+	return journal_writer_append_event(p->writer, seq, nfields, fields, lens);
+}
+
+bool persist_has_stream(const persist *p)
+{
+	return journal_writer_has_stream(p->writer);
+}
+
+void persist_set_seal_hook(persist *p, void (*fn)(void *ud), void *ud)
+{
+	journal_writer_set_seal_hook(p->writer, fn, ud);
 }

@@ -53,8 +53,11 @@ typedef struct persist_config {
 	uint32_t connect_timeout_ms;
 	uint32_t reconnect_min_ms, reconnect_max_ms;
 	size_t backlog_bytes_max;         /* unacknowledged journal bytes */
+	uint64_t events_keep;             /* the event stream's length; 0: no stream */
 	size_t snapshot_chunk_bytes;
 	mp_limits record_limits;          /* checked on every record replayed */
+	uint64_t journal_keep_ms;         /* history kept beyond the snapshot covering it */
+	uint64_t journal_keep_bytes;      /* ... bounded by this many journal bytes */
 } persist_config;
 
 void persist_config_default(persist_config *cfg);
@@ -65,6 +68,11 @@ typedef struct persist_state {
 	uint64_t snapshot_lsn;  /* 0: no snapshot */
 	int64_t snapshot_at_ms;
 	char snapshot_key[DURABLE_KEY_MAX];
+	uint64_t events_seq;    /* the newest event's seq in the stream, 0: none */
+	uint64_t journal_bytes; /* the journal's batch bytes from record 1 to lsn */
+	uint64_t history_lsn;   /* the history kept in Redis starts after it */
+	int64_t history_at_ms;
+	uint64_t history_journal_bytes;
 	void *redis;            /* the store (store.h) recovery used, handed on */
 } persist_state;
 
@@ -110,6 +118,13 @@ uint64_t persist_append_cmd(persist *p, const core_cmd *cmd, int64_t now_ms, cor
 /* Append the record of a sweep that forgot something; returns its lsn. */
 uint64_t persist_append_sweep(persist *p, int64_t now_ms, uint32_t forgot_reservations,
     uint32_t forgot_keys);
+/* The event stream (journal_writer.h): one event for this turn's batch;
+ * whether there is a stream; the hook that appends the turn's events
+ * before every seal. */
+int persist_append_event(persist *p, uint64_t seq, uint32_t nfields, const char *const *fields,
+    const size_t *lens);
+bool persist_has_stream(const persist *p);
+void persist_set_seal_hook(persist *p, void (*fn)(void *ud), void *ud);
 /* The first lsn of the batch being built this turn: the gates of one
  * unsent batch are acknowledged together. */
 uint64_t persist_batch_first_lsn(const persist *p);
@@ -127,6 +142,26 @@ int persist_snapshot_request(persist *p, uint64_t *run, char *message, size_t me
 
 /* The value of stats' "durability" key. */
 void persist_write_stats(void *p, mp_buf *out);
+
+/* Durability's figures for /metrics, /healthz and the operations page. */
+typedef struct persist_view {
+	persist_mode mode;
+	const char *unavailable;     /* NULL, or why changes are refused */
+	bool connected;
+	uint64_t lsn, acked_lsn;     /* given out; acknowledged by Redis */
+	uint64_t pending_bytes;      /* journal bytes not yet acknowledged */
+	uint64_t batches, records, bytes; /* sealed so far */
+	uint64_t snapshot_lsn;
+	int64_t snapshot_at_ms;      /* 0: none */
+	bool snapshot_running;
+	uint64_t snapshots_taken, snapshots_failed;
+	uint64_t snapshot_duration_ms, snapshot_bytes; /* the last one taken */
+	const struct metrics_hist *batch_records; /* records per sealed batch */
+	/* The history kept in Redis (as stats durability.history says). */
+	uint64_t history_records, history_bytes;
+	int64_t history_oldest_at_ms; /* 0: none */
+} persist_view;
+void persist_view_get(const persist *p, persist_view *out);
 
 /* Stop taking snapshots; finish once every record is acknowledged. */
 void persist_stop(persist *p);

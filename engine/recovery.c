@@ -30,8 +30,8 @@ static int upgrade_format(store *s, const store_meta *m, char *why, size_t why_l
 		return 0;
 	if (store_write_format(s, why, why_len) != 0)
 		return -1;
-	log_info("namespace is now durable format %d (was %u): its journal goes on with who made each "
-	    "change", DURABLE_FORMAT, m->format);
+	log_info("namespace is now durable format %d (was %u): its journal goes on in that format",
+	    DURABLE_FORMAT, m->format);
 	return 0;
 }
 
@@ -115,6 +115,68 @@ static int replay_journal(store *s, const recovery_config *cfg, core *c, uint64_
 	return rc;
 }
 
+/* Stops a read of the journal at its first record, keeping its time. */
+static int first_time(void *ctx, uint64_t lsn, const journal_entry *e, char *why, size_t why_len)
+{
+	*(int64_t *)ctx = e->now_ms;
+	snprintf(why, why_len, "stop");
+	return -1;
+}
+
+/*
+ * Where the history kept in Redis starts, and the journal's bytes up to
+ * the current snapshot. A current snapshot the history does not index (a
+ * namespace from before history was kept) is indexed now, and the history
+ * starts there: the journal before it was trimmed.
+ */
+static int settle_history(store *s, const store_meta *m, const recovery_config *cfg,
+    recovery_result *res, char *why, size_t why_len)
+{
+	static store_snap list[STORE_SNAPS_MAX];
+	uint32_t n = 0;
+	if (store_list_snaps(s, list, STORE_SNAPS_MAX, &n, why, why_len) != 0)
+		return -1;
+	res->history_lsn = m->history_lsn;
+	bool indexed = !m->snapshot_key[0];
+	for (uint32_t i = 0; i < n; i++) {
+		if (strcmp(list[i].key, m->snapshot_key) == 0) {
+			indexed = true;
+			res->journal_bytes = list[i].journal_bytes;
+		}
+		if (list[i].lsn == m->history_lsn) {
+			res->history_at_ms = list[i].at_ms;
+			res->history_journal_bytes = list[i].journal_bytes;
+		}
+	}
+	if (!indexed) {
+		if (store_history_adopt(s, m->snapshot_key, m->snapshot_lsn, m->snapshot_at_ms, why,
+		        why_len) != 0)
+			return -1;
+		res->history_lsn = m->snapshot_lsn;
+		res->history_at_ms = m->snapshot_at_ms;
+		res->history_journal_bytes = 0;
+	}
+	return 0;
+}
+
+/* The time of record 1, when the history starts there (0 when it cannot
+ * be read: stats then says so). */
+static void history_first_time(store *s, const recovery_config *cfg, core *c, int64_t *at_ms)
+{
+	const core_config *cc = core_get_config(c);
+	uint32_t lines_cap = cc->lines_max ? cc->lines_max : 1;
+	uint32_t names_cap = cc->locations_max ? cc->locations_max : 1;
+	journal_scratch scratch = { malloc(sizeof(core_line_req) * lines_cap), lines_cap,
+		malloc(sizeof(core_str) * names_cap), names_cap };
+	char why[200];
+	uint64_t last = 0;
+	if (scratch.lines && scratch.names)
+		(void)store_read_journal(s, 0, &cfg->record_limits, &scratch, first_time, at_ms, &last, why,
+		    sizeof(why));
+	free(scratch.lines);
+	free(scratch.names);
+}
+
 static void removed_stray(void *ctx, const char *key)
 {
 	log_info("removed %s, left by a snapshot that did not finish", key);
@@ -145,6 +207,7 @@ int recovery_run(const recovery_config *cfg, core_config *cc, int64_t now_ms, co
 	uint64_t t[4] = { mono_us(), 0, 0, 0 };
 	memset(res, 0, sizeof(*res));
 	*out = NULL;
+	res->history_at_ms = 0;
 	store *s = store_connect(cfg->url, cfg->ns, cfg->connect_timeout_ms, cfg->reply_timeout_ms, why,
 	    sizeof(why));
 	if (s == NULL) {
@@ -159,10 +222,19 @@ int recovery_run(const recovery_config *cfg, core_config *cc, int64_t now_ms, co
 		goto fail;
 	t[1] = mono_us();
 	uint64_t lsn = m.snapshot_key[0] ? m.snapshot_lsn : 0;
+	if (settle_history(s, &m, cfg, res, why, sizeof(why)) != 0)
+		goto fail;
 	if (replay_journal(s, cfg, c, &lsn, &records, why, sizeof(why)) != 0)
 		goto fail;
+	res->journal_bytes += store_journal_bytes_read(s);
+	if (res->history_lsn == 0 && lsn > 0)
+		history_first_time(s, cfg, c, &res->history_at_ms);
 	assert(lsn >= m.snapshot_lsn);
 	t[2] = mono_us();
+	/* Events go on numbering from the stream's newest: it holds exactly
+	 * the events of the journal's changes, written with them. */
+	if (store_events_last_seq(s, &res->events_seq, why, sizeof(why)) != 0)
+		goto fail;
 	uint32_t expired = core_advance(c, now_ms);
 	store_remove_stray_snapshots(s, m.snapshot_key, removed_stray, NULL);
 	t[3] = mono_us();

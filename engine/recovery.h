@@ -30,6 +30,11 @@ typedef struct recovery_result {
 	uint64_t snapshot_lsn;  /* 0: no snapshot */
 	int64_t snapshot_at_ms;
 	char snapshot_key[DURABLE_KEY_MAX];
+	uint64_t events_seq;    /* the seq of the newest event in the stream, 0: none */
+	uint64_t journal_bytes; /* the journal's batch bytes from record 1 to lsn */
+	uint64_t history_lsn;   /* the history kept starts after it */
+	int64_t history_at_ms;  /* the time of the snapshot at it, or of record 1 (0: none) */
+	uint64_t history_journal_bytes; /* the journal's batch bytes up to it */
 	store *store;           /* the connection recovery used, handed on */
 } recovery_result;
 

@@ -439,6 +439,24 @@ int redis_link_send(redis_link *l, int argc, const char **argv, const size_t *le
 	return 0;
 }
 
+bool redis_link_cork(redis_link *l)
+{
+	bool was = l->corked;
+	l->corked = true;
+	return was;
+}
+
+void redis_link_uncork(redis_link *l, bool was)
+{
+	if (was)
+		return; /* an outer cork (the up callback) flushes */
+	l->corked = false;
+	if (l->state != LINK_UP || l->closed || uv_is_active((uv_handle_t *)&l->fail_timer))
+		return;
+	if (flush(l, l->fail_why, sizeof(l->fail_why)) != 0)
+		uv_timer_start(&l->fail_timer, on_fail, 0, 0);
+}
+
 bool redis_link_is_up(const redis_link *l)
 {
 	return l->state == LINK_UP && !l->closed;

@@ -66,6 +66,13 @@ redis_link *redis_link_create(uv_loop_t *loop, const redis_link_config *cfg, red
 int redis_link_send(redis_link *l, int argc, const char **argv, const size_t *lens,
     redis_link_reply_fn fn, void *ud);
 
+/* Between cork and uncork, commands sent are only appended: uncork
+ * writes them all at once (a batch and its events: one write). Corks
+ * nest: cork returns whether the link was corked already, and uncork,
+ * given that, leaves an outer cork alone. */
+bool redis_link_cork(redis_link *l);
+void redis_link_uncork(redis_link *l, bool was);
+
 bool redis_link_is_up(const redis_link *l);
 /* Commands sent and not yet answered. */
 uint32_t redis_link_in_flight(const redis_link *l);

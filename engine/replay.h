@@ -16,5 +16,8 @@
  * recorded, or a sweep's forgetting through core_forget. 0, or a core code
  * with err filled. */
 int replay_apply(core *c, const journal_entry *e, core_error *err);
+/* The same, with what the command produced in *res (a sweep's is left
+ * zeroed), for readers of the history that report it. */
+int replay_apply_result(core *c, const journal_entry *e, core_result *res, core_error *err);
 
 #endif

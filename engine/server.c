@@ -26,7 +26,9 @@
 #include "clock.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "events.h"
 #include "fair.h"
+#include "http.h"
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
@@ -71,9 +73,12 @@ struct server {
 	uint64_t loop_busy_max_us; /* the longest loop turn */
 	bool stopping;
 	persist *persist;
+	events *events;       /* subscriptions and the turn's events */
 	uint64_t acked_lsn;
 	uv_prepare_t busy_meter;
 	uint64_t turn_hr, turn_idle;
+	metrics *metrics;     /* NULL without --metrics */
+	http *http;
 };
 
 void server_config_default(server_config *cfg)
@@ -83,6 +88,7 @@ void server_config_default(server_config *cfg)
 		.port = ALLOT_DEFAULT_PORT,
 		.max_connections = ALLOT_DEFAULT_MAX_CONNECTIONS,
 		.output_bytes_max = ALLOT_DEFAULT_OUTPUT_BYTES_MAX,
+		.subscriber_bytes_max = ALLOT_DEFAULT_SUBSCRIBER_BYTES_MAX,
 		.frames_per_turn = ALLOT_DEFAULT_FRAMES_PER_TURN,
 		.idle_timeout_s = ALLOT_DEFAULT_IDLE_TIMEOUT_S,
 		.frame_timeout_ms = ALLOT_DEFAULT_FRAME_TIMEOUT_MS,
@@ -127,6 +133,7 @@ static void on_close(uv_handle_t *h)
 	}
 	conn_wait(cn, false);
 	fair_backlog(cn, false);
+	events_unsubscribe(srv->events, &cn->peer);
 	log_debug("connection %" PRIu64 " closed", cn->id);
 	free(cn->in);
 	outq_finish(&cn->out);
@@ -142,8 +149,6 @@ void conn_close(conn *cn)
 	fair_backlog(cn, false);
 	uv_close(&cn->h.handle, on_close);
 }
-
-static void conn_flush(conn *cn);
 
 static void on_write(uv_write_t *req, int status)
 {
@@ -184,13 +189,6 @@ static void conn_wait(conn *cn, bool on)
 	}
 }
 
-/*
- * Send the replies that may go; close when asked to and all is sent. The
- * common case is one write() that takes everything: uv_try_write() does
- * just that. Only a remainder goes through uv_write(), because libuv 1.44
- * re-arms the socket's epoll registration after every completed uv_write(),
- * which costs an extra system call per reply.
- */
 /* Keep the server's list of connections whose replies wait current. */
 static void conn_update_waiting(conn *cn)
 {
@@ -238,7 +236,7 @@ static void conn_write_rest(conn *cn, uv_buf_t *bufs, uint32_t n, size_t done, s
  * re-arms the socket's epoll registration after every completed uv_write(),
  * which costs an extra system call per reply.
  */
-static void conn_flush(conn *cn)
+void conn_flush(conn *cn)
 {
 	const uint8_t *base[CONN_IOV_MAX];
 	size_t lens[CONN_IOV_MAX];
@@ -403,11 +401,14 @@ static bool conn_process(conn *cn)
 		dispatch_reply r;
 		mp_buf *out = outq_tail(&cn->out);
 		size_t before = out ? out->len : 0;
+		uint64_t start_ns = srv->metrics ? uv_hrtime() : 0;
 		if (out)
 			dispatch_frame(&srv->dispatch, &cn->peer, cn->in + pos, len, out, &r);
 		pos += len;
 		if (conn_overfull(cn, out && conn_queue(cn, out, before, &r)))
 			break;
+		if (srv->metrics && r.replied)
+			metrics_reply(srv->metrics, r.cmd, start_ns, r.wait_lsn);
 		if (r.close) {
 			conn_close_asked(cn);
 			break;
@@ -430,11 +431,14 @@ static bool conn_process(conn *cn)
 void conn_serve(conn *cn)
 {
 	bool more = conn_process(cn) && !cn->close_when_sent;
-	if (cn->closing)
-		return;
-	if (more != cn->backlog)
-		fair_backlog(cn, more);
-	conn_flush(cn);
+	if (!cn->closing) {
+		if (more != cn->backlog)
+			fair_backlog(cn, more);
+		conn_flush(cn);
+	}
+	/* The read's replies are written, or wait on the journal, by now. */
+	if (cn->srv->metrics)
+		metrics_turn_end(cn->srv->metrics, uv_hrtime());
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -552,6 +556,8 @@ static void on_acked(void *ud, uint64_t lsn)
 		next = cn->wnext;
 		conn_flush(cn);
 	}
+	if (srv->metrics)
+		metrics_acked(srv->metrics, lsn, uv_hrtime());
 }
 
 typedef struct snapshot_outcome {
@@ -593,6 +599,8 @@ static void on_busy_meter(uv_prepare_t *h)
 		uint64_t busy = (now - srv->turn_hr) - (idle - srv->turn_idle);
 		if (busy / 1000 > srv->loop_busy_max_us)
 			srv->loop_busy_max_us = busy / 1000;
+		if (srv->metrics)
+			metrics_hist_add(&srv->metrics->loop_busy, busy / 1000, busy);
 	}
 	srv->turn_hr = now;
 	srv->turn_idle = idle;
@@ -629,6 +637,7 @@ static void on_signal(uv_signal_t *s, int signum)
 	uv_timer_start(&srv->shutdown_timer, on_shutdown_timeout, srv->cfg->shutdown_timeout_ms, 0);
 	uv_unref((uv_handle_t *)&srv->shutdown_timer);
 	uv_close((uv_handle_t *)&srv->busy_meter, NULL);
+	http_stop(srv->http);
 	conn *next;
 	for (conn *cn = srv->conns; cn; cn = next) {
 		next = cn->next;
@@ -657,6 +666,7 @@ static void server_stats(void *ud, proto_server_stats *s)
 	s->connections_idle_closed = srv->fair.idle_closed;
 	s->connections_frame_timeouts = srv->fair.frame_timeouts;
 	s->loop_busy_max_us = srv->loop_busy_max_us;
+	metrics_subscribers_set(srv->metrics, srv->events ? events_subscriber_count(srv->events) : 0);
 }
 
 /*
@@ -731,6 +741,11 @@ static bool server_start_request_path(server *srv, const persist_config *pc, per
 	srv->dispatch.server_stats = server_stats;
 	srv->dispatch.server_stats_ud = srv;
 	dispatch_set_auth(&srv->dispatch, srv->cfg->auth);
+	events_config ec = { .subscriber_bytes_max = srv->cfg->subscriber_bytes_max };
+	srv->events = events_create(srv->loop, &srv->dispatch, srv->persist, &ec, st ? st->events_seq : 0);
+	if (srv->events == NULL)
+		return false;
+	srv->dispatch.events = srv->events;
 	return true;
 }
 
@@ -775,7 +790,9 @@ int server_run(const server_config *cfg, core *c, const persist_config *pc, pers
 	srv.loop = uv_default_loop();
 	uv_loop_configure(srv.loop, UV_METRICS_IDLE_TIME);
 	signal(SIGPIPE, SIG_IGN);
-	if (listen_on(&srv) != 0) {
+	/* --metrics: HTTP on the same loop, reading what the dispatch keeps. */
+	if (listen_on(&srv) != 0 || (cfg->metrics_listen &&
+	        (srv.http = http_start(srv.loop, cfg->metrics_listen, &srv.dispatch, &srv.metrics)) == NULL)) {
 		server_close_loop(&srv);
 		return 1;
 	}
@@ -784,6 +801,7 @@ int server_run(const server_config *cfg, core *c, const persist_config *pc, pers
 		persist_close(srv.persist);
 		server_close_loop(&srv);
 		persist_destroy(srv.persist);
+		events_destroy(srv.events);
 		return 1;
 	}
 	server_start_timers(&srv);
@@ -792,9 +810,12 @@ int server_run(const server_config *cfg, core *c, const persist_config *pc, pers
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 
 	persist_close(srv.persist);
+	events_close(srv.events);
 	int rc = server_close_loop(&srv);
 	persist_destroy(srv.persist);
+	events_destroy(srv.events);
 	dispatch_finish(&srv.dispatch);
+	http_destroy(srv.http, srv.metrics);
 	if (rc != 0) {
 		log_error("the loop did not close cleanly: %s", uv_strerror(rc));
 		return 1;

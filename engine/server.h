@@ -22,6 +22,7 @@ typedef struct server_config {
 	                             * takes it (NULL without an auth file) */
 	uint32_t max_connections;
 	size_t output_bytes_max;    /* replies queued per connection */
+	size_t subscriber_bytes_max; /* events unsent to a subscriber before it is cut off */
 	uint32_t frames_per_turn;   /* requests per connection per loop turn */
 	uint32_t idle_timeout_s;    /* 0: off */
 	uint32_t frame_timeout_ms;  /* to finish a begun request; 0: off */
@@ -30,6 +31,7 @@ typedef struct server_config {
 	uint32_t sweep_interval_ms;
 	uint32_t sweep_budget;      /* expiries and forgets per tick */
 	uint32_t shutdown_timeout_ms;
+	const char *metrics_listen; /* NULL, or ADDR:PORT serving HTTP (http.h) */
 } server_config;
 
 void server_config_default(server_config *cfg);

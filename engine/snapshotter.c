@@ -30,15 +30,60 @@
  * start, which deletes every snapshot key but the current. */
 #define DELS_MAX 8
 
-/* Makes the new snapshot current, trims the journal it covers and deletes
- * the one it replaces, atomically. KEYS: meta, journal, new, old; ARGV:
- * lsn, taken at, format, the first stream id kept. */
+/*
+ * Makes the new snapshot current and keeps the history: every snapshot is
+ * indexed in the snaps hash; the history starts at the newest snapshot
+ * taken at or before now - keep_ms (it never moves back), moved on to
+ * newer snapshots while the journal after it holds more than keep_bytes.
+ * The journal before the history's start is trimmed, and the snapshots
+ * before it deleted -- but never what a live archiver has not copied
+ * (archivers silent for longer than keep_ms are forgotten and named in the
+ * reply). Atomic, as a script. KEYS: meta, journal, new, snaps, archivers;
+ * ARGV: lsn, taken at, format, journal bytes up to lsn, keep_ms,
+ * keep_bytes, now_ms, the most snapshots kept. Returns [history lsn, its
+ * snapshot's time (0: none), its journal bytes, forgotten archivers...].
+ */
 static const char SWITCH_SCRIPT[] =
-    "redis.call('HSET', KEYS[1], '" DURABLE_META_SNAPSHOT "', KEYS[3], '" DURABLE_META_SNAPSHOT_LSN
+    "local meta, journal, new, snaps, arch = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5] "
+    "local jb, keep_ms, keep_bytes, now = tonumber(ARGV[4]), tonumber(ARGV[5]), "
+    "  tonumber(ARGV[6]), tonumber(ARGV[7]) "
+    "redis.call('HSET', meta, '" DURABLE_META_SNAPSHOT "', new, '" DURABLE_META_SNAPSHOT_LSN
     "', ARGV[1], '" DURABLE_META_SNAPSHOT_AT_MS "', ARGV[2], '" DURABLE_META_FORMAT "', ARGV[3]) "
-    "redis.call('XTRIM', KEYS[2], 'MINID', ARGV[4]) "
-    "if KEYS[4] ~= '' and KEYS[4] ~= KEYS[3] then redis.call('DEL', KEYS[4]) end "
-    "return 1";
+    "redis.call('HSET', snaps, new, ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[4]) "
+    "local list, all = {}, redis.call('HGETALL', snaps) "
+    "for i = 1, #all, 2 do "
+    "  local l, a, b = string.match(all[i + 1], '^(%d+) (%d+) (%d+)$') "
+    "  if l then table.insert(list, {key = all[i], lsn = tonumber(l), at = tonumber(a), "
+    "    jb = tonumber(b)}) end "
+    "end "
+    "table.sort(list, function(x, y) return x.lsn < y.lsn end) "
+    "local hist = tonumber(redis.call('HGET', meta, '" DURABLE_META_HISTORY_LSN "') or '0') "
+    "local base = 0 "
+    "for i, s in ipairs(list) do "
+    "  if s.lsn == hist or (s.lsn > hist and s.at <= now - keep_ms) then base = i end "
+    "end "
+    "while base < #list and #list - base >= tonumber(ARGV[8]) do base = base + 1 end "
+    "while base < #list and jb - (base > 0 and list[base].jb or 0) > keep_bytes do "
+    "  base = base + 1 end "
+    "local b_lsn, b_at, b_jb = hist, 0, 0 "
+    "if base > 0 then b_lsn, b_at, b_jb = list[base].lsn, list[base].at, list[base].jb end "
+    "local trim, snap_limit, out = b_lsn, b_lsn, {b_lsn, b_at, b_jb} "
+    "local arcs = redis.call('HGETALL', arch) "
+    "for i = 1, #arcs, 2 do "
+    "  local l, sl, hb = string.match(arcs[i + 1], '^(%d+) (%d+) (%d+)$') "
+    "  if not l or tonumber(hb) < now - keep_ms then "
+    "    redis.call('HDEL', arch, arcs[i]) table.insert(out, arcs[i]) "
+    "  else "
+    "    trim = math.min(trim, tonumber(l)) snap_limit = math.min(snap_limit, tonumber(sl)) "
+    "  end "
+    "end "
+    "for i, s in ipairs(list) do "
+    "  if s.lsn < b_lsn and s.lsn <= snap_limit and s.key ~= new then "
+    "    redis.call('DEL', s.key) redis.call('HDEL', snaps, s.key) end "
+    "end "
+    "redis.call('HSET', meta, '" DURABLE_META_HISTORY_LSN "', b_lsn) "
+    "if trim > 0 then redis.call('XTRIM', journal, 'MINID', (trim + 1) .. '-0') end "
+    "return out";
 
 /* A finished child's snapshot, until the script has made it current. */
 enum switch_state { SWITCH_NONE, SWITCH_WAITING, SWITCH_SENT };
@@ -57,6 +102,8 @@ struct snapshotter {
 	char ns[DURABLE_NAMESPACE_MAX + 1];
 	char key_meta[DURABLE_KEY_MAX];
 	char key_journal[DURABLE_KEY_MAX];
+	char key_snaps[DURABLE_KEY_MAX];
+	char key_archivers[DURABLE_KEY_MAX];
 	const core *core;
 	redis_link *link;
 	journal_writer *writer;
@@ -72,6 +119,7 @@ struct snapshotter {
 	bool closed;
 	uint64_t child_lsn;
 	int64_t child_at_ms;
+	uint64_t child_journal_bytes; /* the journal's batch bytes up to child_lsn */
 	uint64_t child_t0_us, child_fork_us;
 	char child_key[DURABLE_KEY_MAX];
 
@@ -85,6 +133,8 @@ struct snapshotter {
 	uint64_t snap_lsn;       /* the current snapshot */
 	int64_t snap_at_ms;
 	char snap_key[DURABLE_KEY_MAX];
+	uint64_t journal_bytes_base; /* batch bytes before the writer's first */
+	snapshotter_history history;
 	snapshotter_info last;
 	uint64_t taken, failed;
 
@@ -136,7 +186,8 @@ static void snapshot_finish(snapshotter *s, int code, const char *message)
 		s->taken++;
 		s->last = info;
 		log_info("snapshot at lsn %" PRIu64 " is current: %" PRIu64 " bytes in %u chunks, %" PRIu64
-		    " ms; the journal before it is trimmed", info.lsn, info.bytes, info.chunks, info.duration_ms);
+		    " ms; the history kept starts after lsn %" PRIu64, info.lsn, info.bytes, info.chunks,
+		    info.duration_ms, s->history.lsn);
 	} else {
 		s->failed++;
 	}
@@ -201,6 +252,30 @@ static void del_later(snapshotter *s, const char *key)
 
 /* ---- switching to a new snapshot ------------------------------------------- */
 
+/* Where the history starts now, and the archivers the switch forgot, from
+ * its reply. */
+static void history_of_reply(snapshotter *s, const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
+		log_warn("the snapshot switch answered no history position");
+		return;
+	}
+	const redisReply *const *e = (const redisReply *const *)r->element;
+	if (e[0]->type == REDIS_REPLY_INTEGER && e[1]->type == REDIS_REPLY_INTEGER &&
+	    e[2]->type == REDIS_REPLY_INTEGER && e[0]->integer >= 0) {
+		assert((uint64_t)e[0]->integer <= s->child_lsn);
+		s->history.lsn = (uint64_t)e[0]->integer;
+		if (e[1]->integer > 0)
+			s->history.at_ms = e[1]->integer;
+		s->history.journal_bytes = (uint64_t)(e[2]->integer > 0 ? e[2]->integer : 0);
+	}
+	for (size_t i = 3; i < r->elements; i++)
+		if (e[i]->type == REDIS_REPLY_STRING)
+			log_warn("archiver %s was silent for longer than --journal-keep-ms (%" PRIu64 " ms): it is "
+			    "forgotten, and the journal it had not copied may now be trimmed", e[i]->str,
+			    s->cfg.keep_ms);
+}
+
 static void on_switch_reply(void *ud, const redisReply *r)
 {
 	snapshotter *s = ud;
@@ -215,6 +290,7 @@ static void on_switch_reply(void *ud, const redisReply *r)
 		snapshot_finish(s, PROTO_E_UNAVAILABLE, "switching to the new snapshot failed in Redis");
 	} else {
 		assert(s->child_lsn >= s->snap_lsn);
+		history_of_reply(s, r);
 		s->snap_lsn = s->child_lsn;
 		s->snap_at_ms = s->child_at_ms;
 		snprintf(s->snap_key, sizeof(s->snap_key), "%s", s->child_key);
@@ -230,14 +306,18 @@ static void switch_maybe(snapshotter *s)
 	if (s->sw != SWITCH_WAITING || !redis_link_is_up(s->link) ||
 	    journal_writer_acked_lsn(s->writer) < s->child_lsn)
 		return;
-	char lsn[24], at[24], fmt[16], minid[32];
+	char lsn[24], at[24], fmt[16], jb[24], keep_ms[24], keep_bytes[24], now[24], most[16];
 	snprintf(lsn, sizeof(lsn), "%" PRIu64, s->child_lsn);
 	snprintf(at, sizeof(at), "%" PRId64, s->child_at_ms);
 	snprintf(fmt, sizeof(fmt), "%d", DURABLE_FORMAT);
-	snprintf(minid, sizeof(minid), "%" PRIu64 "-0", s->child_lsn + 1);
-	const char *argv[] = { "EVAL", SWITCH_SCRIPT, "4", s->key_meta, s->key_journal, s->child_key,
-		s->snap_key, lsn, at, fmt, minid };
-	if (redis_link_send(s->link, 11, argv, NULL, on_switch_reply, s) == 0)
+	snprintf(jb, sizeof(jb), "%" PRIu64, s->child_journal_bytes);
+	snprintf(keep_ms, sizeof(keep_ms), "%" PRIu64, s->cfg.keep_ms);
+	snprintf(keep_bytes, sizeof(keep_bytes), "%" PRIu64, s->cfg.keep_bytes);
+	snprintf(now, sizeof(now), "%" PRId64, clock_now_ms());
+	snprintf(most, sizeof(most), "%d", STORE_SNAPS_MAX);
+	const char *argv[] = { "EVAL", SWITCH_SCRIPT, "5", s->key_meta, s->key_journal, s->child_key,
+		s->key_snaps, s->key_archivers, lsn, at, fmt, jb, keep_ms, keep_bytes, now, most };
+	if (redis_link_send(s->link, 16, argv, NULL, on_switch_reply, s) == 0)
 		s->sw = SWITCH_SENT;
 }
 
@@ -331,6 +411,7 @@ static int snapshot_start(snapshotter *s, char *why, size_t why_len)
 	}
 	s->child_lsn = journal_writer_sealed_lsn(s->writer);
 	s->child_at_ms = clock_now_ms();
+	s->child_journal_bytes = snapshotter_journal_bytes(s);
 	durable_key_snapshot(s->child_key, s->ns, s->child_lsn, (uint64_t)s->child_at_ms);
 	pid_t parent = getpid();
 	uint64_t t0 = mono_us();
@@ -415,6 +496,24 @@ int snapshotter_request(snapshotter *s, uint64_t *run, char *message, size_t mes
 	return PROTO_DEFERRED;
 }
 
+uint64_t snapshotter_journal_bytes(const snapshotter *s)
+{
+	journal_writer_stats j;
+	journal_writer_stats_get(s->writer, &j);
+	return s->journal_bytes_base + j.bytes;
+}
+
+void snapshotter_recorded(snapshotter *s, int64_t now_ms)
+{
+	if (s->history.lsn == 0 && s->history.at_ms == 0)
+		s->history.at_ms = now_ms;
+}
+
+void snapshotter_history_get(const snapshotter *s, snapshotter_history *out)
+{
+	*out = s->history;
+}
+
 void snapshotter_stats_get(const snapshotter *s, snapshotter_stats *out)
 {
 	*out = (snapshotter_stats){
@@ -444,6 +543,8 @@ snapshotter *snapshotter_create(uv_loop_t *loop, const snapshotter_config *cfg, 
 	s->cfg.ns = s->ns;
 	durable_key_meta(s->key_meta, cfg->ns);
 	durable_key_journal(s->key_journal, cfg->ns);
+	durable_key_snaps(s->key_snaps, cfg->ns);
+	durable_key_archivers(s->key_archivers, cfg->ns);
 	s->core = c;
 	s->link = link;
 	s->writer = writer;
@@ -451,6 +552,8 @@ snapshotter *snapshotter_create(uv_loop_t *loop, const snapshotter_config *cfg, 
 	s->snap_lsn = current->lsn;
 	s->snap_at_ms = current->at_ms;
 	snprintf(s->snap_key, sizeof(s->snap_key), "%s", current->key);
+	s->journal_bytes_base = current->journal_bytes;
+	s->history = current->history;
 	s->done_fn = done;
 	s->idle_fn = idle;
 	s->ud = ud;

@@ -7,9 +7,11 @@
  * new key in chunks through the store and exits. When the child has
  * succeeded and Redis has acknowledged every journal record up to L (the
  * writer's acked lsn), the parent sends, on the link, one script that
- * atomically makes the new key current in the meta hash, trims the journal
- * it covers and deletes the old snapshot. So the trim never drops a record
- * before it landed. A failed child's key is deleted.
+ * atomically makes the new key current in the meta hash and keeps the
+ * history: the journal and the snapshots of the last keep_ms (bounded by
+ * keep_bytes of journal), and whatever an attached archiver has not
+ * copied, trimming the rest. So the trim never drops a record before it
+ * landed. A failed child's key is deleted.
  *
  * Runs start on request (the snapshot method), every interval_s seconds
  * and after every_records records, never two at once and only when
@@ -38,6 +40,8 @@ typedef struct snapshotter_config {
 	uint64_t every_records;       /* 0: none by record count */
 	size_t chunk_bytes;
 	uint32_t connect_timeout_ms;
+	uint64_t keep_ms;             /* history kept beyond the snapshot covering it */
+	uint64_t keep_bytes;          /* ... and at most this many journal bytes */
 } snapshotter_config;
 
 /* The snapshot a run took. */
@@ -57,11 +61,22 @@ typedef void (*snapshotter_done_fn)(void *ud, uint64_t run, int code, const char
 /* Nothing is running or waiting for Redis any more. */
 typedef void (*snapshotter_idle_fn)(void *ud);
 
+/* Where the history kept in Redis starts: after lsn (0: record 1), the
+ * time of the snapshot at it (or of record 1), and the journal's batch
+ * bytes up to it. */
+typedef struct snapshotter_history {
+	uint64_t lsn;
+	int64_t at_ms;          /* 0: not known */
+	uint64_t journal_bytes;
+} snapshotter_history;
+
 /* The current snapshot, as recovery found it. */
 typedef struct snapshotter_current {
 	uint64_t lsn;           /* 0: none */
 	int64_t at_ms;
 	const char *key;        /* "" when none; copied */
+	uint64_t journal_bytes; /* the journal's batch bytes up to recovery's last lsn */
+	snapshotter_history history;
 } snapshotter_current;
 
 /* A snapshotter of c (the child reads it); NULL without memory. */
@@ -97,6 +112,13 @@ typedef struct snapshotter_stats {
 	snapshotter_info last;
 } snapshotter_stats;
 void snapshotter_stats_get(const snapshotter *s, snapshotter_stats *out);
+/* The journal's batch bytes from record 1 to the last sealed. */
+uint64_t snapshotter_journal_bytes(const snapshotter *s);
+/* A record made at now_ms: the history's oldest time when it starts at
+ * record 1 and had none. */
+void snapshotter_recorded(snapshotter *s, int64_t now_ms);
+/* Where the history kept in Redis starts. */
+void snapshotter_history_get(const snapshotter *s, snapshotter_history *out);
 
 /* No more runs; a child running is killed and its run fails. */
 void snapshotter_stop(snapshotter *s);

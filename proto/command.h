@@ -29,8 +29,8 @@ enum cmd_flag {
 	/* The reply is not known when the request is handled: the engine
 	 * sends it later (snapshot, once it is durable). */
 	CMD_DEFERRED = 1u << 1,
-	/* Acts on the connection it came on, not on the state (auth): its
-	 * executor is handed the connection's dispatch_peer. */
+	/* Acts on the connection it came on, not on the state (auth,
+	 * subscribe): its executor is handed the connection's dispatch_peer. */
 	CMD_CONNECTION = 1u << 2,
 };
 
@@ -55,8 +55,12 @@ enum cmd_flag {
 	X(CHANNEL_PUT, "channel.put", ROLE_ADMIN, CMD_MUTATES)   \
 	X(SKU_PUT, "sku.put", ROLE_ADMIN, CMD_MUTATES)           \
 	X(INBOUND_ADD, "inbound.add", ROLE_ADMIN, CMD_MUTATES)   \
+	X(INBOUND_RECEIVE, "inbound.receive", ROLE_ADMIN, CMD_MUTATES) \
+	X(INBOUND_LIST, "inbound.list", ROLE_READ, 0)            \
 	X(STATS, "stats", ROLE_READ, 0)                          \
-	X(SNAPSHOT, "snapshot", ROLE_ADMIN, CMD_DEFERRED)
+	X(SNAPSHOT, "snapshot", ROLE_ADMIN, CMD_DEFERRED)        \
+	X(SUBSCRIBE, "subscribe", ROLE_READ, CMD_CONNECTION)     \
+	X(UNSUBSCRIBE, "unsubscribe", ROLE_READ, CMD_CONNECTION)
 
 typedef enum cmd_id {
 #define X(id, name, role, flags) CMD_##id,

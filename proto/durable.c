@@ -125,6 +125,11 @@ void durable_key_journal(char *buf, const char *ns)
 	snprintf(buf, DURABLE_KEY_MAX, "allot:{%s}:journal", ns);
 }
 
+void durable_key_events(char *buf, const char *ns)
+{
+	snprintf(buf, DURABLE_KEY_MAX, "allot:{%s}:events", ns);
+}
+
 void durable_key_meta(char *buf, const char *ns)
 {
 	snprintf(buf, DURABLE_KEY_MAX, "allot:{%s}:meta", ns);
@@ -134,6 +139,16 @@ void durable_key_snapshot(char *buf, const char *ns, uint64_t lsn, uint64_t nonc
 {
 	snprintf(buf, DURABLE_KEY_MAX, "allot:{%s}:snap:%llu-%llu", ns, (unsigned long long)lsn,
 	    (unsigned long long)nonce);
+}
+
+void durable_key_snaps(char *buf, const char *ns)
+{
+	snprintf(buf, DURABLE_KEY_MAX, "allot:{%s}:snaps", ns);
+}
+
+void durable_key_archivers(char *buf, const char *ns)
+{
+	snprintf(buf, DURABLE_KEY_MAX, "allot:{%s}:archivers", ns);
 }
 
 void durable_key_snapshot_pattern(char *buf, const char *ns)

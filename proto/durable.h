@@ -22,6 +22,14 @@
  *                           a list of snapshot chunks (see snapshot.h); the
  *                           nonce (the time it was started, in ms) keeps two
  *                           snapshots at one lsn apart
+ *   allot:{NS}:snaps        a hash: every snapshot kept for history, key ->
+ *                           "<lsn> <taken at ms> <journal bytes>", the
+ *                           last the journal's batch bytes written from lsn
+ *                           1 up to that snapshot (see "History" in
+ *                           proto/PROTOCOL.md)
+ *   allot:{NS}:archivers    a hash: each attached `allot archive`, name ->
+ *                           "<lsn copied> <snapshot lsn copied> <heartbeat
+ *                           ms>"
  *
  * Every journal record has a log sequence number (lsn), 1, 2, 3, ... with
  * no gaps; a snapshot at lsn L holds the effect of records 1..L exactly.
@@ -50,8 +58,17 @@
  * format 2 reads back whole. A format-1 namespace is marked format 2 when
  * this build first opens it (an older build then refuses it rather than
  * misread the new batches).
+ *
+ * Format 3 adds inbound receipts: journal records of kind 13
+ * (inbound.receive), stock.adjust records with if_version (6 fields; 5
+ * still read), and snapshot reservations whose allocations on hand a
+ * receipt made or added to (orig 0, or qty above orig, where the line has
+ * a backorder at that location). Records and batches are laid out as in
+ * format 2. A format-2 namespace is marked format 3 when this build first
+ * opens it, so that a format-2 build refuses it rather than stop on a
+ * record it does not know.
  */
-#define DURABLE_FORMAT 2
+#define DURABLE_FORMAT 3
 #define DURABLE_FORMAT_OLDEST 1
 #define DURABLE_NAMESPACE_MAX 64
 #define DURABLE_KEY_MAX (DURABLE_NAMESPACE_MAX + 64)
@@ -64,6 +81,9 @@
 #define DURABLE_META_SNAPSHOT "snapshot"
 #define DURABLE_META_SNAPSHOT_LSN "snapshot_lsn"
 #define DURABLE_META_SNAPSHOT_AT_MS "snapshot_at_ms"
+/* The lsn the history kept in Redis starts after: the journal holds every
+ * record after it, and the snapshot at it (none for 0) is kept. */
+#define DURABLE_META_HISTORY_LSN "history_lsn"
 
 /*
  * Check the meta hash's format field of namespace ns, its value as Redis
@@ -92,7 +112,12 @@ bool durable_namespace_valid(const char *ns);
 /* Key names; buf must have DURABLE_KEY_MAX bytes. */
 void durable_key_journal(char *buf, const char *ns);
 void durable_key_meta(char *buf, const char *ns);
+/* The event stream: one entry per event, its id "<seq>-0". */
+void durable_key_events(char *buf, const char *ns);
 void durable_key_snapshot(char *buf, const char *ns, uint64_t lsn, uint64_t nonce);
+/* The snapshots kept for history, and the attached archivers. */
+void durable_key_snaps(char *buf, const char *ns);
+void durable_key_archivers(char *buf, const char *ns);
 /* The pattern that matches every snapshot key of ns (for SCAN). */
 void durable_key_snapshot_pattern(char *buf, const char *ns);
 

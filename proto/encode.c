@@ -26,12 +26,13 @@ void encode_str(mp_buf *out, core_str s)
 
 void encode_record(mp_buf *out, const core_record_view *rec)
 {
-	mp_write_map(out, 9);
+	mp_write_map(out, 10);
 	mp_write_lit(out, "sku");
 	encode_str(out, rec->sku);
 	mp_write_lit(out, "location");
 	encode_str(out, rec->location);
 	kv_int(out, "on_hand", rec->on_hand);
+	kv_int(out, "incoming", rec->incoming);
 	kv_int(out, "reserved", rec->reserved);
 	kv_int(out, "committed", rec->committed);
 	kv_int(out, "safety", rec->safety);
@@ -39,6 +40,15 @@ void encode_record(mp_buf *out, const core_record_view *rec)
 	kv_int(out, "oversold", rec->oversold);
 	mp_write_lit(out, "version");
 	mp_write_uint(out, rec->version);
+}
+
+/* Whether allocation j of line i is listed: on hand or backorders as
+ * asked; in the first reply (original) not one a receipt made later (its
+ * orig is 0). */
+static bool alloc_listed(const core_resv *r, uint32_t i, uint32_t j, const core_alloc_view *a,
+    bool original, bool backorders)
+{
+	return a->backorder == backorders && !(original && r && core_resv_alloc_original_qty(r, i, j) == 0);
 }
 
 /* Allocations on hand, or (backorders) those held against inbound stock:
@@ -53,7 +63,7 @@ static void encode_allocs(mp_buf *out, const core *c, const core_resv *r, uint32
 			core_resv_alloc_get(c, r, i, j, &a);
 		else
 			core_plan_alloc_get(c, i, j, &a);
-		n += a.backorder == backorders;
+		n += alloc_listed(r, i, j, &a, original, backorders);
 	}
 	mp_write_array(out, n);
 	for (uint32_t j = 0; j < l->nallocs; j++) {
@@ -61,7 +71,7 @@ static void encode_allocs(mp_buf *out, const core *c, const core_resv *r, uint32
 			core_resv_alloc_get(c, r, i, j, &a);
 		else
 			core_plan_alloc_get(c, i, j, &a);
-		if (a.backorder != backorders)
+		if (!alloc_listed(r, i, j, &a, original, backorders))
 			continue;
 		mp_write_map(out, 2);
 		mp_write_lit(out, "location");
@@ -342,6 +352,45 @@ void encode_avail_sku(mp_buf *out, const core *c, core_str sku, core_str locatio
 	mp_write_lit(out, "incoming");
 	mp_write_array(out, core_incoming(c, sku, ch, NULL, NULL));
 	core_incoming(c, sku, ch, encode_incoming, out);
+}
+
+void encode_avail_sku_at(mp_buf *out, const core *c, core_str sku, core_str location,
+    const core_channel *ch, int64_t at_ms)
+{
+	uint32_t nlocs;
+	int64_t total = core_avail_at(c, sku, location, ch, at_ms, NULL, NULL, &nlocs);
+	encode_str(out, sku);
+	mp_write_map(out, 4);
+	kv_int(out, "total", total);
+	mp_write_lit(out, "locations");
+	mp_write_map(out, nlocs);
+	core_avail_at(c, sku, location, ch, at_ms, encode_avail_location, out, &nlocs);
+	kv_int(out, "at", at_ms);
+	mp_write_lit(out, "incoming");
+	mp_write_array(out, core_incoming(c, sku, ch, NULL, NULL));
+	core_incoming(c, sku, ch, encode_incoming, out);
+}
+
+void encode_inbound_item(void *out, const core_inbound_view *v)
+{
+	encode_inbound(out, v);
+}
+
+void encode_receipt(mp_buf *out, const core *c, const core_result *res)
+{
+	mp_write_map(out, 2);
+	mp_write_lit(out, "record");
+	encode_record(out, &res->record);
+	mp_write_lit(out, "filled");
+	mp_write_array(out, res->nfills);
+	for (uint32_t i = 0; i < res->nfills; i++) {
+		core_resv_view v;
+		core_resv_view_get(c, res->fills[i].resv, &v);
+		mp_write_map(out, 2);
+		mp_write_lit(out, "reservation_id");
+		mp_write_str(out, v.id, CORE_RESERVATION_ID_LEN);
+		kv_int(out, "qty", res->fills[i].qty);
+	}
 }
 
 void encode_location_list(mp_buf *out, const core *c)

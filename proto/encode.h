@@ -9,7 +9,7 @@
 #include "mp.h"
 
 void encode_str(mp_buf *out, core_str s);
-/* {sku, location, on_hand, reserved, committed, safety, available, oversold, version} */
+/* {sku, location, on_hand, incoming, reserved, committed, safety, available, oversold, version} */
 void encode_record(mp_buf *out, const core_record_view *rec);
 /* {reservation_id, order_id, status, expires_at, lines: [...]}; original
  * gives the reply reserve made (for idempotent retries). */
@@ -56,6 +56,14 @@ void encode_avail_sku(mp_buf *out, const core *c, core_str sku, core_str locatio
     const core_channel *ch);
 /* [location, ...] */
 void encode_location_list(mp_buf *out, const core *c);
+/* avail with at: sku => {total, locations, at, incoming}, available to
+ * promise at at_ms (core_avail_at). */
+void encode_avail_sku_at(mp_buf *out, const core *c, core_str sku, core_str location,
+    const core_channel *ch, int64_t at_ms);
+/* encode_inbound in the shape of core_inbound_list's callback (out: mp_buf). */
+void encode_inbound_item(void *out, const core_inbound_view *v);
+/* inbound.receive's result: {record, filled: [{reservation_id, qty}]}. */
+void encode_receipt(mp_buf *out, const core *c, const core_result *res);
 
 /* ---- operations ---- */
 

@@ -31,12 +31,16 @@
 	X(LOCATION_PUT, location, "location.put") \
 	X(CHANNEL_PUT, channel, "channel.put") \
 	X(SKU_PUT, sku, "sku.put") \
-	X(INBOUND_ADD, inbound, "inbound.add")
+	X(INBOUND_ADD, inbound, "inbound.add") \
+	X(INBOUND_RECEIVE, inbound, "inbound.receive")
 
 #define STOCK_SET_FIELDS(F) \
 	F(STR, sku) F(STR, location) F(INT, on_hand) F(INT, safety) F(INT, if_version)
-#define STOCK_ADJUST_FIELDS(F) \
+/* Adjust records written before if_version (format 2 and older) have the
+ * first fields only. */
+#define STOCK_ADJUST_V1_FIELDS(F) \
 	F(STR, sku) F(STR, location) F(INT, delta) F(STR, reason) F(STR, idempotency_key)
+#define STOCK_ADJUST_FIELDS(F) STOCK_ADJUST_V1_FIELDS(F) F(INT, if_version)
 #define RESTOCK_FIELDS(F) \
 	F(STR, sku) F(STR, location) F(INT, delta) F(STR, reason)
 /* Reserve records written before ship_to and allow_backorder have the
@@ -65,6 +69,8 @@
 	F(STR, sku) F(OPT_COUNT, per_order) F(OPT_COUNT, per_customer) F(OPT_COUNT, low_stock)
 #define INBOUND_ADD_FIELDS(F) \
 	F(STR, sku) F(STR, location) F(INT, qty) F(INT, eta_ms) F(STR, ref)
+#define INBOUND_RECEIVE_FIELDS(F) \
+	F(STR, sku) F(STR, location) F(INT, qty) F(STR, ref)
 /* Of journal_entry itself. */
 #define SWEEP_FIELDS(F) F(U32, forgot_reservations) F(U32, forgot_keys)
 
@@ -75,16 +81,17 @@ enum {
 	JOURNAL_CMD_KINDS(FIELD_COUNT)
 	SWEEP_COUNT = 0 SWEEP_FIELDS(COUNT_FIELD),
 	RESERVE_V1_COUNT = 0 RESERVE_V1_FIELDS(COUNT_FIELD),
+	STOCK_ADJUST_V1_COUNT = 0 STOCK_ADJUST_V1_FIELDS(COUNT_FIELD),
 };
 /* Every record starts [kind, now_ms, who, ...]; format 1's had no who. */
 #define RECORD_HEAD 3
 #define RECORD_HEAD_V1 2
-_Static_assert(DURABLE_FORMAT == 2, "the records' head is format 2's: [kind, now_ms, who]");
+_Static_assert(DURABLE_FORMAT == 3, "the records' head is format 2's and 3's: [kind, now_ms, who]");
 
 /* Every core command has a kind; a command added to the core must be
  * added to JOURNAL_CMD_KINDS (the count below then fails to match). */
 #define COUNT_KIND(NAME, member, method) +1
-_Static_assert(CORE_CMD_STOCK_SET == 1 && CORE_CMD_LAST == CORE_CMD_INBOUND_ADD &&
+_Static_assert(CORE_CMD_STOCK_SET == 1 && CORE_CMD_LAST == CORE_CMD_INBOUND_RECEIVE &&
     0 JOURNAL_CMD_KINDS(COUNT_KIND) == CORE_CMD_LAST,
     "every core command needs a journal record kind in JOURNAL_CMD_KINDS");
 /*
@@ -496,7 +503,8 @@ static bool decode_fields(reader *r, journal_entry *e, uint32_t fields)
 	switch (e->kind) {
 	case JOURNAL_KIND_STOCK_ADJUST:
 	case JOURNAL_KIND_RESTOCK:
-		/* Not recorded: these commands keep them. */
+		/* Not recorded: these commands keep them (adjust's if_version
+		 * only in records of the first fields). */
 		e->cmd.u.stock.safety = e->cmd.u.stock.if_version = -1;
 		break;
 	default:
@@ -504,6 +512,10 @@ static bool decode_fields(reader *r, journal_entry *e, uint32_t fields)
 	}
 	if (e->kind == JOURNAL_KIND_RESERVE)
 		return decode_reserve(r, e, fields);
+	if (e->kind == JOURNAL_KIND_STOCK_ADJUST && fields == STOCK_ADJUST_V1_COUNT) {
+		core_stock_cmd *v = &e->cmd.u.stock;
+		return true STOCK_ADJUST_V1_FIELDS(GET_FIELD);
+	}
 	switch (e->kind) {
 	case JOURNAL_KIND_SWEEP: {
 		journal_entry *v = e;
@@ -550,8 +562,9 @@ int journal_decode_format(const uint8_t *buf, size_t len, uint32_t format, journ
 	}
 	e->kind = (journal_kind)kind;
 	uint32_t fields = n - head;
-	bool old_reserve = e->kind == JOURNAL_KIND_RESERVE && fields == RESERVE_V1_COUNT;
-	if (fields_of(e->kind) == 0 || (fields != fields_of(e->kind) && !old_reserve)) {
+	bool old_layout = (e->kind == JOURNAL_KIND_RESERVE && fields == RESERVE_V1_COUNT) ||
+	    (e->kind == JOURNAL_KIND_STOCK_ADJUST && fields == STOCK_ADJUST_V1_COUNT);
+	if (fields_of(e->kind) == 0 || (fields != fields_of(e->kind) && !old_layout)) {
 		*err = "unknown record kind, or the wrong number of fields for it";
 		return -1;
 	}

@@ -45,6 +45,7 @@ typedef enum journal_kind {
 	JOURNAL_KIND_CHANNEL_PUT = 10,
 	JOURNAL_KIND_SKU_PUT = 11,
 	JOURNAL_KIND_INBOUND_ADD = 12,
+	JOURNAL_KIND_INBOUND_RECEIVE = 13, /* durable format 3 */
 	JOURNAL_KIND_SWEEP = 100,
 } journal_kind;
 

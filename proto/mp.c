@@ -307,6 +307,85 @@ static inline __attribute__((always_inline)) int reader_step(mp_reader *r, struc
 	return STEP_TAKEN;
 }
 
+/*
+ * The walk for the values requests are made of, whole in buf: fixint,
+ * fixstr and str8, fixarray, fixmap, nil, bools, floats and fixed-width
+ * integers, with the walk's state in registers. It leaves the state
+ * exactly as reader_step() would, value by value, and stops at the start
+ * of any value it does not take (another type, a limit reached, bytes not
+ * there yet) for reader_step() to take, refuse or wait for. Most frames
+ * never leave it, at half the instructions per value. Returns true when a
+ * value completed the frame.
+ */
+static inline __attribute__((always_inline)) bool fast_walk(mp_reader *r, struct walk *w,
+    const uint8_t *buf, size_t len)
+{
+	static const uint8_t width[10] = { 5, 9, 2, 3, 5, 9, 2, 3, 5, 9 }; /* 0xca..0xd3 */
+	const mp_limits lim = r->lim;
+	uint64_t *const stack = r->stack;
+	size_t pos = w->pos, need = w->need;
+	uint32_t depth = w->depth;
+	uint64_t headers = w->headers;
+	bool done = false;
+
+	if (w->counted)
+		return false;
+	while (pos < len) {
+		const uint8_t b = buf[pos];
+		size_t size = 1; /* the value's bytes, or a container's header's */
+		uint64_t n = 0;  /* a container's elements */
+		if (b <= 0x7f || b >= 0xe0) {
+			/* fixint */
+		} else if (b >= 0xa0 && b <= 0xbf) {
+			size += b & 0x1f;
+			if ((uint32_t)(b & 0x1f) > lim.str_max)
+				break;
+		} else if (b <= 0x9f) { /* fixmap 0x80-0x8f, fixarray 0x90-0x9f */
+			uint32_t k = b & 0x0f;
+			if (k > (b <= 0x8f ? lim.map_max : lim.array_max) || depth >= lim.depth_max)
+				break;
+			n = b <= 0x8f ? 2u * k : k;
+		} else if (b == 0xc0 || b == 0xc2 || b == 0xc3) {
+			/* nil, false, true */
+		} else if (b == 0xd9 && len - pos >= 2 && buf[pos + 1] <= lim.str_max) {
+			size += 1 + (size_t)buf[pos + 1];
+		} else if (b >= 0xca && b <= 0xd3) {
+			size = width[b - 0xca];
+		} else {
+			break;
+		}
+		/* Whole in buf, and within the frame's budget once off its
+		 * count; a one-byte scalar inside a container is both, as it
+		 * takes the byte its count held (pos + need <= the limit). */
+		if ((size + n > 1 || depth == 0) && (len - pos < size ||
+		    lim.frame_bytes_max - pos - (need - (depth > 0)) < size + n))
+			break;
+		if (depth > 0) {
+			stack[depth - 1]--;
+			need--;
+		}
+		headers++;
+		pos += size;
+		if (n > 0) {
+			assert(depth < MP_DEPTH_HARD_MAX);
+			stack[depth++] = n;
+			need += (size_t)n;
+			continue;
+		}
+		while (depth > 0 && stack[depth - 1] == 0)
+			depth--;
+		if (depth == 0) {
+			done = true;
+			break;
+		}
+	}
+	w->pos = pos;
+	w->need = need;
+	w->depth = depth;
+	w->headers = headers;
+	return done;
+}
+
 int mp_reader_next(mp_reader *r, const uint8_t *buf, size_t len,
     size_t *frame_len, const char **why)
 {
@@ -320,10 +399,14 @@ int mp_reader_next(mp_reader *r, const uint8_t *buf, size_t len,
 	/* The same bytes as last time, plus any new ones. */
 	assert(r->pos <= len);
 	struct walk w = { r->pos, r->need, r->depth, r->counted, r->headers };
-	while ((rc = reader_step(r, &w, buf, len)) == STEP_TAKEN) {
-		/* A value ended: close every container it completed. */
-		while (w.depth > 0 && r->stack[w.depth - 1] == 0)
-			w.depth--;
+	for (;;) {
+		if (!fast_walk(r, &w, buf, len)) {
+			if ((rc = reader_step(r, &w, buf, len)) != STEP_TAKEN)
+				break;
+			/* A value ended: close every container it completed. */
+			while (w.depth > 0 && r->stack[w.depth - 1] == 0)
+				w.depth--;
+		}
 		if (w.depth == 0) {
 			assert(w.need == 0 && w.pos > 0 && w.pos <= len);
 			*frame_len = w.pos;

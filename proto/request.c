@@ -6,6 +6,7 @@
 #include "request.h"
 
 #include "params.h"
+#include "request_inbound.h"
 
 #include <allot/protocol.h>
 #include <assert.h>
@@ -102,8 +103,9 @@ static int cmp_str(const void *a, const void *b)
 	return n ? n : (x->len > y->len) - (x->len < y->len);
 }
 
-static int parse_avail(proto_decoder *d, params *p, uint32_t *nskus, core_str *loc, core_str *channel)
+static int parse_avail(proto_decoder *d, params *p, uint32_t *nskus, proto_avail_query *q)
 {
+	core_str *loc = &q->location, *channel = &q->channel;
 	core_str key;
 	bool has_skus = false;
 	while (params_next(p, &key)) {
@@ -116,6 +118,9 @@ static int parse_avail(proto_decoder *d, params *p, uint32_t *nskus, core_str *l
 			rc = params_str(p, "location", loc);
 		} else if (key_is(key, "channel")) {
 			rc = params_str(p, "channel", channel);
+		} else if (key_is(key, "at")) {
+			q->has_at = mp_peek(&p->cur) != MP_T_NIL;
+			rc = params_count(p, "at", INT64_MAX, &q->at_ms);
 		} else {
 			params_skip(p);
 		}
@@ -531,7 +536,7 @@ static int decode_AVAIL(proto_decoder *d, params *p, proto_request *req)
 	proto_avail_query *q = &req->u.avail;
 	uint32_t n = 0;
 	*q = (proto_avail_query){ .skus = d->skus };
-	if (parse_avail(d, p, &n, &q->location, &q->channel))
+	if (parse_avail(d, p, &n, q))
 		return -1;
 	/* The reply is a map keyed by sku: sort to drop repeated skus. */
 	qsort(d->skus, n, sizeof(*d->skus), cmp_str);
@@ -628,10 +633,14 @@ static int decode_AUTH(proto_decoder *d, params *p, proto_request *req)
 	return req->u.token.p ? 0 : params_missing(p, "token");
 }
 
+#define decode_INBOUND_RECEIVE proto_decode_inbound_receive
+#define decode_INBOUND_LIST proto_decode_inbound_list
 #define decode_PING decode_none
 #define decode_LOCATION_LIST decode_none
 #define decode_STATS decode_none
 #define decode_SNAPSHOT decode_none
+#define decode_UNSUBSCRIBE decode_none
+#define decode_SUBSCRIBE proto_decode_subscribe
 
 static const decode_fn decoders[CMD_COUNT] = {
 #define X(id, name, role, flags) [CMD_##id] = decode_##id,

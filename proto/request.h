@@ -13,6 +13,7 @@
 
 #include "command.h"
 #include "core.h"
+#include "event.h"
 #include "mp.h"
 
 #include <stdbool.h>
@@ -25,13 +26,20 @@ typedef struct proto_stock_query {
 	core_str location; /* {NULL, 0}: every location */
 } proto_stock_query;
 
-/* avail {skus, location?, channel?}; skus sorted, repeats dropped. */
+/* avail {skus, location?, channel?, at?}; skus sorted, repeats dropped. */
 typedef struct proto_avail_query {
 	const core_str *skus;
 	uint32_t nskus;
 	core_str location;
 	core_str channel;
+	bool has_at;
+	int64_t at_ms;     /* available to promise at this time */
 } proto_avail_query;
+
+/* inbound.list {sku?} */
+typedef struct proto_inbound_query {
+	core_str sku;      /* {NULL, 0}: every sku */
+} proto_inbound_query;
 
 typedef struct proto_request {
 	uint32_t msgid;
@@ -43,8 +51,10 @@ typedef struct proto_request {
 		core_reserve_cmd quote;     /* route.quote */
 		proto_stock_query stock;    /* stock.get */
 		proto_avail_query avail;    /* avail */
+		proto_inbound_query inbound_list; /* inbound.list */
 		core_str reservation_id;    /* reservation.get */
 		core_str token;             /* auth */
+		proto_subscribe subscribe;  /* subscribe */
 	} u;
 	core_str tags[CORE_TAGS_MAX];       /* location.put's tags point here */
 } proto_request;
@@ -101,6 +111,10 @@ proto_decoded proto_decode(proto_decoder *d, const uint8_t *frame, size_t len,
  * else 0. Lets a refusal of the whole stream still answer the pending call.
  */
 uint32_t proto_peek_msgid(const uint8_t *buf, size_t len);
+
+/* subscribe's decoder (event.c), in request.c's table. */
+struct params;
+int proto_decode_subscribe(proto_decoder *d, struct params *p, proto_request *req);
 
 /* The params of a request proto_decode() accepted, into req->u. 0, or -1
  * with *why filled (BAD_REQUEST, TOO_LARGE). */

@@ -158,6 +158,7 @@ static void put_key(mp_buf *b, const core_snap_key *k)
 	mp_write_int(b, k->reply.committed);
 	mp_write_int(b, k->reply.safety);
 	mp_write_uint(b, k->reply.version);
+	mp_write_int(b, k->reply.incoming);
 }
 
 static void put_item(mp_buf *b, const core_snap_item *it)
@@ -567,7 +568,9 @@ static bool get_key(mp_cursor *c, uint32_t n, core_snap_key *k, const char **err
 	if (!reserve && method != SNAPSHOT_KEY_ADJUST)
 		return *err = "a key item has an unknown method", false;
 	k->method = reserve ? CORE_SNAP_KEY_RESERVE : CORE_SNAP_KEY_ADJUST;
-	if (n != (reserve ? SNAPSHOT_KEY_RESERVE_FIELDS : SNAPSHOT_KEY_ADJUST_FIELDS) || !get_str(c, &k->key) ||
+	bool fits = reserve ? n == SNAPSHOT_KEY_RESERVE_FIELDS
+	                    : n == SNAPSHOT_KEY_ADJUST_FIELDS || n == SNAPSHOT_KEY_ADJUST_FIELDS_V1;
+	if (!fits || !get_str(c, &k->key) ||
 	    !mp_read_uint(c, &k->params_hash) || !mp_read_int(c, &k->created_ms))
 		return *err = "a key item is malformed", false;
 	if (reserve) {
@@ -578,7 +581,8 @@ static bool get_key(mp_cursor *c, uint32_t n, core_snap_key *k, const char **err
 	core_record_view *w = &k->reply;
 	if (!get_str(c, &w->sku) || !get_str(c, &w->location) || !mp_read_int(c, &w->on_hand) ||
 	    !mp_read_int(c, &w->reserved) || !mp_read_int(c, &w->committed) ||
-	    !mp_read_int(c, &w->safety) || !mp_read_uint(c, &w->version))
+	    !mp_read_int(c, &w->safety) || !mp_read_uint(c, &w->version) ||
+	    (n == SNAPSHOT_KEY_ADJUST_FIELDS && !mp_read_int(c, &w->incoming)))
 		return *err = "an adjust key item is malformed", false;
 	return true;
 }

@@ -19,6 +19,14 @@
  *   allot token new NAME ROLE
  *
  * prints a fresh token and the line for allotd's --auth-file (token.c).
+ *
+ *   allot watch [TOPIC...] [--sku SKU...]
+ *
+ * prints live events as JSON lines until interrupted (watch.c).
+ *
+ *   allot archive | audit | replay | explain ...
+ *
+ * read and keep allotd's recorded history (archive_tool.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,8 +37,10 @@
 
 #include "cli_json.h"
 #include "allot/protocol.h"
+#include "archive_tool.h"
 #include "dump.h"
 #include "token.h"
+#include "watch.h"
 
 #ifndef ALLOT_VERSION
 #define ALLOT_VERSION "0.1.0"
@@ -52,6 +62,8 @@ typedef enum cli_action {
 	CLI_ACTION_VERSION,
 	CLI_ACTION_DUMP,
 	CLI_ACTION_TOKEN,
+	CLI_ACTION_WATCH,
+	CLI_ACTION_HISTORY,
 } cli_action;
 
 typedef struct cli_opts {
@@ -98,7 +110,20 @@ static void cli_usage(FILE *out)
 	    "       allot token new NAME ROLE\n"
 	    "\n"
 	    "Print a fresh token and the line for allotd's --auth-file (ROLE: read,\n"
-	    "checkout or admin; see SECURITY.md).\n",
+	    "checkout or admin; see SECURITY.md).\n"
+	    "\n"
+	    "       allot watch [TOPIC...] [--sku SKU...]\n"
+	    "\n"
+	    "Print live events as JSON lines until interrupted (see 'allot watch\n"
+	    "--help').\n"
+	    "\n"
+	    "       allot archive --redis URL --dir DIR ...\n"
+	    "       allot audit --sku SKU [--location L] [--since T] [--until T] [--json] ...\n"
+	    "       allot replay --dir DIR --from T1 --to T2 [overrides] [--json] [--html FILE]\n"
+	    "       allot explain RESERVATION_ID (--dir DIR | --redis URL)\n"
+	    "\n"
+	    "Keep and read the recorded history (see each one's --help and README.md,\n"
+	    "\"History\").\n",
 	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, CLI_DEFAULT_TIMEOUT_MS);
 }
 
@@ -175,8 +200,17 @@ static int cli_parse_args(int argc, char **argv, cli_opts *o)
 		o->action = CLI_ACTION_DUMP; /* dump.c reads its own options */
 		return 0;
 	}
+	if (o->argc >= 1 && (strcmp(o->argv[0], "archive") == 0 || strcmp(o->argv[0], "audit") == 0 ||
+	        strcmp(o->argv[0], "replay") == 0 || strcmp(o->argv[0], "explain") == 0)) {
+		o->action = CLI_ACTION_HISTORY; /* each reads its own options */
+		return 0;
+	}
 	if (o->argc >= 1 && strcmp(o->argv[0], "token") == 0) {
 		o->action = CLI_ACTION_TOKEN; /* token.c reads its own words */
+		return 0;
+	}
+	if (o->argc >= 1 && strcmp(o->argv[0], "watch") == 0) {
+		o->action = CLI_ACTION_WATCH; /* watch.c reads its own words */
 		return 0;
 	}
 	if (o->argc < 1 || o->argc > 2) {
@@ -243,6 +277,18 @@ fail_params:
 	return status;
 }
 
+/* One of the history commands; argv[0] is its name. */
+static int cli_run_history(int argc, char **argv)
+{
+	if (strcmp(argv[0], "archive") == 0)
+		return archive_main(argc, argv);
+	if (strcmp(argv[0], "audit") == 0)
+		return audit_main(argc, argv);
+	if (strcmp(argv[0], "replay") == 0)
+		return replay_main(argc, argv);
+	return explain_main(argc, argv);
+}
+
 int main(int argc, char **argv)
 {
 	cli_opts o;
@@ -258,6 +304,12 @@ int main(int argc, char **argv)
 		return dump_main(o.argc - 1, o.argv + 1);
 	case CLI_ACTION_TOKEN:
 		return token_main(o.argc - 1, o.argv + 1);
+	case CLI_ACTION_WATCH: {
+		watch_target t = { o.host, o.port, o.token, o.timeout_ms };
+		return watch_main(&t, o.argc, o.argv);
+	}
+	case CLI_ACTION_HISTORY:
+		return cli_run_history(o.argc, o.argv);
 	case CLI_ACTION_VERSION:
 		printf("allot %s (wire protocol %d)\n", ALLOT_VERSION,
 		    ALLOT_PROTOCOL_VERSION);

@@ -466,6 +466,8 @@ static void dump_stock_cmd(json_t *o, const journal_entry *e)
 	json_put(o, e->kind == JOURNAL_KIND_RESTOCK ? "qty" : "delta", json_integer(s->delta));
 	json_put(o, "reason", json_opt(s->reason));
 	json_put(o, "idempotency_key", json_opt(s->idempotency_key));
+	if (e->kind == JOURNAL_KIND_STOCK_ADJUST && s->if_version != -1)
+		json_put(o, "if_version", json_integer(s->if_version));
 }
 
 static void dump_reserve_cmd(json_t *o, const core_reserve_cmd *r)
@@ -502,12 +504,14 @@ static void dump_channel_cmd(json_t *o, const core_channel_cmd *ch)
 	json_put(o, "all_locations", ch->all_locations ? json_true() : NULL);
 }
 
-static void dump_inbound_cmd(json_t *o, const core_inbound_cmd *in)
+/* inbound.add, or (no eta) inbound.receive. */
+static void dump_inbound_cmd(json_t *o, const core_inbound_cmd *in, bool eta)
 {
 	json_put(o, "sku", json_opt(in->sku));
 	json_put(o, "location", json_opt(in->location));
 	json_put(o, "qty", json_integer(in->qty));
-	json_put(o, "eta", json_integer(in->eta_ms));
+	if (eta)
+		json_put(o, "eta", json_integer(in->eta_ms));
 	json_put(o, "ref", json_opt(in->ref));
 }
 
@@ -561,7 +565,8 @@ static int dump_record(uint64_t lsn, const journal_entry *e)
 		dump_channel_cmd(o, &e->cmd.u.channel);
 		break;
 	case JOURNAL_KIND_INBOUND_ADD:
-		dump_inbound_cmd(o, &e->cmd.u.inbound);
+	case JOURNAL_KIND_INBOUND_RECEIVE:
+		dump_inbound_cmd(o, &e->cmd.u.inbound, e->kind == JOURNAL_KIND_INBOUND_ADD);
 		break;
 	case JOURNAL_KIND_SKU_PUT:
 		dump_sku_cmd(o, &e->cmd.u.sku);

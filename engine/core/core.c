@@ -157,9 +157,11 @@ void core_destroy(core *c)
 {
 	if (c == NULL)
 		return;
+	changes_finish(c);
 	resv_finish(c);
 	policy_finish(c);
 	inbound_finish(c);
+	inbound_receive_finish(c);
 	inventory_finish(c);
 	ledger_finish(c);
 	free(c);
@@ -198,6 +200,8 @@ int core_exec(core *c, const core_cmd *cmd, int64_t now_ms,
 		return policy_sku_put(c, &cmd->u.sku, res, err);
 	case CORE_CMD_INBOUND_ADD:
 		return inbound_add(c, &cmd->u.inbound, res, err);
+	case CORE_CMD_INBOUND_RECEIVE:
+		return inbound_receive(c, &cmd->u.inbound, res, err);
 	case CORE_CMD_STOCK_SET:
 	case CORE_CMD_STOCK_ADJUST:
 	case CORE_CMD_RESTOCK:
@@ -221,11 +225,11 @@ void core_stats_get(const core *c, core_stats *out)
 	ledger_sum lazy = lazy_sum(c, c->ledger_all);
 	for (int i = 0; i < 5; i++)
 		out->reservations[i] = c->by_status[i];
-	out->reservations[CORE_RESV_HELD] -= lazy.a;
-	out->reservations[CORE_RESV_EXPIRED] += lazy.a;
+	out->reservations[CORE_RESV_HELD] -= lazy.b;
+	out->reservations[CORE_RESV_EXPIRED] += lazy.b;
 	out->idempotency_keys = table_count(&c->idem_by_key);
-	out->expired_total = c->expired_total + lazy.a;
-	out->units_reserved = c->units_reserved - lazy.b;
+	out->expired_total = c->expired_total + lazy.b;
+	out->units_reserved = c->units_reserved - lazy.a;
 	out->units_committed = c->units_committed;
 	out->now_ms = c->now_ms;
 }
@@ -319,7 +323,7 @@ size_t core_dump(const core *c, char *buf, size_t cap)
 {
 	dump_out o = { buf, cap, 0 };
 	put(&o, "now=%" PRId64 " seq=%" PRIu64 " expired=%" PRIu64 "\n",
-	    c->now_ms, c->next_seq, c->expired_total + lazy_sum(c, c->ledger_all).a);
+	    c->now_ms, c->next_seq, c->expired_total + lazy_sum(c, c->ledger_all).b);
 	for (uint32_t r = 0; r < c->nlocs; r++) {
 		const core_loc *l = c->locs[c->rank_order[r]];
 		put(&o, "loc %s id=%u prio=%d rank=%u name_rank=%u open=%u cap=%lld on=%d", l->name, l->id,
@@ -394,6 +398,8 @@ const char *core_check(const core *c)
 		why = policy_check(c);
 	if (why == NULL)
 		why = inbound_check(c);
+	if (why == NULL)
+		why = inbound_waiting_check(c);
 	if (why == NULL)
 		why = expiry_check(c);
 	return why;

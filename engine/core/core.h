@@ -76,6 +76,11 @@ enum core_code {
 #define CORE_INBOUND_PER_SKU_MAX 64 /* inbound entries of one sku */
 #define CORE_INBOUND_MAX 1000000   /* inbound entries in all */
 #define CORE_REF_MAX 64            /* an inbound entry's ref */
+/* Reservations one inbound.receive may fill (its reply lists each); a
+ * receipt that would fill more is TOO_LARGE: receive fewer units at once. */
+#define CORE_RECEIVE_FILLS_MAX 10000
+/* Entries inbound.list answers at most; beyond, TOO_LARGE: name a sku. */
+#define CORE_INBOUND_LIST_MAX 10000
 #define CORE_TAG_MAX 32            /* bytes per tag */
 #define CORE_COST_MAX 1e9          /* cost and cost_per_km of a location */
 #define CORE_MAX_SHIPMENTS_MAX 65535
@@ -124,6 +129,7 @@ typedef struct core_record_view {
 	int64_t available; /* max(0, on_hand - reserved - committed - safety) */
 	int64_t oversold;  /* max(0, reserved + committed - on_hand) */
 	uint64_t version;
+	int64_t incoming;  /* units inbound entries expect here, not yet received */
 } core_record_view;
 
 typedef enum core_resv_status {
@@ -187,8 +193,9 @@ typedef enum core_cmd_type {
 	CORE_CMD_CHANNEL_PUT,
 	CORE_CMD_SKU_PUT,
 	CORE_CMD_INBOUND_ADD,
+	CORE_CMD_INBOUND_RECEIVE,
 } core_cmd_type;
-#define CORE_CMD_LAST CORE_CMD_INBOUND_ADD
+#define CORE_CMD_LAST CORE_CMD_INBOUND_RECEIVE
 
 typedef struct core_line_req {
 	core_str sku;
@@ -200,7 +207,7 @@ typedef struct core_stock_cmd {
 	core_str location;
 	int64_t on_hand;    /* stock.set */
 	int64_t safety;     /* stock.set; -1 keeps the current value */
-	int64_t if_version; /* stock.set; -1 when absent, 0 = must not exist */
+	int64_t if_version; /* stock.set, stock.adjust; -1 when absent, 0 = must not exist */
 	int64_t delta;      /* stock.adjust; restock's qty */
 	core_str reason;
 	core_str idempotency_key; /* stock.adjust */
@@ -287,7 +294,8 @@ typedef struct core_sku_cmd {
 	int64_t low_stock;
 } core_sku_cmd;
 
-/* inbound.add: units expected at a location. */
+/* inbound.add: units expected at a location; inbound.receive: units
+ * arrived there (eta_ms unused). */
 typedef struct core_inbound_cmd {
 	core_str sku;
 	core_str location;
@@ -295,6 +303,13 @@ typedef struct core_inbound_cmd {
 	int64_t eta_ms;           /* 0..: when they are expected */
 	core_str ref;             /* p == NULL: none */
 } core_inbound_cmd;
+
+/* Units of a backorder a receipt turned into an allocation on hand. The
+ * pointer is valid as the result's are. */
+typedef struct core_fill {
+	const core_resv *resv;
+	int64_t qty;
+} core_fill;
 
 typedef struct core_cmd {
 	core_cmd_type type;
@@ -356,6 +371,7 @@ typedef enum core_result_kind {
 	CORE_RESULT_CHANNEL,
 	CORE_RESULT_SKU,
 	CORE_RESULT_INBOUND,
+	CORE_RESULT_RECEIPT,      /* inbound.receive: record and fills */
 } core_result_kind;
 
 /* What a successful command produced. */
@@ -367,6 +383,8 @@ typedef struct core_result {
 	const core_channel *channel; /* channel.put */
 	core_sku_view sku;       /* sku.put */
 	core_inbound_view inbound; /* inbound.add */
+	const core_fill *fills;  /* inbound.receive: by reservation, earliest first */
+	uint32_t nfills;
 	bool replayed;           /* an idempotent retry: the first reply again */
 } core_result;
 
@@ -457,6 +475,27 @@ int64_t core_avail(const core *c, core_str sku, core_str location,
 int64_t core_avail_channel(const core *c, core_str sku, core_str location, const core_channel *ch,
     void (*emit)(void *ctx, const core_avail_loc *loc), void *ctx,
     uint32_t *nlocs);
+
+/*
+ * Available to promise at at_ms: per location (the records', and those
+ * with inbound entries due), what core_avail_channel() gives plus the
+ * units of entries with eta <= at_ms that no backorder holds, less the
+ * channel's buffer once, never below 0. Only `location` when non-empty.
+ */
+int64_t core_avail_at(const core *c, core_str sku, core_str location, const core_channel *ch,
+    int64_t at_ms, void (*emit)(void *ctx, const core_avail_loc *loc), void *ctx,
+    uint32_t *nlocs);
+
+/* Inbound entries of one sku (sku.p != NULL) or of every sku. */
+uint64_t core_inbound_count(const core *c, core_str sku);
+/*
+ * inbound.list: the entries core_inbound_count() counts, each sku's by eta
+ * (then location name, then ref), skus by name; emit for each. The caller
+ * bounds the count (CORE_INBOUND_LIST_MAX). BUSY without memory, before
+ * anything is emitted.
+ */
+int core_inbound_list(const core *c, core_str sku,
+    void (*emit)(void *ctx, const core_inbound_view *v), void *ctx, core_error *err);
 
 /* A sku's inbound entries, by eta (then location name, then ref); only
  * at ch's locations when ch is not NULL. Returns how many. */
@@ -550,6 +589,84 @@ typedef struct core_stats {
 	int64_t now_ms;
 } core_stats;
 void core_stats_get(const core *c, core_stats *out);
+
+/* ---- What changed, for events ------------------------------------------- */
+
+/*
+ * While tracking, the core notes what its mutations change (core_exec,
+ * core_advance, core_sweep, core_forget): the records touched, once each,
+ * with their available before the first touch; the skus touched; every
+ * reservation's change of status. core_changes_drain() hands them over
+ * and forgets them. The core never calls out while it mutates: the engine
+ * drains once per loop turn, so a record changed many times in a turn
+ * gives one account carrying its latest values.
+ *
+ * Not tracking costs one predictable branch per change. The lists hold at
+ * most CORE_CHANGES_MAX entries each, far more than a loop turn's bounded
+ * work makes; beyond that (or without memory) changes are counted in
+ * core_changes_lost() and not kept, and the engine logs it.
+ */
+#define CORE_CHANGES_MAX (1u << 20)
+
+/* Start (every sku's total available becomes its seen total: O(skus)) or
+ * stop tracking; stopping forgets what was not drained. -1 without
+ * memory (not tracking then). */
+int core_track(core *c, bool on);
+bool core_tracking(const core *c);
+
+typedef struct core_change_resv {
+	char id[CORE_RESERVATION_ID_LEN + 1];
+	core_str order_id;
+	core_resv_status status;
+	int64_t at_ms;          /* when: an expiry's deadline, else the core's clock */
+	const core_resv *resv;  /* NULL when forgotten before the drain */
+} core_change_resv;
+
+typedef struct core_change_sku {
+	core_str sku;
+	int64_t before;         /* total available at the last drain (or when
+	                         * tracking began, or 0 for a new sku) */
+	int64_t available;      /* now */
+	int64_t low_stock;      /* its sku.put threshold; 0: none */
+} core_change_sku;
+
+/* Callbacks of a drain, in this order: every reservation change in the
+ * order they happened; each record whose available differs from before its
+ * first change since the last drain, in the order first touched; each sku
+ * touched, in the order first touched. Views are valid during the call. */
+typedef struct core_changes_sink {
+	void (*resv)(void *ud, const core_change_resv *ch);
+	void (*record)(void *ud, const core_record_view *rec);
+	void (*sku)(void *ud, const core_change_sku *ch);
+	void *ud;
+} core_changes_sink;
+
+/* Entries kept since the last drain. */
+uint32_t core_changes_pending(const core *c);
+/* Hand over and forget; returns the entries handed over. */
+uint32_t core_changes_drain(core *c, const core_changes_sink *sink);
+/* Changes not kept (over CORE_CHANGES_MAX, or no memory), ever. */
+uint64_t core_changes_lost(const core *c);
+
+/*
+ * Skus with their totals over their records, for views rebuilt in the
+ * background: visits at most budget slots of the sku table from *cursor,
+ * calling emit for each sku found, and moves *cursor on (back to 0 once
+ * the walk reached the end). Returns the slots visited. Between calls
+ * the core may change: a sku added, or moved by the table's growth, may
+ * be missed or seen twice by a walk that spans calls, so this suits views
+ * the next walk corrects, not exact answers. t and its name are valid
+ * during the call.
+ */
+typedef struct core_sku_total {
+	core_str sku;
+	int64_t on_hand, reserved, committed, available;
+	int64_t low_stock;          /* sku.put's threshold; 0: none */
+	uint32_t records;
+	uint32_t oversold_records;  /* records with reserved + committed > on_hand */
+} core_sku_total;
+uint32_t core_sku_scan(const core *c, uint32_t *cursor, uint32_t budget,
+    void (*emit)(void *ctx, const core_sku_total *t), void *ctx);
 
 /*
  * A canonical text dump of the whole state, for tests: the same state gives

@@ -57,7 +57,7 @@ typedef struct core_rec {
 	uint32_t safety;
 	uint64_t version;
 	uint16_t loc;
-	uint16_t unused16;
+	uint16_t touched; /* 1 while on the changes' list of records (changes.c) */
 	uint32_t ledger;  /* held units and allocations here, by deadline (expiry.c);
 	                   * a claim's index while a snapshot is restored (snap_restore.c) */
 } core_rec;
@@ -67,7 +67,9 @@ typedef struct core_sku {
 	uint32_t hash32;
 	uint16_t nrecs;
 	uint16_t caprecs;
+	int64_t total_seen; /* total available at the last drain (changes.c) */
 	uint8_t name_len;
+	uint8_t touched;  /* 1 while on the changes' list of skus (changes.c) */
 	char name[]; /* NUL-terminated */
 } core_sku;
 
@@ -136,6 +138,12 @@ typedef struct core_inb {
 	inb_entry *e;
 	inb_slot *slots;  /* one per location with entries, made with the first */
 	uint32_t nslots, cap_slots;
+	/* Sequence numbers of the reservations that may hold backorders of
+	 * the sku, ascending: every live one that does is here (a receipt
+	 * fills them in this order); ones that no longer do are dropped when
+	 * the list is full or a receipt walks it (inbound_receive.c). */
+	uint64_t *waiting;
+	uint32_t nwaiting, cap_waiting;
 } core_inb;
 
 /* Units of a sku with a per-customer limit that one customer holds in
@@ -182,11 +190,17 @@ struct core_idem {
 };
 
 /* A ledger node: one deadline of one tree, with the sums of its subtree
- * (expiry.c says what a and b count in each tree). 0 is no node. */
+ * (expiry.c says what a and b count in each tree) and its priority, a hash
+ * of its key kept so a descent does not hash; or a ledger's head (ledger.c).
+ * 0 is no node. b counts holds or allocations, each of which takes more
+ * than 16 bytes of memory, so a tree's b stays far below 2^32 (ledger_add
+ * asserts it). 32 bytes. */
 typedef struct ledger_node {
 	int64_t key;
 	uint32_t l, r;
-	uint64_t a, b;
+	uint64_t a;
+	uint32_t b;
+	uint32_t prio;
 } ledger_node;
 
 typedef struct ledger_sum {
@@ -210,7 +224,7 @@ struct core {
 	 * not (expiry.c); never above now_ms. */
 	int64_t horizon_ms;
 	ledger_pool ledger;
-	uint32_t ledger_all;     /* every hold: count, on-hand units */
+	uint32_t ledger_all;     /* every hold: on-hand units, count */
 
 	/* Locations by id and by name; rank_order[rank] = id,
 	 * name_order[name_rank] = id. */
@@ -262,6 +276,15 @@ struct core {
 	plan_state *ps; /* the planner's own scratch (plan.c) */
 	core_sku **cust_skus;  /* lines_max: a reserve's lines with a per-customer limit */
 	core_cust **cust_new;  /* lines_max: their new entries */
+
+	/* What changed since the last core_changes_drain(), kept only while
+	 * tracking (changes.c). */
+	struct core_changes *changes; /* NULL: not tracking */
+	/* The last receipt's fills, and the grown copies of the reservations
+	 * it fills (inbound_receive.c); grown as needed. */
+	core_fill *fills;
+	core_resv **fill_grown;
+	uint32_t fills_cap;
 };
 
 /* Helpers shared across the core's files. */
@@ -295,6 +318,26 @@ static inline const unsigned char *resv_unknown_names(const core_resv *r)
  * order was reserved (allow_partial; the line's sku is then NULL), the copy
  * kept after the order id. */
 core_str rline_sku_name(const core_resv *r, const core_rline *l);
+
+/* ---- changes, for events (changes.c) ------------------------------------- */
+
+/* Record rec of s about to change (extra: units of a lazily expired hold
+ * it still counts as reserved, which the change gives back). */
+void changes_rec(core *c, const core_sku *s, core_rec *rec, uint32_t extra);
+/* r just entered status s. */
+void changes_resv(core *c, const core_resv *r, core_resv_status s, int64_t at_ms);
+static inline void track_rec(core *c, const core_sku *s, core_rec *rec, uint32_t extra)
+{
+	/* The one branch the mutations pay when nobody tracks. */
+	if (__builtin_expect(c->changes != NULL, 0) && !rec->touched)
+		changes_rec(c, s, rec, extra);
+}
+static inline void track_resv(core *c, const core_resv *r, core_resv_status s, int64_t at_ms)
+{
+	if (__builtin_expect(c->changes != NULL, 0))
+		changes_resv(c, r, s, at_ms);
+}
+void changes_finish(core *c);
 
 /* ---- expiry (expiry.c) ----------------------------------------------------- */
 
@@ -393,10 +436,12 @@ const char *expiry_check(const core *c);
 int expiry_lazy_sorted(const core *c, const core_resv ***out, uint32_t *n);
 int expiry_ledgers_build(core *c);
 
-/* ledger.c: treaps keyed by deadline in one pool of nodes. */
+/* ledger.c: sums by deadline, in one pool of nodes. A ledger is the index
+ * of its head node, 0 when it is empty. */
 void ledger_init(core *c);
 void ledger_finish(core *c);
-/* Make sure n nodes can be taken without allocating; -1 without memory. */
+/* Make sure n nodes can be taken without allocating; -1 without memory.
+ * An add takes at most one node; a sub takes none. */
 int ledger_reserve(core *c, uint64_t n);
 void ledger_add(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b);
 void ledger_sub(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b);
@@ -406,8 +451,11 @@ ledger_sum ledger_upto(const core *c, uint32_t root, int64_t upto);
 int64_t ledger_after(const core *c, uint32_t root, int64_t after);
 /* Free a whole tree. */
 void ledger_clear(core *c, uint32_t *root);
-/* The tree's order, priorities and sums; *total its sums, *nodes added to. */
-const char *ledger_tree_check(const core *c, uint32_t root, ledger_sum *total, uint64_t *nodes);
+/* Whether the ledger's tree (not its tail) has a node for key. */
+bool ledger_has_node(const core *c, uint32_t ledger, int64_t key);
+/* The tree's order, priorities and sums; *total its sums, *nodes added to
+ * (its head counts). */
+const char *ledger_tree_check(const core *c, uint32_t ledger, ledger_sum *total, uint64_t *nodes);
 
 int core_fail(core_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -487,6 +535,39 @@ void inbound_held_now(const core *c, const core_inb *b, uint32_t *held);
 /* A restored entry (snapshot); -1 without memory. */
 int inbound_restore(core *c, core_sku *s, const inb_entry *e);
 const char *inbound_check(const core *c);
+/* Give back what lazily expired backorders at loc hold, before a command
+ * changes the entries there (inbound.c). */
+void inbound_settle(core *c, core_inb *b, uint16_t loc);
+/* Entry order: eta, location name, ref. */
+int inbound_entry_cmp(const core *c, const inb_entry *a, const inb_entry *b);
+
+/* inbound_receive.c: receipts, the waiting lists, dated availability. */
+int inbound_receive(core *c, const core_inbound_cmd *cmd, core_result *res, core_error *err);
+/* Units the sku's entries at loc expect, not yet received. */
+int64_t inbound_incoming_at(const core *c, const core_sku *s, uint16_t loc);
+/* Room to add one reservation to s's waiting list (reserve, before it
+ * can no longer fail); -1 without memory. */
+int inbound_waiting_room(core *c, const core_sku *s);
+/* Add reservation seq (the newest) to s's waiting list, after
+ * inbound_waiting_room() made room (or a restore, which may allocate: -1
+ * without memory). */
+void inbound_waiting_add(core *c, const core_sku *s, uint64_t seq);
+int inbound_waiting_restore(core *c, const core_sku *s, uint64_t seq);
+/* Whether live, unexpired r still holds backorders of s. */
+bool inbound_resv_waits(const core *c, const core_resv *r, const core_sku *s);
+const char *inbound_waiting_check(const core *c);
+void inbound_receive_finish(core *c);
+
+/* A record to change, prepared so that making it exist cannot fail
+ * half-way: every allocation happens in target_prepare(), and
+ * target_commit() only links what was prepared (inventory.c). */
+typedef struct target {
+	core_loc *loc, *new_loc;
+	core_sku *sku, *new_sku;
+	core_rec *rec; /* NULL until committed when the record is new */
+} target;
+int target_prepare(core *c, core_str sku, core_str loc, target *t, core_error *err);
+core_rec *target_commit(core *c, target *t, core_str sku, core_str loc);
 
 int resv_init(core *c);
 void resv_finish(core *c);

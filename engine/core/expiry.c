@@ -24,7 +24,7 @@
  *   customer (core_cust.ledger)  a: units of a limited sku
  *   backorders (inb_slot.ledger) a: units held against a sku's inbound
  *                                entries at a location
- *   the core (ledger_all)        a: holds, b: their units on hand
+ *   the core (ledger_all)        a: units on hand, b: holds
  *
  * A read subtracts what lazily expired holds give back: the ledger's sum up
  * to the horizon, O(log n) for any number of holds or deadlines at or
@@ -147,7 +147,7 @@ static void account_walk(core *c, const core_resv *r, const account *ac)
 			post(c, ac, &e->ledger, d, left, 0);
 		}
 	}
-	post(c, ac, &c->ledger_all, d, 1, units);
+	post(c, ac, &c->ledger_all, d, units, 1);
 }
 
 void resv_account(core *c, const core_resv *r, bool add)
@@ -260,14 +260,14 @@ uint32_t core_advance(core *c, int64_t now_ms)
 		uint32_t n = resv_expire_due(c, EXPIRY_ADVANCE_MAX);
 		if (!due_now(c))
 			return n;
-		uint64_t rest = ledger_upto(c, c->ledger_all, c->now_ms).a;
+		uint64_t rest = ledger_upto(c, c->ledger_all, c->now_ms).b;
 		c->horizon_ms = c->now_ms;
 		assert(rest <= c->heap_len);
 		return n + (uint32_t)rest;
 	}
 	/* Behind already: the sweep catches up; this costs O(log n). */
-	uint64_t before = ledger_upto(c, c->ledger_all, c->horizon_ms).a;
-	uint64_t due = ledger_upto(c, c->ledger_all, c->now_ms).a;
+	uint64_t before = ledger_upto(c, c->ledger_all, c->horizon_ms).b;
+	uint64_t due = ledger_upto(c, c->ledger_all, c->now_ms).b;
 	c->horizon_ms = c->now_ms;
 	assert(due >= before && due <= c->heap_len);
 	return (uint32_t)(due - before);
@@ -312,7 +312,7 @@ int64_t core_next_deadline(const core *c)
 
 uint64_t core_expiry_backlog(const core *c)
 {
-	return lazy_sum(c, c->ledger_all).a;
+	return lazy_sum(c, c->ledger_all).b;
 }
 
 /* ---- snapshots ------------------------------------------------------------------ */
@@ -329,7 +329,7 @@ static int cmp_heap_order(const void *a, const void *b)
  * horizon: a subtree at its top, walked in O(its size), then sorted. */
 int expiry_lazy_sorted(const core *c, const core_resv ***out, uint32_t *n)
 {
-	uint64_t want = lazy_sum(c, c->ledger_all).a;
+	uint64_t want = lazy_sum(c, c->ledger_all).b;
 	*out = NULL;
 	*n = 0;
 	if (want == 0)
@@ -387,7 +387,7 @@ static int cmp_entry(const void *x, const void *y)
 }
 
 /* Every tree holds exactly the sums of the entries aimed at it, per
- * deadline, and every node is in some tree. */
+ * deadline (its tail included), and every node is in some tree. */
 static const char *entries_check(const core *c, entries *es)
 {
 	if (es->n > 1) /* with none, es->e may be NULL: qsort must not see it */
@@ -404,7 +404,9 @@ static const char *entries_check(const core *c, entries *es)
 		ledger_sum below = ledger_upto(c, *es->e[i].root, es->e[i].key - 1);
 		if (upto.a - below.a != want.a || upto.b - below.b != want.b)
 			return "ledger: a deadline's sums differ from the holds due then";
-		nodes_in_entries++;
+		nodes_in_entries += ledger_has_node(c, *es->e[i].root, es->e[i].key);
+		/* A ledger's head is a node too: one per ledger with entries. */
+		nodes_in_entries += i == 0 || es->e[i - 1].root != es->e[i].root;
 		i = j;
 	}
 	if (nodes_in_entries != c->ledger.used)
@@ -459,7 +461,7 @@ static const char *lazy_check(const core *c)
 			}
 	}
 	ledger_sum lazy = ledger_upto(c, c->ledger_all, c->horizon_ms);
-	if (lazy.a != count || lazy.b != units)
+	if (lazy.b != count || lazy.a != units)
 		return "expiry: the lazily expired holds differ from what the ledger says";
 	if (c->exp_head && c->heap_len && c->exp_tail->expires_at_ms > c->heap[0]->expires_at_ms)
 		return "expiry: a swept expiry is due after a held reservation";

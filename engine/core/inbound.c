@@ -38,6 +38,7 @@ void inbound_finish(core *c)
 		if (b) {
 			free(b->e);
 			free(b->slots);
+			free(b->waiting);
 			free(b);
 		}
 	}
@@ -57,7 +58,7 @@ core_inb *inbound_of(const core *c, const core_sku *s)
 }
 
 /* Entries order by eta, then location name, then ref. */
-static int entry_cmp(const core *c, const inb_entry *a, const inb_entry *b)
+int inbound_entry_cmp(const core *c, const inb_entry *a, const inb_entry *b)
 {
 	if (a->eta_ms != b->eta_ms)
 		return a->eta_ms < b->eta_ms ? -1 : 1;
@@ -152,7 +153,7 @@ static core_inb *inb_room(core *c, core_sku *s, core_inb *b, core_error *err)
 static void inb_insert(core *c, core_inb *b, const inb_entry *e)
 {
 	uint32_t i = b->n;
-	while (i > 0 && entry_cmp(c, e, &b->e[i - 1]) < 0) {
+	while (i > 0 && inbound_entry_cmp(c, e, &b->e[i - 1]) < 0) {
 		b->e[i] = b->e[i - 1];
 		i--;
 	}
@@ -236,7 +237,7 @@ int inbound_add(core *c, const core_inbound_cmd *cmd, core_result *res, core_err
 	/* The same location, eta and ref: more of the same arrival. */
 	for (uint32_t i = 0; b && i < b->n; i++) {
 		inb_entry *x = &b->e[i];
-		if (entry_cmp(c, x, &e) != 0)
+		if (inbound_entry_cmp(c, x, &e) != 0)
 			continue;
 		if ((int64_t)x->qty + cmd->qty > CORE_QTY_MAX)
 			return core_fail(err, CORE_E_BAD_REQUEST, "qty: the entry would exceed %lld", CORE_QTY_MAX);
@@ -260,7 +261,7 @@ int inbound_add(core *c, const core_inbound_cmd *cmd, core_result *res, core_err
 	}
 	inb_insert(c, room, &e);
 	for (uint32_t i = 0; i < room->n; i++)
-		if (entry_cmp(c, &room->e[i], &e) == 0)
+		if (inbound_entry_cmp(c, &room->e[i], &e) == 0)
 			entry_result(c, room, i, res);
 	return 0;
 }
@@ -278,7 +279,7 @@ static void raw_return(core_inb *b, uint16_t loc, uint64_t units)
 
 /* Give back what lazily expired backorders at loc hold, before a command
  * changes the entries there. */
-static void settle(core *c, core_inb *b, uint16_t loc)
+void inbound_settle(core *c, core_inb *b, uint16_t loc)
 {
 	inb_slot *slot = slot_of(b, loc);
 	assert(slot != NULL);
@@ -300,7 +301,7 @@ void inbound_expired(core *c, const core_sku *s, uint16_t loc, uint32_t units, i
 void inbound_hold(core *c, const core_sku *s, uint16_t loc, uint32_t units)
 {
 	core_inb *b = inbound_of(c, s);
-	settle(c, b, loc);
+	inbound_settle(c, b, loc);
 	for (uint32_t i = 0; b && i < b->n && units > 0; i++) {
 		inb_entry *e = &b->e[i];
 		uint32_t free_units = e->qty - e->held;
@@ -314,14 +315,14 @@ void inbound_hold(core *c, const core_sku *s, uint16_t loc, uint32_t units)
 void inbound_return(core *c, const core_sku *s, uint16_t loc, uint32_t units)
 {
 	core_inb *b = inbound_of(c, s);
-	settle(c, b, loc);
+	inbound_settle(c, b, loc);
 	raw_return(b, loc, units);
 }
 
 void inbound_ship(core *c, const core_sku *s, uint16_t loc, uint32_t units)
 {
 	core_inb *b = inbound_of(c, s);
-	settle(c, b, loc);
+	inbound_settle(c, b, loc);
 	for (uint32_t i = 0; b && i < b->n && units > 0; i++) {
 		inb_entry *e = &b->e[i];
 		uint32_t take = e->loc == loc ? (e->held < units ? e->held : units) : 0;
@@ -347,7 +348,7 @@ int inbound_restore(core *c, core_sku *s, const inb_entry *e)
 	core_error err;
 	core_inb *b = inbound_of(c, s);
 	for (uint32_t i = 0; b && i < b->n; i++)
-		if (entry_cmp(c, &b->e[i], e) == 0)
+		if (inbound_entry_cmp(c, &b->e[i], e) == 0)
 			return -2; /* the same arrival twice */
 	if ((b = inb_room(c, s, b, &err)) == NULL)
 		return -1;
@@ -376,6 +377,67 @@ uint32_t core_incoming(const core *c, core_str sku, const core_channel *ch,
 	return n;
 }
 
+/* A live backorder's units at (sku, location), for the check. */
+typedef struct bo_sum {
+	const core_sku *sku;
+	uint16_t loc;
+	uint64_t qty;
+} bo_sum;
+
+static int cmp_bo_sum(const void *a, const void *b)
+{
+	const bo_sum *x = a, *y = b;
+	if (x->sku != y->sku)
+		return (uintptr_t)x->sku < (uintptr_t)y->sku ? -1 : 1;
+	return (x->loc > y->loc) - (x->loc < y->loc);
+}
+
+/* The live backorders not given back by settle(), summed by (sku,
+ * location) in *out (sorted; the caller frees it): one pass over the
+ * reservations. NULL, or what is wrong. */
+static const char *bo_sums(const core *c, bo_sum **out, uint64_t *nout)
+{
+	bo_sum *v = NULL;
+	uint64_t n = 0, cap = 0;
+	for (uint64_t seq = 0; seq < c->next_seq; seq++) {
+		const core_resv *r = seqmap_get(&c->resv_by_seq, seq);
+		if (r == NULL || (r->status != CORE_RESV_HELD && r->status != CORE_RESV_COMMITTED))
+			continue;
+		const core_ralloc *al = resv_allocs(r);
+		for (uint32_t li = 0; li < r->nlines; li++)
+			for (uint32_t a = 0; a < r->lines[li].nallocs; a++) {
+				const core_ralloc *x = &al[r->lines[li].alloc_first + a];
+				if (!x->backorder || x->qty == 0)
+					continue;
+				const inb_slot *slot = slot_of(inbound_of(c, r->lines[li].sku), x->loc);
+				if (slot == NULL)
+					return free(v), "a backorder where its sku has no inbound entries";
+				if (r->status == CORE_RESV_HELD && r->expires_at_ms <= slot->settled_ms)
+					continue; /* given back by settle() */
+				if (n == cap) {
+					cap = cap ? 2 * cap : 64;
+					bo_sum *w = realloc(v, cap * sizeof(*v));
+					if (w == NULL)
+						return free(v), "check: out of memory";
+					v = w;
+				}
+				v[n++] = (bo_sum){ r->lines[li].sku, x->loc, x->qty };
+			}
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_bo_sum);
+	uint64_t k = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		if (k > 0 && cmp_bo_sum(&v[k - 1], &v[i]) == 0)
+			v[k - 1].qty += v[i].qty;
+		else
+			v[k++] = v[i];
+	}
+	*out = v;
+	*nout = k;
+	return NULL;
+}
+
 /* What backorders hold at each (sku, location) equals the entries' held,
  * less what settle() gave back of lazily expired ones; entries are sorted,
  * within bounds, and counted. */
@@ -387,44 +449,42 @@ const char *inbound_check(const core *c)
 		for (uint32_t j = 0; b && j < b->n; j++) {
 			if (b->e[j].held > b->e[j].qty || b->e[j].qty == 0)
 				return "an inbound entry holds more than it has, or nothing";
-			if (j > 0 && entry_cmp(c, &b->e[j - 1], &b->e[j]) >= 0)
+			if (j > 0 && inbound_entry_cmp(c, &b->e[j - 1], &b->e[j]) >= 0)
 				return "inbound entries are not in order";
 		}
 		n += b ? b->n : 0;
 	}
 	if (n != c->ninbound)
 		return "the inbound count differs from the entries";
-	for (uint32_t i = 0; i < table_slots(&c->inb_by_sku); i++) {
+	bo_sum *sums = NULL;
+	uint64_t nsums = 0, matched = 0;
+	const char *why = bo_sums(c, &sums, &nsums);
+	for (uint32_t i = 0; !why && i < table_slots(&c->inb_by_sku); i++) {
 		const core_inb *b = table_at(&c->inb_by_sku, i);
-		for (uint32_t j = 0; b && j < b->n; j++) {
+		for (uint32_t j = 0; !why && b && j < b->n; j++) {
 			/* Sum once per (sku, location): at its first entry. */
 			bool first = true;
 			for (uint32_t k = 0; k < j && first; k++)
 				first = b->e[k].loc != b->e[j].loc;
 			if (!first)
 				continue;
-			uint64_t held = 0, by_resv = 0;
+			uint64_t held = 0;
 			for (uint32_t k = j; k < b->n; k++)
 				held += b->e[k].loc == b->e[j].loc ? b->e[k].held : 0;
 			const inb_slot *slot = slot_of(b, b->e[j].loc);
-			if (slot == NULL || slot->settled_ms > c->horizon_ms)
-				return "inbound entries at a location without a slot, or settled ahead";
-			for (uint64_t seq = 0; seq < c->next_seq; seq++) {
-				const core_resv *r = seqmap_get(&c->resv_by_seq, seq);
-				if (r == NULL || (r->status != CORE_RESV_HELD && r->status != CORE_RESV_COMMITTED))
-					continue;
-				if (r->status == CORE_RESV_HELD && r->expires_at_ms <= slot->settled_ms)
-					continue; /* given back by settle() */
-				const core_ralloc *al = resv_allocs(r);
-				for (uint32_t li = 0; li < r->nlines; li++)
-					for (uint32_t a = 0; r->lines[li].sku == b->sku && a < r->lines[li].nallocs; a++) {
-						const core_ralloc *x = &al[r->lines[li].alloc_first + a];
-						by_resv += x->backorder && x->loc == b->e[j].loc ? x->qty : 0;
-					}
+			if (slot == NULL || slot->settled_ms > c->horizon_ms) {
+				why = "inbound entries at a location without a slot, or settled ahead";
+				break;
 			}
-			if (held != by_resv)
-				return "inbound entries' held differs from the backorders";
+			bo_sum key = { b->sku, b->e[j].loc, 0 };
+			const bo_sum *s = nsums ? bsearch(&key, sums, nsums, sizeof(key), cmp_bo_sum) : NULL;
+			matched += s != NULL;
+			if (held != (s ? s->qty : 0))
+				why = "inbound entries' held differs from the backorders";
 		}
 	}
-	return NULL;
+	if (!why && matched != nsums)
+		why = "backorders at a location where their sku's entries hold nothing";
+	free(sums);
+	return why;
 }

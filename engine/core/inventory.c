@@ -142,20 +142,12 @@ void rec_view(const core *c, const core_sku *s, const core_rec *rec, core_record
 	int64_t over = (int64_t)reserved + rec->committed - rec->on_hand;
 	out->oversold = over > 0 ? over : 0;
 	out->version = rec_version(c, rec);
+	out->incoming = inbound_incoming_at(c, s, rec->loc);
 }
 
-/*
- * A record to change, prepared so that making it exist cannot fail half-way:
- * every allocation happens in target_prepare(), and target_commit() only
- * links what was prepared.
- */
-typedef struct target {
-	core_loc *loc, *new_loc;
-	core_sku *sku, *new_sku;
-	core_rec *rec; /* NULL until committed when the record is new */
-} target;
-
-static int target_prepare(core *c, core_str sku, core_str loc, target *t, core_error *err)
+/* A record to change (target, core_internal.h): made to exist in two
+ * steps, so that it cannot fail half-way. */
+int target_prepare(core *c, core_str sku, core_str loc, target *t, core_error *err)
 {
 	*t = (target){ 0 };
 	t->loc = loc_find(c, loc);
@@ -321,7 +313,7 @@ void loc_ranks_checked(core *c)
 		c->ranks_by_name = c->rank_order[r] == c->name_order[r];
 }
 
-static core_rec *target_commit(core *c, target *t, core_str sku, core_str loc)
+core_rec *target_commit(core *c, target *t, core_str sku, core_str loc)
 {
 	if (t->rec)
 		return t->rec;
@@ -369,7 +361,9 @@ static uint64_t adjust_params_hash(const core *c, const core_stock_cmd *s)
 	h = hash_mix(h ^ (uint64_t)s->delta);
 	/* An empty reason may be { NULL, 0 }: memcpy from NULL is undefined
 	 * even for 0 bytes, and the hash of 0 bytes does not read p. */
-	return hash_mix(h ^ hash_bytes(h, s->reason.len ? s->reason.p : "", s->reason.len));
+	h = hash_mix(h ^ hash_bytes(h, s->reason.len ? s->reason.p : "", s->reason.len));
+	/* if_version only when given, so keys made before it still match. */
+	return s->if_version >= 0 ? hash_mix(h ^ (uint64_t)s->if_version ^ 0x1f5e) : h;
 }
 
 /* Validate a stock command against the record as it is (zeroes if absent)
@@ -384,13 +378,16 @@ static int stock_plan(const core *c, const core_cmd *cmd, const core_rec *cur,
 			return core_fail(err, CORE_E_BAD_REQUEST, "on_hand: must be 0 to %lld", CORE_QTY_MAX);
 		if (s->safety < -1 || s->safety > CORE_QTY_MAX)
 			return core_fail(err, CORE_E_BAD_REQUEST, "safety: must be 0 to %lld", CORE_QTY_MAX);
-		uint64_t version = cur ? rec_version(c, cur) : 0;
-		if (s->if_version >= 0 && (uint64_t)s->if_version != version) {
-			core_fail(err, CORE_E_CONFLICT, "if_version: the record is at version %llu, not %lld",
-			    (unsigned long long)version, (long long)s->if_version);
-			err->version = version;
-			return CORE_E_CONFLICT;
-		}
+	}
+	/* stock.set and stock.adjust may be conditional; restock never is. */
+	uint64_t version = cur ? rec_version(c, cur) : 0;
+	if (cmd->type != CORE_CMD_RESTOCK && s->if_version >= 0 && (uint64_t)s->if_version != version) {
+		core_fail(err, CORE_E_CONFLICT, "if_version: the record is at version %llu, not %lld",
+		    (unsigned long long)version, (long long)s->if_version);
+		err->version = version;
+		return CORE_E_CONFLICT;
+	}
+	if (cmd->type == CORE_CMD_STOCK_SET) {
 		*on_hand = s->on_hand;
 		return 0;
 	}
@@ -451,6 +448,7 @@ int inventory_exec(core *c, const core_cmd *cmd, core_result *res, core_error *e
 		return rc;
 	}
 	core_rec *rec = target_commit(c, &t, s->sku, s->location);
+	track_rec(c, t.sku, rec, 0);
 	rec->on_hand = (uint32_t)on_hand;
 	if (cmd->type == CORE_CMD_STOCK_SET && s->safety >= 0)
 		rec->safety = (uint32_t)s->safety;

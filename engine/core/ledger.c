@@ -8,7 +8,7 @@
  * its horizon past any number of holds at once (expiry.c). Holds sharing a
  * deadline share a node, so a tree has a node per distinct deadline, not
  * per hold. Treaps need no balancing state: a node's priority is a hash of
- * its index under a per-core seed, which a client cannot steer, so the
+ * its key under a per-core seed, which a client cannot steer, so the
  * expected depth is O(log n) for any pattern of deadlines. Nodes keep only
  * subtree sums; a node's own sums are its subtree's less its children's.
  *
@@ -39,9 +39,20 @@ static inline uint64_t B(const core *c, uint32_t i)
 	return i ? N(c, i)->b : 0;
 }
 
-static inline uint32_t prio(const core *c, uint32_t i)
+/* A node's priority comes from its key, so finding a deadline and finding
+ * where a new one goes are the same descent. The per-core seed keeps a
+ * client from choosing deadlines that unbalance a tree. Ties between two
+ * keys' priorities go to the smaller key, so (priority, key) orders every
+ * node and the tree's shape is a function of its keys alone. */
+static inline uint32_t key_prio(uint64_t seed, int64_t key)
 {
-	return (uint32_t)(hash_mix(c->ledger.seed ^ i) >> 32);
+	return (uint32_t)(hash_mix(seed ^ (uint64_t)key) >> 32);
+}
+
+/* Whether a node of key x (priority px) sits above one of key k (pk). */
+static inline bool above(uint32_t px, int64_t x, uint32_t pk, int64_t k)
+{
+	return px > pk || (px == pk && x < k);
 }
 
 void ledger_init(core *c)
@@ -141,53 +152,52 @@ static uint32_t merge(core *c, uint32_t l, uint32_t r)
 	if (l == 0 || r == 0)
 		return l ? l : r;
 	/* The tree that goes under gains the other's sums: take them first. */
-	if (prio(c, l) > prio(c, r)) {
-		ledger_node *x = N(c, l);
+	ledger_node *x = N(c, l), *y = N(c, r);
+	if (above(x->prio, x->key, y->prio, y->key)) {
 		x->a += A(c, r);
 		x->b += B(c, r);
 		x->r = merge(c, x->r, r);
 		return l;
 	}
-	ledger_node *y = N(c, r);
 	y->a += A(c, l);
 	y->b += B(c, l);
 	y->l = merge(c, l, y->l);
 	return r;
 }
 
-void ledger_add(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b)
+static void tree_add(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b)
 {
 	assert(a || b);
-	uint32_t t = *root;
-	while (t && N(c, t)->key != key)
-		t = key < N(c, t)->key ? N(c, t)->l : N(c, t)->r;
-	if (t) { /* the deadline has a node: its path gains the sums */
-		for (t = *root;; t = key < N(c, t)->key ? N(c, t)->l : N(c, t)->r) {
-			N(c, t)->a += a;
-			N(c, t)->b += b;
-			if (N(c, t)->key == key)
-				return;
-		}
-	}
-	/* A new node goes down to where its priority places it; the nodes
-	 * above gain the sums, the subtree there splits around it. */
-	uint32_t n = node_take(c);
-	uint32_t pn = prio(c, n);
+	/* The root's b is the tree's largest: no node's b can wrap. */
+	assert(b <= UINT32_MAX - B(c, *root));
+	const uint32_t pk = key_prio(c->ledger.seed, key);
+	/* One descent: every node above the key's place gains the sums; it
+	 * ends at the key's node, or where the key's node belongs. */
 	uint32_t *link = root;
-	while (*link && prio(c, *link) >= pn) {
+	while (*link) {
 		ledger_node *x = N(c, *link);
+		if (x->key == key) {
+			x->a += a;
+			x->b += (uint32_t)b;
+			return;
+		}
+		if (!above(x->prio, x->key, pk, key))
+			break;
 		x->a += a;
-		x->b += b;
+		x->b += (uint32_t)b;
 		link = key < x->key ? &x->l : &x->r;
 	}
+	/* A new node: the subtree at its place splits around it. No node
+	 * below can have the key, as it would then sit above them all. */
+	uint32_t n = node_take(c);
 	uint32_t l = 0, r = 0;
 	if (*link) /* often not: a tree's only deadline comes and goes */
 		split(c, *link, key, &l, &r);
-	*N(c, n) = (ledger_node){ key, l, r, a + A(c, l) + A(c, r), b + B(c, l) + B(c, r) };
+	*N(c, n) = (ledger_node){ key, l, r, a + A(c, l) + A(c, r), (uint32_t)(b + B(c, l) + B(c, r)), pk };
 	*link = n;
 }
 
-void ledger_sub(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b)
+static void tree_sub(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b)
 {
 	uint32_t *link = root;
 	ledger_node *x;
@@ -196,7 +206,7 @@ void ledger_sub(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b)
 		x = N(c, *link);
 		assert(x->a >= a && x->b >= b);
 		x->a -= a;
-		x->b -= b;
+		x->b -= (uint32_t)b;
 		if (x->key == key)
 			break;
 		link = key < x->key ? &x->l : &x->r;
@@ -209,7 +219,7 @@ void ledger_sub(core *c, uint32_t *root, int64_t key, uint64_t a, uint64_t b)
 	}
 }
 
-ledger_sum ledger_upto(const core *c, uint32_t t, int64_t upto)
+static ledger_sum tree_upto(const core *c, uint32_t t, int64_t upto)
 {
 	ledger_sum s = { 0, 0 };
 	while (t) {
@@ -225,7 +235,7 @@ ledger_sum ledger_upto(const core *c, uint32_t t, int64_t upto)
 	return s;
 }
 
-int64_t ledger_after(const core *c, uint32_t t, int64_t after)
+static int64_t tree_after(const core *c, uint32_t t, int64_t after)
 {
 	int64_t best = INT64_MAX;
 	while (t) {
@@ -240,7 +250,7 @@ int64_t ledger_after(const core *c, uint32_t t, int64_t after)
 	return best;
 }
 
-void ledger_clear(core *c, uint32_t *root)
+static void tree_clear(core *c, uint32_t *root)
 {
 	/* Rotate left children up until there are none, freeing as we go:
 	 * no recursion, however the tree is shaped. */
@@ -261,7 +271,8 @@ void ledger_clear(core *c, uint32_t *root)
 	*root = 0;
 }
 
-static const char *tree_check(const core *c, uint32_t t, int64_t lo, int64_t hi, uint32_t parent_prio,
+static const char *tree_check(const core *c, uint32_t t, int64_t lo, int64_t hi,
+    const ledger_node *parent,
     ledger_sum *sum, uint64_t *nodes, uint32_t depth)
 {
 	*sum = (ledger_sum){ 0, 0 };
@@ -272,12 +283,14 @@ static const char *tree_check(const core *c, uint32_t t, int64_t lo, int64_t hi,
 	const ledger_node *x = N(c, t);
 	if (x->key <= lo || x->key >= hi)
 		return "ledger: keys out of order";
-	if (prio(c, t) > parent_prio)
+	if (x->prio != key_prio(c->ledger.seed, x->key))
+		return "ledger: a node's priority is not its key's";
+	if (parent && above(x->prio, x->key, parent->prio, parent->key))
 		return "ledger: priorities out of order";
 	ledger_sum ls, rs;
-	const char *why = tree_check(c, x->l, lo, x->key, prio(c, t), &ls, nodes, depth + 1);
+	const char *why = tree_check(c, x->l, lo, x->key, x, &ls, nodes, depth + 1);
 	if (why == NULL)
-		why = tree_check(c, x->r, x->key, hi, prio(c, t), &rs, nodes, depth + 1);
+		why = tree_check(c, x->r, x->key, hi, x, &rs, nodes, depth + 1);
 	if (why)
 		return why;
 	if (x->a < ls.a + rs.a || x->b < ls.b + rs.b)
@@ -289,7 +302,128 @@ static const char *tree_check(const core *c, uint32_t t, int64_t lo, int64_t hi,
 	return NULL;
 }
 
-const char *ledger_tree_check(const core *c, uint32_t root, ledger_sum *total, uint64_t *nodes)
+/* ---- a ledger: its head, its tail, its tree -------------------------------
+ *
+ * A ledger is the index of its head node: the head's key, a and b are the
+ * tail (the newest deadline's sums, kept beside the tree), its l is the
+ * tree's root, its r is unused (0). Holds made in the same millisecond
+ * with the same ttl share a deadline, and deadlines are mostly now plus a
+ * service's ttl, so they come in order: most adds meet the tail and cost
+ * no descent. A deadline may be in the tail and in the tree at once; its
+ * sums are then the two added. An empty ledger has no head.
+ */
+
+static inline bool tail_any(const ledger_node *h)
 {
-	return tree_check(c, root, INT64_MIN, INT64_MAX, UINT32_MAX, total, nodes, 0);
+	return h->a != 0 || h->b != 0;
+}
+
+/* The tail takes a key at or after its own; an older key goes into the
+ * tree, and a newer one pushes the tail's into the tree. */
+void ledger_add(core *c, uint32_t *ledger, int64_t key, uint64_t a, uint64_t b)
+{
+	assert(a || b);
+	if (*ledger == 0) {
+		uint32_t n = node_take(c);
+		*N(c, n) = (ledger_node){ key, 0, 0, a, (uint32_t)b, 0 };
+		*ledger = n;
+		return;
+	}
+	ledger_node *h = N(c, *ledger);
+	assert(h->r == 0 && (tail_any(h) || h->l != 0));
+	assert(b <= UINT32_MAX - h->b);
+	if (tail_any(h) && key < h->key) {
+		tree_add(c, &h->l, key, a, b);
+	} else if (tail_any(h) && key > h->key) {
+		tree_add(c, &h->l, h->key, h->a, h->b);
+		*h = (ledger_node){ key, h->l, 0, a, (uint32_t)b, 0 };
+	} else {
+		h->key = key;
+		h->a += a;
+		h->b += (uint32_t)b;
+	}
+}
+
+/* What the tail has of the key goes first, each sum as far as it goes;
+ * the tree has the rest. The head goes with the last of the ledger. */
+void ledger_sub(core *c, uint32_t *ledger, int64_t key, uint64_t a, uint64_t b)
+{
+	assert(*ledger != 0); /* the key is there */
+	ledger_node *h = N(c, *ledger);
+	if (tail_any(h) && h->key == key) {
+		uint64_t ta = a < h->a ? a : h->a;
+		uint32_t tb = b < h->b ? (uint32_t)b : h->b;
+		h->a -= ta;
+		h->b -= tb;
+		a -= ta;
+		b -= tb;
+		if (!tail_any(h))
+			h->key = 0;
+	}
+	if (a || b)
+		tree_sub(c, &h->l, key, a, b);
+	if (!tail_any(h) && h->l == 0) {
+		node_put(c, *ledger);
+		*ledger = 0;
+	}
+}
+
+ledger_sum ledger_upto(const core *c, uint32_t ledger, int64_t upto)
+{
+	if (ledger == 0)
+		return (ledger_sum){ 0, 0 };
+	const ledger_node *h = N(c, ledger);
+	ledger_sum s = tree_upto(c, h->l, upto);
+	if (tail_any(h) && h->key <= upto) {
+		s.a += h->a;
+		s.b += h->b;
+	}
+	return s;
+}
+
+int64_t ledger_after(const core *c, uint32_t ledger, int64_t after)
+{
+	if (ledger == 0)
+		return INT64_MAX;
+	const ledger_node *h = N(c, ledger);
+	int64_t best = tree_after(c, h->l, after);
+	if (tail_any(h) && h->key > after && h->key < best)
+		best = h->key;
+	return best;
+}
+
+void ledger_clear(core *c, uint32_t *ledger)
+{
+	if (*ledger == 0)
+		return;
+	tree_clear(c, &N(c, *ledger)->l);
+	node_put(c, *ledger);
+	*ledger = 0;
+}
+
+bool ledger_has_node(const core *c, uint32_t ledger, int64_t key)
+{
+	uint32_t i = ledger ? N(c, ledger)->l : 0;
+	while (i && N(c, i)->key != key)
+		i = key < N(c, i)->key ? N(c, i)->l : N(c, i)->r;
+	return i != 0;
+}
+
+const char *ledger_tree_check(const core *c, uint32_t ledger, ledger_sum *total, uint64_t *nodes)
+{
+	*total = (ledger_sum){ 0, 0 };
+	if (ledger == 0)
+		return NULL;
+	const ledger_node *h = N(c, ledger);
+	if (h->r != 0 || h->prio != 0)
+		return "ledger: a head is not a head";
+	if (!tail_any(h) && (h->key != 0 || h->l == 0))
+		return "ledger: an empty tail keeps a key, or an empty ledger its head";
+	const char *why = tree_check(c, h->l, INT64_MIN, INT64_MAX, NULL, total, nodes, 0);
+	if (why)
+		return why;
+	(*nodes)++;
+	total->a += h->a;
+	total->b += h->b;
+	return NULL;
 }

@@ -113,6 +113,7 @@ static void set_status(core *c, core_resv *r, core_resv_status s)
 	c->by_status[r->status]--;
 	c->by_status[s]++;
 	r->status = (uint8_t)s;
+	track_resv(c, r, s, s == CORE_RESV_EXPIRED ? r->expires_at_ms : c->now_ms);
 }
 
 /*
@@ -147,6 +148,7 @@ static void alloc_reduce(core *c, core_resv *r, const core_rline *l, core_ralloc
 	}
 	core_rec *rec = sku_rec_at(c, l->sku, a->loc);
 	assert(rec != NULL && qty <= a->qty);
+	track_rec(c, l->sku, rec, 0);
 	if (r->status == CORE_RESV_HELD) {
 		assert(rec->reserved >= qty);
 		rec->reserved -= qty;
@@ -200,6 +202,7 @@ void resv_unhold(core *c, const core_resv *r, bool to_committed)
 	assert(r->status == CORE_RESV_HELD);
 	const core_ralloc *al = resv_allocs(r);
 	uint64_t units = 0;
+	bool lazy = !to_committed && resv_lazy(c, r);
 	for (uint32_t i = 0; i < r->nlines; i++) {
 		const core_rline *l = &r->lines[i];
 		for (uint32_t j = 0; j < l->nallocs; j++) {
@@ -213,6 +216,9 @@ void resv_unhold(core *c, const core_resv *r, bool to_committed)
 			}
 			core_rec *rec = sku_rec_at(c, l->sku, a->loc);
 			assert(rec && rec->reserved >= a->qty);
+			/* An expiring hold the readers already count as expired
+			 * gives back units they no longer see as reserved. */
+			track_rec(c, l->sku, rec, lazy ? a->qty : 0);
 			rec->reserved -= a->qty;
 			if (to_committed)
 				rec->committed += a->qty;

@@ -134,6 +134,17 @@ static void sweep_before(core *c, const plan_result *p)
 	}
 }
 
+/* Room on the waiting list of each sku the plan backorders (a receipt
+ * fills from it); -1 without memory. Pruning a list changes nothing a read
+ * sees, so it may happen even if the reserve then fails. */
+static int waiting_room(core *c, const plan_result *p)
+{
+	for (uint32_t k = 0; k < p->nplan; k++)
+		if (c->plan[k].backorder && inbound_waiting_room(c, c->plan_skus[c->plan[k].line]) != 0)
+			return -1;
+	return 0;
+}
+
 static core_resv *resv_build(core *c, const core_reserve_cmd *cmd, const plan_result *p, int64_t ttl_ms)
 {
 	size_t size = sizeof(core_resv) + cmd->nlines * sizeof(core_rline) +
@@ -285,6 +296,8 @@ int resv_reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_er
 		return core_fail(err, CORE_E_BUSY, "the engine holds its maximum of %u reservations",
 		    c->cfg.reservations_max);
 	sweep_before(c, &p);
+	if (waiting_room(c, &p) != 0)
+		return core_fail(err, CORE_E_BUSY, "out of memory");
 
 	core_resv *r = resv_build(c, cmd, &p, ttl_ms);
 	core_idem *e = NULL;
@@ -310,6 +323,7 @@ int resv_reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_er
 			continue;
 		}
 		core_rec *rec = c->plan[k].rec;
+		track_rec(c, c->plan_skus[c->plan[k].line], rec, 0);
 		rec->reserved += c->plan[k].qty;
 		rec->version++;
 		on_hand_units += c->plan[k].qty;
@@ -330,8 +344,13 @@ int resv_reserve(core *c, const core_reserve_cmd *cmd, core_result *res, core_er
 			cust_unlink(c, c->cust_new[k]);
 	c->units_reserved += on_hand_units;
 	seqmap_put(&c->resv_by_seq, r->id - c->id_base, r);
+	for (uint32_t k = 0; k < p.nplan; k++) /* a line's backorders: once, at its first */
+		if (c->plan[k].backorder && (k == 0 || c->plan[k - 1].line != c->plan[k].line ||
+		    !c->plan[k - 1].backorder))
+			inbound_waiting_add(c, c->plan_skus[c->plan[k].line], r->id - c->id_base);
 	heap_push(c, r);
 	c->by_status[CORE_RESV_HELD]++;
+	track_resv(c, r, CORE_RESV_HELD, c->now_ms);
 	resv_account(c, r, true);
 	if (e) {
 		e->resv = r;

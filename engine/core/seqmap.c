@@ -65,3 +65,11 @@ void seqmap_del(seqmap *m, uint64_t seq)
 		m->pages[p] = NULL;
 	}
 }
+
+void seqmap_replace(seqmap *m, uint64_t seq, void *item)
+{
+	seqmap_page *page = m->pages[seq >> SEQMAP_PAGE_BITS];
+	void **slot = &page->items[seq & (SEQMAP_PAGE_ITEMS - 1)];
+	assert(*slot != NULL && item != NULL);
+	*slot = item;
+}

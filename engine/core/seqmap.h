@@ -36,6 +36,8 @@ int seqmap_reserve(seqmap *m, uint64_t seq);
 /* File item at seq; seqmap_reserve(seq) succeeded and seq is empty. */
 void seqmap_put(seqmap *m, uint64_t seq, void *item);
 void seqmap_del(seqmap *m, uint64_t seq);
+/* Put item where another is filed at seq (a reservation moved). */
+void seqmap_replace(seqmap *m, uint64_t seq, void *item);
 
 static inline void *seqmap_get(const seqmap *m, uint64_t seq)
 {

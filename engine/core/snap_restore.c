@@ -363,7 +363,8 @@ static int restore_key(core_restore *r, const core_snap_key *v, core_error *err)
 			return snap_refuse(r, err, CORE_E_BAD_REQUEST, "key '%.*s': the reply's record is not "
 			    "there", key_len, v->key.p);
 		if (!snap_qty_valid(w->on_hand) || !snap_qty_valid(w->reserved) || !snap_qty_valid(w->committed) ||
-		    !snap_qty_valid(w->safety))
+		    !snap_qty_valid(w->safety) || w->incoming < 0 || w->incoming > (int64_t)CORE_INBOUND_PER_SKU_MAX *
+		    CORE_QTY_MAX)
 			return snap_refuse(r, err, CORE_E_BAD_REQUEST, "key '%.*s': a quantity of the reply is "
 			    "not 0 to %lld", key_len, v->key.p, CORE_QTY_MAX);
 		rec = (core_rec){ .on_hand = (uint32_t)w->on_hand, .reserved = (uint32_t)w->reserved,
@@ -375,8 +376,10 @@ static int restore_key(core_restore *r, const core_snap_key *v, core_error *err)
 		return snap_refuse(r, err, CORE_E_BUSY, "out of memory");
 	if (res)
 		e->resv = res;
-	else
+	else {
 		rec_view(c, sku, &rec, &e->rec); /* names point into the sku and location */
+		e->rec.incoming = v->reply.incoming; /* as the first reply said, not as now */
+	}
 	idem_commit(c, e); /* the header's count is within the limit: nothing is evicted */
 	e->created_ms = v->created_ms;
 	r->keys++;

@@ -34,6 +34,16 @@ static const char *resv_times_invalid(const core *c, const core_snap_resv *v)
 	}
 }
 
+/* Whether line l has a backorder at location loc: units received there
+ * may have joined its allocation on hand. */
+static bool received_at(const core_snap_line *l, uint64_t loc)
+{
+	for (uint32_t j = 0; j < l->nbackorders; j++)
+		if (l->backorders[j].location == loc)
+			return true;
+	return false;
+}
+
 /* Check the lines of v as far as they can be without looking skus up;
  * their sizes go to *nallocs and *names. */
 static int resv_lines_check(core_restore *r, const core_snap_resv *v, uint32_t *nallocs,
@@ -73,10 +83,15 @@ static int resv_lines_check(core_restore *r, const core_snap_resv *v, uint32_t *
 				return snap_refuse(r, err, CORE_E_BAD_REQUEST, "reservation %llu: lines[%u]."
 				    "allocations[%u] names location %llu of %u", seq, i, j,
 				    (unsigned long long)a->location, c->nlocs);
-			if (a->orig < 1 || a->orig > CORE_QTY_MAX || a->qty < 0 || a->qty > a->orig)
+			/* An allocation on hand that a receipt made or added to
+			 * (inbound.receive) may hold more than its orig, 0 for one
+			 * the first reply did not have. */
+			bool filled = j < l->nallocs && received_at(l, a->location);
+			if (a->orig < (filled ? 0 : 1) || a->orig > CORE_QTY_MAX || a->qty < 0 ||
+			    a->qty > (filled ? CORE_QTY_MAX : a->orig))
 				return snap_refuse(r, err, CORE_E_BAD_REQUEST, "reservation %llu: lines[%u]."
-				    "allocations[%u]: orig must be 1 to %lld, qty 0 to orig", seq, i, j,
-				    CORE_QTY_MAX);
+				    "allocations[%u]: orig must be 1 to %lld, qty 0 to orig (on hand where the "
+				    "line has a backorder: orig from 0, qty above it)", seq, i, j, CORE_QTY_MAX);
 			orig += a->orig;
 			left += a->qty;
 		}
@@ -223,7 +238,8 @@ static int pending_resolve(core_restore *r, const pending *p, core_error *err)
 	for (uint32_t j = 0; j < l->nallocs; j++) {
 		const core_ralloc *a = &al[l->alloc_first + j];
 		if (a->backorder) {
-			if (live && a->qty > 0 && bo_claim_add(r, l->sku, a->loc, a->qty) != 0)
+			if (live && a->qty > 0 && (bo_claim_add(r, l->sku, a->loc, a->qty) != 0 ||
+			    inbound_waiting_restore(c, l->sku, seq) != 0))
 				return snap_refuse(r, err, CORE_E_BUSY, "out of memory");
 			continue;
 		}

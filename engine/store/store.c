@@ -2,6 +2,7 @@
  * store.c - blocking access to one namespace in Redis (see store.h).
  */
 #include "store.h"
+#include "store_internal.h"
 
 #include <assert.h>
 #include <hiredis/hiredis.h>
@@ -11,18 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct store {
-	redisContext *rc;
-	char ns[DURABLE_NAMESPACE_MAX + 1];
-	char key_meta[DURABLE_KEY_MAX];
-	char key_journal[DURABLE_KEY_MAX];
-};
 
 /* Snapshot chunks pipelined ahead of their replies while writing. */
 #define STORE_RPUSH_AHEAD 8
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *why, size_t why_len, const char *fmt, ...)
+int store_fail(char *why, size_t why_len, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -38,17 +32,17 @@ static struct timeval timeval_of_ms(uint32_t ms)
 
 /* A command whose reply must be neither missing nor an error. NULL with
  * why filled. lens may be NULL for C strings. */
-static redisReply *command(store *s, char *why, size_t why_len, int argc, const char **argv,
+redisReply *store_command(store *s, char *why, size_t why_len, int argc, const char **argv,
     const size_t *lens)
 {
 	redisReply *r = redisCommandArgv(s->rc, argc, argv, lens);
 	if (r == NULL) {
-		fail(why, why_len, "%s failed: %s", argv[0],
+		store_fail(why, why_len, "%s failed: %s", argv[0],
 		    s->rc->errstr[0] ? s->rc->errstr : "the connection was lost");
 		return NULL;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
-		fail(why, why_len, "%s failed: Redis answered: %s", argv[0], r->str);
+		store_fail(why, why_len, "%s failed: Redis answered: %s", argv[0], r->str);
 		freeReplyObject(r);
 		return NULL;
 	}
@@ -56,9 +50,9 @@ static redisReply *command(store *s, char *why, size_t why_len, int argc, const 
 }
 
 /* A command whose reply is not needed. */
-static int command_ok(store *s, char *why, size_t why_len, int argc, const char **argv)
+int store_command_ok(store *s, char *why, size_t why_len, int argc, const char **argv)
 {
-	redisReply *r = command(s, why, why_len, argc, argv, NULL);
+	redisReply *r = store_command(s, why, why_len, argc, argv, NULL);
 	if (r == NULL)
 		return -1;
 	freeReplyObject(r);
@@ -69,18 +63,29 @@ static int handshake(store *s, const durable_url *url, char *why, size_t why_len
 {
 	if (url->password[0]) {
 		const char *argv[] = { "AUTH", url->password };
-		if (command_ok(s, why, why_len, 2, argv) != 0)
+		if (store_command_ok(s, why, why_len, 2, argv) != 0)
 			return -1;
 	}
 	if (url->db) {
 		char db[16];
 		snprintf(db, sizeof(db), "%d", url->db);
 		const char *argv[] = { "SELECT", db };
-		if (command_ok(s, why, why_len, 2, argv) != 0)
+		if (store_command_ok(s, why, why_len, 2, argv) != 0)
 			return -1;
 	}
 	const char *argv[] = { "PING" };
-	return command_ok(s, why, why_len, 1, argv);
+	return store_command_ok(s, why, why_len, 1, argv);
+}
+
+void store_record_limits(mp_limits *out)
+{
+	*out = (mp_limits){
+		.frame_bytes_max = 1 << 20,
+		.depth_max = 4,
+		.array_max = 100000,
+		.map_max = 0,
+		.str_max = 4096,
+	};
 }
 
 store *store_connect(const durable_url *url, const char *ns, uint32_t connect_timeout_ms,
@@ -89,7 +94,7 @@ store *store_connect(const durable_url *url, const char *ns, uint32_t connect_ti
 	assert(durable_namespace_valid(ns));
 	store *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
-		fail(why, why_len, "out of memory");
+		store_fail(why, why_len, "out of memory");
 		return NULL;
 	}
 	snprintf(s->ns, sizeof(s->ns), "%s", ns);
@@ -97,15 +102,15 @@ store *store_connect(const durable_url *url, const char *ns, uint32_t connect_ti
 	durable_key_journal(s->key_journal, ns);
 	s->rc = redisConnectWithTimeout(url->host, url->port, timeval_of_ms(connect_timeout_ms));
 	if (s->rc == NULL) {
-		fail(why, why_len, "out of memory");
+		store_fail(why, why_len, "out of memory");
 		goto fail_connect;
 	}
 	if (s->rc->err) {
-		fail(why, why_len, "%s", s->rc->errstr);
+		store_fail(why, why_len, "%s", s->rc->errstr);
 		goto fail_connect;
 	}
 	if (redisSetTimeout(s->rc, timeval_of_ms(reply_timeout_ms)) != REDIS_OK) {
-		fail(why, why_len, "cannot set a reply timeout on the connection");
+		store_fail(why, why_len, "cannot set a reply timeout on the connection");
 		goto fail_connect;
 	}
 	if (handshake(s, url, why, why_len) != 0)
@@ -168,12 +173,14 @@ static int meta_field(store *s, const redisReply *k, const redisReply *v, store_
 	}
 	if (field_is(k, DURABLE_META_SNAPSHOT)) {
 		if (v->len == 0 || v->len >= sizeof(m->snapshot_key))
-			return fail(why, why_len, "%s names a snapshot key of %zu bytes", s->key_meta,
+			return store_fail(why, why_len, "%s names a snapshot key of %zu bytes", s->key_meta,
 			    (size_t)v->len);
 		memcpy(m->snapshot_key, v->str, v->len);
 		m->snapshot_key[v->len] = '\0';
 	} else if (field_is(k, DURABLE_META_SNAPSHOT_LSN) && num) {
 		m->snapshot_lsn = n;
+	} else if (field_is(k, DURABLE_META_HISTORY_LSN) && num) {
+		m->history_lsn = n;
 	} else if (field_is(k, DURABLE_META_SNAPSHOT_AT_MS) && num && n <= INT64_MAX) {
 		m->snapshot_at_ms = (int64_t)n;
 	} else if (field_is(k, DURABLE_META_ID_EPOCH) && num && n <= UINT32_MAX) {
@@ -189,14 +196,14 @@ static int meta_field(store *s, const redisReply *k, const redisReply *v, store_
 int store_read_meta(store *s, store_meta *m, char *why, size_t why_len)
 {
 	const char *argv[] = { "HGETALL", s->key_meta };
-	redisReply *r = command(s, why, why_len, 2, argv, NULL);
+	redisReply *r = store_command(s, why, why_len, 2, argv, NULL);
 	if (r == NULL)
 		return -1;
 	*m = (store_meta){ 0 };
 	int rc = 0;
 	bool has_epoch = false, has_seed = false;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
-		rc = fail(why, why_len, "%s is not a hash", s->key_meta);
+		rc = store_fail(why, why_len, "%s is not a hash", s->key_meta);
 		goto out;
 	}
 	for (size_t i = 0; rc == 0 && i + 1 < r->elements; i += 2) {
@@ -210,6 +217,11 @@ out:
 	return rc;
 }
 
+uint64_t store_journal_bytes_read(const store *s)
+{
+	return s->journal_bytes_read;
+}
+
 int store_write_ids(store *s, uint32_t id_epoch, uint64_t hash_seed, char *why, size_t why_len)
 {
 	char epoch[24], seed[24], format[16];
@@ -218,7 +230,7 @@ int store_write_ids(store *s, uint32_t id_epoch, uint64_t hash_seed, char *why, 
 	snprintf(format, sizeof(format), "%d", DURABLE_FORMAT);
 	const char *argv[] = { "HSET", s->key_meta, DURABLE_META_FORMAT, format, DURABLE_META_ID_EPOCH,
 		epoch, DURABLE_META_HASH_SEED, seed };
-	return command_ok(s, why, why_len, 8, argv);
+	return store_command_ok(s, why, why_len, 8, argv);
 }
 
 int store_write_format(store *s, char *why, size_t why_len)
@@ -226,38 +238,34 @@ int store_write_format(store *s, char *why, size_t why_len)
 	char format[16];
 	snprintf(format, sizeof(format), "%d", DURABLE_FORMAT);
 	const char *argv[] = { "HSET", s->key_meta, DURABLE_META_FORMAT, format };
-	return command_ok(s, why, why_len, 4, argv);
+	return store_command_ok(s, why, why_len, 4, argv);
 }
 
 /* ---- snapshots ------------------------------------------------------------- */
 
-/* One chunk, the index-th of the list. */
-typedef int (*chunk_fn)(void *ctx, const uint8_t *chunk, size_t len, uint64_t index, char *why,
-    size_t why_len);
-
-/* Every chunk of the list at key, in order, in pages of
- * STORE_CHUNKS_PER_READ. An empty or missing list is refused. */
-static int each_chunk(store *s, const char *key, chunk_fn fn, void *ctx, char *why, size_t why_len)
+/* In pages of STORE_CHUNKS_PER_READ. */
+int store_each_chunk(store *s, const char *key, store_chunk_fn fn, void *ctx, char *why,
+    size_t why_len)
 {
 	for (uint64_t start = 0;; start += STORE_CHUNKS_PER_READ) {
 		char a[24], b[24];
 		snprintf(a, sizeof(a), "%" PRIu64, start);
 		snprintf(b, sizeof(b), "%" PRIu64, start + STORE_CHUNKS_PER_READ - 1);
 		const char *argv[] = { "LRANGE", key, a, b };
-		redisReply *r = command(s, why, why_len, 4, argv, NULL);
+		redisReply *r = store_command(s, why, why_len, 4, argv, NULL);
 		if (r == NULL)
 			return -1;
 		size_t n = r->elements;
 		int rc = 0;
 		if (r->type != REDIS_REPLY_ARRAY)
-			rc = fail(why, why_len, "the snapshot %s is not a list", key);
+			rc = store_fail(why, why_len, "the snapshot %s is not a list", key);
 		else if (start == 0 && n == 0)
-			rc = fail(why, why_len, "the snapshot %s named by the meta hash is missing or empty "
+			rc = store_fail(why, why_len, "the snapshot %s named by the meta hash is missing or empty "
 			    "(replaced while it was read?)", key);
 		for (size_t i = 0; rc == 0 && i < n; i++) {
 			const redisReply *e = r->element[i];
 			if (e->type != REDIS_REPLY_STRING)
-				rc = fail(why, why_len, "the snapshot %s, chunk %" PRIu64 ": not a string", key,
+				rc = store_fail(why, why_len, "the snapshot %s, chunk %" PRIu64 ": not a string", key,
 				    start + i);
 			else
 				rc = fn(ctx, (const uint8_t *)e->str, e->len, start + i, why, why_len);
@@ -282,7 +290,7 @@ static int load_chunk(void *ctx, const uint8_t *chunk, size_t len, uint64_t inde
 	load_ctx *l = ctx;
 	const char *err = NULL;
 	if (snapshot_loader_feed(l->loader, chunk, len, &err) != 0)
-		return fail(why, why_len, "the snapshot %s, chunk %" PRIu64 ": %s", l->key, index, err);
+		return store_fail(why, why_len, "the snapshot %s, chunk %" PRIu64 ": %s", l->key, index, err);
 	l->bytes += len;
 	return 0;
 }
@@ -293,13 +301,13 @@ int store_load_snapshot(store *s, const char *key, const core_config *cfg, core 
 	load_ctx l = { .loader = snapshot_loader_create(cfg), .key = key };
 	*out = NULL;
 	if (l.loader == NULL)
-		return fail(why, why_len, "out of memory");
-	int rc = each_chunk(s, key, load_chunk, &l, why, why_len);
+		return store_fail(why, why_len, "out of memory");
+	int rc = store_each_chunk(s, key, load_chunk, &l, why, why_len);
 	if (rc == 0) {
 		const char *err = NULL;
 		*out = snapshot_loader_finish(l.loader, lsn, &err);
 		if (*out == NULL)
-			rc = fail(why, why_len, "the snapshot %s: %s", key, err ? err : "unreadable");
+			rc = store_fail(why, why_len, "the snapshot %s: %s", key, err ? err : "unreadable");
 	}
 	snapshot_loader_destroy(l.loader);
 	*bytes = l.bytes;
@@ -325,7 +333,7 @@ static int items_of_chunk(void *ctx, const uint8_t *chunk, size_t len, uint64_t 
 		if (x->fn(x->ctx, &it, why, why_len) != 0)
 			return -1;
 	if (rc < 0)
-		return fail(why, why_len, "the snapshot %s, chunk %" PRIu64 ": %s", x->key, index, err);
+		return store_fail(why, why_len, "the snapshot %s, chunk %" PRIu64 ": %s", x->key, index, err);
 	return 0;
 }
 
@@ -334,11 +342,11 @@ int store_read_snapshot(store *s, const char *key, const core_config *limits, st
 {
 	items_ctx x = { .reader = snapshot_reader_create(limits), .key = key, .fn = fn, .ctx = ctx };
 	if (x.reader == NULL)
-		return fail(why, why_len, "out of memory");
-	int rc = each_chunk(s, key, items_of_chunk, &x, why, why_len);
+		return store_fail(why, why_len, "out of memory");
+	int rc = store_each_chunk(s, key, items_of_chunk, &x, why, why_len);
 	const char *err = NULL;
 	if (rc == 0 && snapshot_reader_done(x.reader, &err) != 0)
-		rc = fail(why, why_len, "the snapshot %s: %s", key, err);
+		rc = store_fail(why, why_len, "the snapshot %s: %s", key, err);
 	snapshot_reader_destroy(x.reader);
 	return rc;
 }
@@ -360,11 +368,11 @@ static int drain(emit_ctx *e, uint32_t keep)
 	while (e->pending > keep) {
 		void *reply = NULL;
 		if (redisGetReply(e->s->rc, &reply) != REDIS_OK || reply == NULL)
-			return fail(e->why, sizeof(e->why), "RPUSH failed: %s",
+			return store_fail(e->why, sizeof(e->why), "RPUSH failed: %s",
 			    e->s->rc->errstr[0] ? e->s->rc->errstr : "no reply");
 		redisReply *r = reply;
 		int rc = r->type == REDIS_REPLY_ERROR ?
-		    fail(e->why, sizeof(e->why), "RPUSH failed: Redis answered: %s", r->str) : 0;
+		    store_fail(e->why, sizeof(e->why), "RPUSH failed: Redis answered: %s", r->str) : 0;
 		freeReplyObject(r);
 		e->pending--;
 		if (rc != 0)
@@ -379,7 +387,7 @@ static int emit_chunk(void *ctx, const uint8_t *chunk, size_t len)
 	const char *argv[] = { "RPUSH", e->key, (const char *)chunk };
 	size_t lens[] = { 5, strlen(e->key), len };
 	if (redisAppendCommandArgv(e->s->rc, 3, argv, lens) != REDIS_OK)
-		return fail(e->why, sizeof(e->why), "out of memory");
+		return store_fail(e->why, sizeof(e->why), "out of memory");
 	e->pending++;
 	e->chunks++;
 	e->bytes += len;
@@ -391,12 +399,12 @@ int store_write_snapshot(store *s, const char *key, const core *c, uint64_t lsn,
 {
 	assert(chunk_bytes > 0);
 	const char *argv[] = { "DEL", key };
-	if (command_ok(s, why, why_len, 2, argv) != 0)
+	if (store_command_ok(s, why, why_len, 2, argv) != 0)
 		return -1;
 	emit_ctx e = { .s = s, .key = key };
 	const char *err = NULL;
 	if (snapshot_write(c, lsn, chunk_bytes, emit_chunk, &e, NULL, &err) != 0 || drain(&e, 0) != 0)
-		return fail(why, why_len, "writing %s failed: %s", key,
+		return store_fail(why, why_len, "writing %s failed: %s", key,
 		    e.why[0] ? e.why : err ? err : "encoding failed");
 	assert(e.pending == 0);
 	*bytes = e.bytes;
@@ -420,47 +428,53 @@ static const redisReply *batch_field(const redisReply *fields)
 	return NULL;
 }
 
-typedef struct journal_read {
-	const mp_limits *limits;
-	const journal_scratch *scratch;
-	store_record_fn fn;
-	void *ctx;
-	uint64_t last;     /* the last lsn applied */
-} journal_read;
+int store_batch_records(store_records *j, const uint8_t *batch, size_t len, const char *where,
+    char *why, size_t why_len)
+{
+	assert(j->fn != NULL && j->scratch != NULL);
+	durable_batch_reader br;
+	const char *err = NULL;
+	if (durable_batch_read_begin(&br, batch, len, &err) != 0)
+		return store_fail(why, why_len, "%s: %s", where, err);
+	const uint8_t *rec;
+	size_t rlen;
+	uint64_t lsn;
+	int got;
+	bool used = false;
+	while ((got = durable_batch_read_next(&br, j->limits, &rec, &rlen, &lsn, &err)) == 1) {
+		if (lsn <= j->last)
+			continue; /* covered by the snapshot */
+		if (lsn != j->last + 1)
+			return store_fail(why, why_len, "%s: record %" PRIu64 " follows record %" PRIu64
+			    ": records are missing (trimmed while it was read?)", where, lsn, j->last);
+		journal_entry e;
+		if (journal_decode_format(rec, rlen, br.format, &e, j->scratch, &err) != 0)
+			return store_fail(why, why_len, "%s, record %" PRIu64 ": %s", where, lsn, err);
+		if (j->fn(j->ctx, lsn, &e, why, why_len) != 0)
+			return -1;
+		j->last = lsn;
+		used = true;
+	}
+	if (got < 0)
+		return store_fail(why, why_len, "%s: %s", where, err);
+	assert(!used || j->last == br.next_lsn - 1);
+	if (used)
+		j->bytes += len;
+	return 0;
+}
 
 /* The records of one entry [id, [field, value, ...]] after j->last. */
-static int read_entry(store *s, journal_read *j, const redisReply *entry, char *why, size_t why_len)
+static int read_entry(store *s, store_records *j, const redisReply *entry, char *why,
+    size_t why_len)
 {
 	const char *id = entry->element[0]->str;
 	const redisReply *b = batch_field(entry->element[1]);
 	if (b == NULL)
-		return fail(why, why_len, "%s entry %s has no field \"%s\"", s->key_journal, id,
+		return store_fail(why, why_len, "%s entry %s has no field \"%s\"", s->key_journal, id,
 		    DURABLE_BATCH_FIELD);
-	durable_batch_reader br;
-	const char *err = NULL;
-	if (durable_batch_read_begin(&br, (const uint8_t *)b->str, b->len, &err) != 0)
-		return fail(why, why_len, "%s entry %s: %s", s->key_journal, id, err);
-	const uint8_t *rec;
-	size_t len;
-	uint64_t lsn;
-	int got;
-	while ((got = durable_batch_read_next(&br, j->limits, &rec, &len, &lsn, &err)) == 1) {
-		if (lsn <= j->last)
-			continue; /* covered by the snapshot */
-		if (lsn != j->last + 1)
-			return fail(why, why_len, "%s entry %s: record %" PRIu64 " follows record %" PRIu64
-			    ": records are missing (trimmed while it was read?)", s->key_journal, id, lsn, j->last);
-		journal_entry e;
-		if (journal_decode_format(rec, len, br.format, &e, j->scratch, &err) != 0)
-			return fail(why, why_len, "%s record %" PRIu64 " (entry %s): %s", s->key_journal, lsn,
-			    id, err);
-		if (j->fn(j->ctx, lsn, &e, why, why_len) != 0)
-			return -1;
-		j->last = lsn;
-	}
-	if (got < 0)
-		return fail(why, why_len, "%s entry %s: %s", s->key_journal, id, err);
-	return 0;
+	char where[DURABLE_KEY_MAX + 64];
+	snprintf(where, sizeof(where), "%s entry %s", s->key_journal, id);
+	return store_batch_records(j, (const uint8_t *)b->str, b->len, where, why, why_len);
 }
 
 static bool entry_shaped(const redisReply *e)
@@ -473,23 +487,25 @@ int store_read_journal(store *s, uint64_t after_lsn, const mp_limits *limits,
     const journal_scratch *scratch, store_record_fn fn, void *ctx, uint64_t *last, char *why,
     size_t why_len)
 {
-	journal_read j = { .limits = limits, .scratch = scratch, .fn = fn, .ctx = ctx, .last = after_lsn };
+	store_records j = { .limits = limits, .scratch = scratch, .fn = fn, .ctx = ctx,
+		.last = after_lsn };
+	s->journal_bytes_read = 0;
 	char from[48], count[16];
 	snprintf(from, sizeof(from), "(%" PRIu64 "-0", after_lsn);
 	snprintf(count, sizeof(count), "%d", STORE_ENTRIES_PER_READ);
 	for (;;) {
 		const char *argv[] = { "XRANGE", s->key_journal, from, "+", "COUNT", count };
-		redisReply *r = command(s, why, why_len, 6, argv, NULL);
+		redisReply *r = store_command(s, why, why_len, 6, argv, NULL);
 		if (r == NULL)
 			return -1;
 		size_t n = r->elements;
 		int rc = 0;
 		if (r->type != REDIS_REPLY_ARRAY)
-			rc = fail(why, why_len, "%s is not a stream", s->key_journal);
+			rc = store_fail(why, why_len, "%s is not a stream", s->key_journal);
 		for (size_t i = 0; rc == 0 && i < n; i++) {
 			const redisReply *e = r->element[i];
 			if (!entry_shaped(e)) {
-				rc = fail(why, why_len, "%s holds an entry that is not [id, fields]", s->key_journal);
+				rc = store_fail(why, why_len, "%s holds an entry that is not [id, fields]", s->key_journal);
 				break;
 			}
 			snprintf(from, sizeof(from), "(%s", e->element[0]->str);
@@ -498,6 +514,7 @@ int store_read_journal(store *s, uint64_t after_lsn, const mp_limits *limits,
 		freeReplyObject(r);
 		if (rc != 0)
 			return -1;
+		s->journal_bytes_read = j.bytes;
 		if (n < STORE_ENTRIES_PER_READ) {
 			*last = j.last;
 			return 0;
@@ -510,12 +527,13 @@ int store_read_journal(store *s, uint64_t after_lsn, const mp_limits *limits,
 uint32_t store_remove_stray_snapshots(store *s, const char *current,
     void (*removed)(void *ctx, const char *key), void *ctx)
 {
-	char pattern[DURABLE_KEY_MAX], why[200], cursor[32] = "0";
+	char pattern[DURABLE_KEY_MAX], snaps[DURABLE_KEY_MAX], why[200], cursor[32] = "0";
 	durable_key_snapshot_pattern(pattern, s->ns);
+	durable_key_snaps(snaps, s->ns);
 	uint32_t deleted = 0;
 	for (int round = 0; round < STORE_SCAN_ROUNDS_MAX; round++) {
 		const char *argv[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
-		redisReply *r = command(s, why, sizeof(why), 6, argv, NULL);
+		redisReply *r = store_command(s, why, sizeof(why), 6, argv, NULL);
 		if (r == NULL)
 			return deleted;
 		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -529,8 +547,15 @@ uint32_t store_remove_stray_snapshots(store *s, const char *current,
 			const redisReply *k = keys->element[i];
 			if (k->type != REDIS_REPLY_STRING || strcmp(k->str, current) == 0)
 				continue;
+			const char *hargv[] = { "HEXISTS", snaps, k->str };
+			redisReply *kept = store_command(s, why, sizeof(why), 3, hargv, NULL);
+			bool keep = kept == NULL || kept->type != REDIS_REPLY_INTEGER || kept->integer != 0;
+			if (kept)
+				freeReplyObject(kept);
+			if (keep)
+				continue; /* the history's, or unknown: left alone */
 			const char *dargv[] = { "DEL", k->str };
-			if (command_ok(s, why, sizeof(why), 2, dargv) != 0)
+			if (store_command_ok(s, why, sizeof(why), 2, dargv) != 0)
 				continue;
 			deleted++;
 			if (removed)
@@ -541,4 +566,28 @@ uint32_t store_remove_stray_snapshots(store *s, const char *current,
 			return deleted;
 	}
 	return deleted;
+}
+
+int store_events_last_seq(store *s, uint64_t *seq, char *why, size_t why_len)
+{
+	char key[DURABLE_KEY_MAX];
+	durable_key_events(key, s->ns);
+	const char *argv[] = { "XREVRANGE", key, "+", "-", "COUNT", "1" };
+	redisReply *r = store_command(s, why, why_len, 6, argv, NULL);
+	if (r == NULL)
+		return -1;
+	*seq = 0;
+	int rc = 0;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		rc = store_fail(why, why_len, "XREVRANGE %s: not an array", key);
+	} else if (r->elements > 0) {
+		const redisReply *e = r->element[0];
+		char *end = NULL;
+		if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 && e->element[0]->type == REDIS_REPLY_STRING)
+			*seq = strtoull(e->element[0]->str, &end, 10);
+		if (end == NULL || *end != '-')
+			rc = store_fail(why, why_len, "the newest entry of %s has no id of the form <seq>-0", key);
+	}
+	freeReplyObject(r);
+	return rc;
 }

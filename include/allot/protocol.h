@@ -43,6 +43,8 @@
 #define ALLOT_DEFAULT_MAX_CONNECTIONS 10000
 #define ALLOT_DEFAULT_FRAME_BYTES_MAX (1u << 20)      /* 1 MiB */
 #define ALLOT_DEFAULT_OUTPUT_BYTES_MAX (16u << 20)    /* per connection */
+#define ALLOT_DEFAULT_SUBSCRIBER_BYTES_MAX (4u << 20) /* events unread by a subscriber */
+#define ALLOT_DEFAULT_EVENTS_KEEP 1000000ULL          /* entries of the event stream */
 
 /* Access and fair service (SECURITY.md lists every limit). */
 #define ALLOT_AUTH_FAILURES_MAX 5               /* wrong tokens before a close */

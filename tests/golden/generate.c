@@ -6,7 +6,7 @@
  *
  * runs the script and writes DIR/meta.txt, DIR/snapshot.msgpack,
  * DIR/journal.msgpack, DIR/snapshot.dump and DIR/final.dump, in this
- * build's durable format: DIR is tests/golden/v2 (GOLDEN_CURRENT_SUBDIR);
+ * build's durable format: DIR is tests/golden/v3 (GOLDEN_CURRENT_SUBDIR);
  * the older formats' files stay as they were written. Exit status 0, or 1
  * with a message on stderr.
  */

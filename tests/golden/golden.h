@@ -17,7 +17,10 @@
  * this build reads stay committed: tests/golden/ holds format 1 (as allot
  * 0.1 wrote it: records without who), tests/golden/v2/ format 2 (each
  * record names who made it: "ops" for the set-up, "web" for the
- * reservations, "-" for the inbound entry, as without tokens).
+ * reservations, "-" for the inbound entry, as without tokens),
+ * tests/golden/v3/ format 3, whose history after the snapshot also has,
+ * before the sweep, the records format 3 added (golden_format_3): an
+ * inbound receipt that fills a backorder, and a conditional stock.adjust.
  */
 #ifndef ALLOT_TESTS_GOLDEN_H
 #define ALLOT_TESTS_GOLDEN_H
@@ -47,7 +50,7 @@
 #define GOLDEN_DUMP_CAP (64u << 10)
 
 /* Where this build's format is kept, under tests/golden/. */
-#define GOLDEN_CURRENT_SUBDIR "v2"
+#define GOLDEN_CURRENT_SUBDIR "v3"
 
 /* The files, relative to their format's directory. */
 #define GOLDEN_FILE_META "meta.txt"
@@ -188,6 +191,11 @@ static inline void golden_reserve(golden *g, int64_t now_ms, core_reserve_cmd r,
 	golden_exec(g, &cmd, now_ms, id);
 }
 
+static inline void golden_version_of(void *ctx, const core_record_view *rec)
+{
+	*(int64_t *)ctx = (int64_t)rec->version;
+}
+
 /* Records 1..GOLDEN_SNAPSHOT_LSN: every snapshot item tag gets content. */
 static inline void golden_before_snapshot(golden *g, char ids[][CORE_RESERVATION_ID_LEN + 1])
 {
@@ -240,6 +248,25 @@ static inline void golden_before_snapshot(golden *g, char ids[][CORE_RESERVATION
 	golden_resv(g, CORE_CMD_EXTEND, 3000, ids[0], NULL, 900000);
 }
 
+/* The records format 3 added, at now_ms: o-2's backorder of 2 tee at
+ * berlin (against po-1) filled by a receipt of 3, then a stock.adjust of
+ * the record at the version the receipt left it. */
+static inline void golden_format_3(golden *g, int64_t now_ms)
+{
+	core_cmd receive = { .type = CORE_CMD_INBOUND_RECEIVE, .u.inbound = { .sku = golden_str("tee"),
+		.location = golden_str("berlin"), .qty = 3, .ref = golden_str("po-1") } };
+	golden_exec(g, &receive, now_ms, NULL);
+	core_cmd adjust = { .type = CORE_CMD_STOCK_ADJUST };
+	adjust.u.stock = (core_stock_cmd){ .sku = golden_str("tee"), .location = golden_str("berlin"),
+		.delta = -1, .safety = -1, .if_version = -1, .reason = golden_str("damaged") };
+	core_error err;
+	uint32_t n;
+	if (!g->failed[0] && core_stock_get(g->core, adjust.u.stock.sku, adjust.u.stock.location,
+	        golden_version_of, &adjust.u.stock.if_version, &n, &err) != 0)
+		snprintf(g->failed, sizeof(g->failed), "stock.get: %s", err.message);
+	golden_exec(g, &adjust, now_ms + 10, NULL);
+}
+
 /* After the snapshot: one record of every kind, and a sweep. */
 static inline void golden_after_snapshot(golden *g, char ids[][CORE_RESERVATION_ID_LEN + 1])
 {
@@ -273,6 +300,7 @@ static inline void golden_after_snapshot(golden *g, char ids[][CORE_RESERVATION_
 	golden_resv(g, CORE_CMD_RELEASE, 4600, ids[5], &mug1, 0);
 	golden_resv(g, CORE_CMD_FULFILL, 4700, ids[0], &mug1, 0);
 	golden_resv(g, CORE_CMD_EXTEND, 4800, ids[5], NULL, 120000);
+	golden_format_3(g, 4850);
 	/* The released and fulfilled holds of before the snapshot are past
 	 * their retention: the sweep forgets them. */
 	int64_t at = 4900 + GOLDEN_RETAIN_MS;

@@ -70,6 +70,7 @@ static const struct { const char *method; int role; } table[] = {
 	{ "reserve", 2 }, { "commit", 2 }, { "release", 2 }, { "extend", 2 }, { "fulfill", 2 },
 	{ "stock.set", 3 }, { "stock.adjust", 3 }, { "restock", 3 }, { "location.put", 3 },
 	{ "channel.put", 3 }, { "sku.put", 3 }, { "inbound.add", 3 }, { "snapshot", 3 },
+	{ "inbound.list", 1 }, { "inbound.receive", 3 },
 };
 #define TABLE_LEN (sizeof(table) / sizeof(table[0]))
 

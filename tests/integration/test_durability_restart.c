@@ -505,3 +505,68 @@ Test(durability, the_cli_dumps_the_snapshot_and_the_journal_after_it)
 	free(errs);
 	down_clean();
 }
+
+/* ---- inbound receipts ---- */
+
+/* capture() and the inbound entries of every sku. */
+static json_t *capture_inbound(const tracked *t)
+{
+	json_t *state = capture(t, true);
+	json_object_set(state, "inbound", ju_ok("inbound.list", NULL));
+	return state;
+}
+
+static json_t *receive(const char *sku, const char *loc, int qty)
+{
+	return ju_ok("inbound.receive", json_pack("{s:s, s:s, s:i}", "sku", sku, "location", loc,
+	    "qty", qty));
+}
+
+/* Backorders filled by a receipt, held and committed, come back exactly
+ * after kill -9: from the journal alone, and from a snapshot taken after
+ * the receipt. */
+Test(durability, a_receipt_survives_kill_and_restart_from_journal_and_snapshot)
+{
+	up("in", NULL);
+	tracked t = { 0 };
+	track_sku(&t, "in-A");
+	ju_ok("stock.set", json_pack("{s:s, s:s, s:i}", "sku", "in-A", "location", "W1", "on_hand", 1));
+	ju_ok("location.put", json_pack("{s:s}", "location", "W2"));
+	ju_ok("inbound.add", json_pack("{s:s, s:s, s:i, s:I, s:s}", "sku", "in-A", "location", "W1",
+	    "qty", 10, "eta", (json_int_t)1900000000000LL, "ref", "po-1"));
+	ju_ok("inbound.add", json_pack("{s:s, s:s, s:i, s:I}", "sku", "in-A", "location", "W2",
+	    "qty", 4, "eta", (json_int_t)1900000000000LL));
+	json_t *r[3];
+	for (int i = 0; i < 3; i++) {
+		char order[16];
+		snprintf(order, sizeof(order), "in-o%d", i);
+		r[i] = track(&t, ju_ok("reserve", json_pack("{s:s, s:[{s:s, s:i}], s:i, s:b}", "order_id", order,
+		    "lines", "sku", "in-A", "qty", 4, "ttl_ms", TTL_LONG_MS, "allow_backorder", 1)));
+	}
+	ju_by_id("commit", r[1]);
+	json_t *rc = receive("in-A", "W1", 6);
+	cr_assert_eq(json_array_size(ju_get(rc, "filled")), 2, "%s", ju_text_of(rc));
+	expect_all_acknowledged();
+	json_t *before = capture_inbound(&t);
+	bounce(true);
+	expect_same_state(before, capture_inbound(&t), "a receipt, kill -9 (from the journal)");
+
+	/* The next receipt goes on from there, then a snapshot holds it. */
+	receive("in-A", "W1", 3);
+	ju_ok("snapshot", NULL);
+	expect_snapshot_in_redis("in");
+	before = capture_inbound(&t);
+	bounce(true);
+	expect_same_state(before, capture_inbound(&t), "receipts, a snapshot, kill -9");
+
+	/* Changes after the snapshot: another receipt, over what was expected
+	 * at W2, and a release of a filled reservation. */
+	receive("in-A", "W2", 9);
+	ju_by_id("release", r[0]);
+	before = capture_inbound(&t);
+	bounce(false);
+	expect_same_state(before, capture_inbound(&t), "a snapshot, more receipts, a clean restart");
+	bounce(true);
+	expect_same_state(before, capture_inbound(&t), "one more kill -9");
+	down_clean();
+}

@@ -37,7 +37,7 @@ Test(methods, ping_answers_pong)
 
 Test(methods, methods_of_later_versions_and_unknown_ones_are_unknown_method)
 {
-	static const char *const later[] = { "subscribe", "stock.delete", "" };
+	static const char *const later[] = { "stock.delete", "" };
 	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
 		ju_fail(later[i], json_pack("{s:s}", "location", "W1"),
 		    ALLOT_ERR_UNKNOWN_METHOD, NULL);

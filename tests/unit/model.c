@@ -15,6 +15,7 @@ const char *const m_loc_name[M_LOCS] = { "W2", "W10", "A", "W" };
 const char *const m_adj_key_name[M_KEYS] = { "a0", "a1", "a2", "a3", "a4", "a5" };
 const char *const m_res_key_name[M_KEYS] = { "k0", "k1", "k2", "k3", "k4", "k5" };
 const char *const m_reason[2] = { "", "cycle count" };
+const char *const m_ref_name[M_REFS] = { "po-1", "po-2" };
 
 uint64_t m_seed;
 int m_step;
@@ -87,6 +88,83 @@ int64_t m_line_left(const m_line *l)
 	return n;
 }
 
+/* ---- inbound entries ---- */
+
+static int m_name_rank(const model *m, int loc)
+{
+	for (int k = 0; k < M_LOCS; k++)
+		if (m->rank[k] == loc)
+			return k;
+	return -1;
+}
+
+static int m_entry_cmp(const model *m, const m_entry *a, const m_entry *b)
+{
+	if (a->eta != b->eta)
+		return a->eta < b->eta ? -1 : 1;
+	int ra = m_name_rank(m, a->loc), rb = m_name_rank(m, b->loc);
+	if (ra != rb)
+		return ra < rb ? -1 : 1;
+	return a->ref - b->ref; /* none, "po-1", "po-2": bytewise too */
+}
+
+/* Backorders take units at loc: the earliest entries with units free. */
+static void m_in_hold(model *m, int s, int loc, int64_t units)
+{
+	for (int i = 0; i < m->nin[s] && units > 0; i++) {
+		m_entry *e = &m->in[s][i];
+		int64_t t = e->loc == loc ? (e->qty - e->held < units ? e->qty - e->held : units) : 0;
+		e->held += t;
+		units -= t;
+	}
+	cr_assert_eq(units, 0, "model: backorders beyond the entries");
+}
+
+/* Units given back go to the latest entries. */
+static void m_in_return(model *m, int s, int loc, int64_t units)
+{
+	for (int i = m->nin[s] - 1; i >= 0 && units > 0; i--) {
+		m_entry *e = &m->in[s][i];
+		int64_t t = e->loc == loc ? (e->held < units ? e->held : units) : 0;
+		e->held -= t;
+		units -= t;
+	}
+	cr_assert_eq(units, 0, "model: units given back beyond the entries");
+}
+
+/* Entries used up (qty 0) are gone. */
+static void m_in_compact(model *m, int s)
+{
+	int k = 0;
+	for (int i = 0; i < m->nin[s]; i++)
+		if (m->in[s][i].qty > 0)
+			m->in[s][k++] = m->in[s][i];
+	m->nin[s] = k;
+}
+
+/* Backorders shipped leave the earliest entries with them. */
+static void m_in_ship(model *m, int s, int loc, int64_t units)
+{
+	for (int i = 0; i < m->nin[s] && units > 0; i++) {
+		m_entry *e = &m->in[s][i];
+		int64_t t = e->loc == loc ? (e->held < units ? e->held : units) : 0;
+		e->held -= t;
+		e->qty -= t;
+		m->rec[s][loc].incoming -= t;
+		units -= t;
+	}
+	cr_assert_eq(units, 0, "model: units shipped beyond the entries");
+	m_in_compact(m, s);
+}
+
+static bool m_loc_exists(const model *m, int loc)
+{
+	for (int s = 0; s < M_SKUS; s++)
+		if (m->rec[s][loc].exists)
+			return true;
+	return false;
+}
+
 static void m_expire(model *m, m_resv *r)
 {
 	for (int i = 0; i < r->nlines; i++)
@@ -94,6 +172,10 @@ static void m_expire(model *m, m_resv *r)
 			m_alloc *a = &r->l[i].a[j];
 			if (a->qty == 0)
 				continue;
+			if (a->bo) {
+				m_in_return(m, r->l[i].sku, a->loc, a->qty);
+				continue;
+			}
 			m_rec *rec = &m->rec[r->l[i].sku][a->loc];
 			rec->reserved -= a->qty;
 			rec->version++;
@@ -193,7 +275,8 @@ int m_stock(model *m, core_cmd_type type, int sku, int loc, int64_t on_hand,
 	o->loc = loc;
 	if (type == CORE_CMD_STOCK_ADJUST && key >= 0 && m->adj[key].used) {
 		const m_adj_key *k = &m->adj[key];
-		if (k->sku != sku || k->loc != loc || k->delta != delta || k->reason != reason)
+		if (k->sku != sku || k->loc != loc || k->delta != delta || k->reason != reason ||
+		    k->if_version != (if_version >= 0 ? if_version : -1))
 			return o->rc = CORE_E_CONFLICT;
 		o->replayed = true;
 		o->reply = k->reply;
@@ -210,6 +293,11 @@ int m_stock(model *m, core_cmd_type type, int sku, int loc, int64_t on_hand,
 		}
 		next = on_hand;
 	} else {
+		uint64_t version = rec->exists ? rec->version : 0;
+		if (type == CORE_CMD_STOCK_ADJUST && if_version >= 0 && (uint64_t)if_version != version) {
+			o->err_version = version;
+			return o->rc = CORE_E_CONFLICT;
+		}
 		int64_t lo = type == CORE_CMD_RESTOCK ? 1 : -CORE_QTY_MAX;
 		if (delta < lo || delta > CORE_QTY_MAX)
 			return o->rc = CORE_E_BAD_REQUEST;
@@ -218,14 +306,16 @@ int m_stock(model *m, core_cmd_type type, int sku, int loc, int64_t on_hand,
 			return o->rc = CORE_E_BAD_REQUEST;
 	}
 	if (!rec->exists)
-		*rec = (m_rec){ .exists = true };
+		*rec = (m_rec){ .exists = true, .incoming = rec->incoming };
+	m->sku_made[sku] = true;
 	rec->on_hand = next;
 	if (type == CORE_CMD_STOCK_SET && safety >= 0)
 		rec->safety = safety;
 	rec->version++;
 	o->reply = *rec;
 	if (type == CORE_CMD_STOCK_ADJUST && key >= 0)
-		m->adj[key] = (m_adj_key){ true, sku, loc, reason, delta, *rec, m->now, ++m->key_counter };
+		m->adj[key] = (m_adj_key){ true, sku, loc, reason, delta, if_version >= 0 ? if_version : -1, *rec,
+			m->now, ++m->key_counter };
 	return o->rc = CORE_OK;
 }
 
@@ -234,7 +324,7 @@ int m_stock(model *m, core_cmd_type type, int sku, int loc, int64_t on_hand,
  * locations in rank order. Lines of unknown skus find nothing. */
 typedef struct m_plan {
 	int nallocs[M_LINES_MAX + 1];
-	m_alloc a[M_LINES_MAX + 1][M_LOCS];
+	m_alloc a[M_LINES_MAX + 1][2 * M_LOCS];
 	int64_t held[M_LINES_MAX + 1];
 	int64_t units;
 	int nshort;
@@ -305,7 +395,7 @@ static void m_plan_make(const model *m, const int *sku, const int64_t *qty, int 
 			int64_t take = m_avail(rec) < need ? m_avail(rec) : need;
 			if (take == 0)
 				continue;
-			p->a[i][p->nallocs[i]++] = (m_alloc){ loc, take, take };
+			p->a[i][p->nallocs[i]++] = (m_alloc){ loc, take, take, false };
 			need -= take;
 		}
 		p->held[i] = qty[i] - need;
@@ -315,8 +405,36 @@ static void m_plan_make(const model *m, const int *sku, const int64_t *qty, int 
 	}
 }
 
+/* What line i still lacks, held against its sku's entries, earliest first:
+ * one backorder per location, in the order the locations are first met. */
+static void m_plan_backorders(const model *m, int i, int sku, int64_t qty, m_plan *p)
+{
+	int64_t need = qty - p->held[i];
+	if (need <= 0 || sku >= M_SKUS || !m->sku_made[sku])
+		return;
+	int first = p->nallocs[i];
+	for (int k = 0; k < m->nin[sku] && need > 0; k++) {
+		const m_entry *e = &m->in[sku][k];
+		int64_t t = e->qty - e->held < need ? e->qty - e->held : need;
+		if (t <= 0)
+			continue;
+		int j = first;
+		while (j < p->nallocs[i] && p->a[i][j].loc != e->loc)
+			j++;
+		if (j == p->nallocs[i])
+			p->a[i][p->nallocs[i]++] = (m_alloc){ e->loc, 0, 0, true };
+		p->a[i][j].qty += t;
+		p->a[i][j].orig += t;
+		need -= t;
+		p->held[i] += t;
+		p->units += t;
+	}
+	if (p->held[i] == qty)
+		p->nshort--;
+}
+
 int m_reserve(model *m, const char *order, const int *sku, const int64_t *qty, int n,
-    int64_t ttl, bool partial, int key, m_out *o)
+    int64_t ttl, bool partial, bool backorder, int key, m_out *o)
 {
 	if (n == 0)
 		return o->rc = CORE_E_BAD_REQUEST;
@@ -336,7 +454,7 @@ int m_reserve(model *m, const char *order, const int *sku, const int64_t *qty, i
 	if (key >= 0 && m->res[key].used) {
 		const m_res_key *k = &m->res[key];
 		bool same = strcmp(k->order, order) == 0 && k->nlines == n && k->ttl == ttl &&
-		    k->partial == partial;
+		    k->partial == partial && k->backorder == backorder;
 		for (int i = 0; i < n && same; i++)
 			same = k->sku[i] == sku[i] && k->qty[i] == qty[i];
 		if (!same)
@@ -347,6 +465,8 @@ int m_reserve(model *m, const char *order, const int *sku, const int64_t *qty, i
 	}
 	m_plan p;
 	m_plan_make(m, sku, qty, n, &p);
+	for (int i = 0; i < n && backorder; i++)
+		m_plan_backorders(m, i, sku[i], qty[i], &p);
 	if (p.nshort && (!partial || p.units == 0)) {
 		for (int i = 0; i < n; i++)
 			if (p.held[i] < qty[i]) {
@@ -369,6 +489,10 @@ int m_reserve(model *m, const char *order, const int *sku, const int64_t *qty, i
 		*l = (m_line){ .sku = sku[i], .qty = qty[i], .nallocs = p.nallocs[i] };
 		for (int j = 0; j < p.nallocs[i]; j++) {
 			l->a[j] = p.a[i][j];
+			if (l->a[j].bo) {
+				m_in_hold(m, sku[i], l->a[j].loc, l->a[j].qty);
+				continue;
+			}
 			m_rec *rec = &m->rec[sku[i]][l->a[j].loc];
 			rec->reserved += l->a[j].qty;
 			rec->version++;
@@ -377,7 +501,7 @@ int m_reserve(model *m, const char *order, const int *sku, const int64_t *qty, i
 	if (key >= 0) {
 		m_res_key *k = &m->res[key];
 		*k = (m_res_key){ .used = true, .resv = m->nr - 1, .nlines = n, .ttl = ttl,
-			.partial = partial };
+			.partial = partial, .backorder = backorder };
 		snprintf(k->order, sizeof(k->order), "%s", order);
 		for (int i = 0; i < n; i++) {
 			k->sku[i] = sku[i];
@@ -408,7 +532,7 @@ int m_commit(model *m, int idx, m_out *o)
 	for (int i = 0; i < r->nlines; i++)
 		for (int j = 0; j < r->l[i].nallocs; j++) {
 			const m_alloc *a = &r->l[i].a[j];
-			if (a->qty == 0)
+			if (a->qty == 0 || a->bo) /* backorders stay held against the entries */
 				continue;
 			m_rec *rec = &m->rec[r->l[i].sku][a->loc];
 			rec->reserved -= a->qty;
@@ -420,14 +544,27 @@ int m_commit(model *m, int idx, m_out *o)
 }
 
 /* Take qty off a line, worst-ranked allocation first (allocations are in
- * rank order). Fulfilled units leave on_hand too, which never goes below 0. */
+ * rank order, backorders last): released backorders go back to the
+ * entries; fulfilled units ship from on hand first, which never goes below
+ * 0, then from the entries. */
 static void m_line_take(model *m, m_resv *r, m_line *l, int64_t qty, bool fulfil)
 {
+	for (int pass = 0; pass < 2 && qty > 0; pass++)
 	for (int j = l->nallocs - 1; j >= 0 && qty > 0; j--) {
 		m_alloc *a = &l->a[j];
 		int64_t take = a->qty < qty ? a->qty : qty;
-		if (take == 0)
+		if (take == 0 || (fulfil && a->bo != (pass == 1)) || (!fulfil && pass == 1))
 			continue;
+		if (a->bo) {
+			if (fulfil)
+				m_in_ship(m, l->sku, a->loc, take);
+			else
+				m_in_return(m, l->sku, a->loc, take);
+			a->qty -= take;
+			qty -= take;
+			*(fulfil ? &l->fulfilled : &l->released) += take;
+			continue;
+		}
 		m_rec *rec = &m->rec[l->sku][a->loc];
 		if (r->status == CORE_RESV_HELD) {
 			rec->reserved -= take;
@@ -505,6 +642,146 @@ int m_extend(model *m, int idx, int64_t ttl, m_out *o)
 	return o->rc = CORE_OK;
 }
 
+int m_inbound_add(model *m, int sku, int loc, int64_t qty, int64_t eta, int ref, m_out *o)
+{
+	o->sku = sku;
+	o->loc = loc;
+	if (qty < 1 || qty > CORE_QTY_MAX || eta < 0)
+		return o->rc = CORE_E_BAD_REQUEST;
+	if (!m_loc_exists(m, loc))
+		return o->rc = CORE_E_NOT_FOUND;
+	m_entry e = { loc, eta, ref, qty, 0 };
+	int i = 0;
+	while (i < m->nin[sku] && m_entry_cmp(m, &m->in[sku][i], &e) < 0)
+		i++;
+	if (i < m->nin[sku] && m_entry_cmp(m, &m->in[sku][i], &e) == 0) { /* more of the same arrival */
+		if (m->in[sku][i].qty + qty > CORE_QTY_MAX)
+			return o->rc = CORE_E_BAD_REQUEST;
+		m->in[sku][i].qty += qty;
+	} else {
+		if (m->nin[sku] == M_ENTRIES)
+			return o->rc = CORE_E_TOO_LARGE;
+		memmove(&m->in[sku][i + 1], &m->in[sku][i], (size_t)(m->nin[sku] - i) * sizeof(e));
+		m->in[sku][i] = e;
+		m->nin[sku]++;
+	}
+	m->rec[sku][loc].incoming += qty;
+	m->sku_made[sku] = true;
+	return o->rc = CORE_OK;
+}
+
+/* The line of r for sku, or NULL. */
+static m_line *m_line_of(m_resv *r, int sku)
+{
+	for (int i = 0; i < r->nlines; i++)
+		if (r->l[i].sku == sku)
+			return &r->l[i];
+	return NULL;
+}
+
+/* Line l's allocation at loc, on hand or a backorder; NULL if none. */
+static m_alloc *m_alloc_at(m_line *l, int loc, bool bo)
+{
+	for (int j = 0; j < l->nallocs; j++)
+		if (l->a[j].loc == loc && l->a[j].bo == bo)
+			return &l->a[j];
+	return NULL;
+}
+
+/* PROTOCOL.md, inbound.receive: the units use up the entries at loc
+ * (those of ref), earliest first, and fill the backorders waiting there
+ * up to the units received; what backorders still hold at loc is spread
+ * over the entries left there, earliest first. Returns the units filled. */
+static int64_t m_receipt_entries(model *m, int sku, int loc, int64_t qty, int ref)
+{
+	int64_t left = qty, waiting = 0;
+	for (int i = 0; i < m->nin[sku]; i++) {
+		m_entry *e = &m->in[sku][i];
+		if (e->loc != loc)
+			continue;
+		waiting += e->held;
+		if (ref >= 0 && e->ref != ref)
+			continue;
+		int64_t t = left < e->qty ? left : e->qty;
+		e->qty -= t;
+		m->rec[sku][loc].incoming -= t;
+		left -= t;
+	}
+	int64_t fill = waiting < qty ? waiting : qty, hold = waiting - fill;
+	for (int i = 0; i < m->nin[sku]; i++) {
+		m_entry *e = &m->in[sku][i];
+		if (e->loc == loc) {
+			e->held = hold < e->qty ? hold : e->qty;
+			hold -= e->held;
+		}
+	}
+	cr_assert_eq(hold, 0, "model: backorders beyond the entries left");
+	m_in_compact(m, sku);
+	return fill;
+}
+
+/* u backordered units of r's line at loc become units on hand there (an
+ * allocation is added before the backorders when there is none). */
+static void m_fill(model *m, m_resv *r, int sku, int loc, int64_t u)
+{
+	m_line *l = m_line_of(r, sku);
+	m_alloc *on = m_alloc_at(l, loc, false);
+	if (on == NULL) {
+		int pos = 0;
+		while (pos < l->nallocs && !l->a[pos].bo)
+			pos++;
+		cr_assert_lt(l->nallocs, 2 * M_LOCS);
+		memmove(&l->a[pos + 1], &l->a[pos], (size_t)(l->nallocs - pos) * sizeof(l->a[0]));
+		l->a[pos] = (m_alloc){ loc, 0, 0, false };
+		l->nallocs++;
+		on = &l->a[pos];
+	}
+	m_alloc_at(l, loc, true)->qty -= u;
+	on->qty += u;
+	*(r->status == CORE_RESV_HELD ? &m->rec[sku][loc].reserved : &m->rec[sku][loc].committed) += u;
+}
+
+int m_receive(model *m, int sku, int loc, int64_t qty, int ref, m_out *o)
+{
+	o->sku = sku;
+	o->loc = loc;
+	if (qty < 1 || qty > CORE_QTY_MAX)
+		return o->rc = CORE_E_BAD_REQUEST;
+	if (!m_loc_exists(m, loc))
+		return o->rc = CORE_E_NOT_FOUND;
+	bool found = ref < 0;
+	for (int i = 0; i < m->nin[sku] && !found; i++)
+		found = m->in[sku][i].loc == loc && m->in[sku][i].ref == ref;
+	if (!found)
+		return o->rc = CORE_E_NOT_FOUND;
+	m_rec *rec = &m->rec[sku][loc];
+	if ((rec->exists ? rec->on_hand : 0) + qty > CORE_QTY_MAX)
+		return o->rc = CORE_E_BAD_REQUEST;
+	int64_t fill = m_receipt_entries(m, sku, loc, qty, ref);
+	if (!rec->exists)
+		*rec = (m_rec){ .exists = true, .incoming = rec->incoming };
+	m->sku_made[sku] = true;
+	rec->on_hand += qty;
+	rec->version++;
+	/* Earliest reservation first: the model's are in sequence order. */
+	for (int i = 0; i < m->nr && fill > 0; i++) {
+		m_resv *r = &m->r[i];
+		m_line *l = r->live_pos >= 0 ? m_line_of(r, sku) : NULL;
+		m_alloc *bo = l ? m_alloc_at(l, loc, true) : NULL;
+		if (bo == NULL || bo->qty == 0)
+			continue;
+		int64_t u = bo->qty < fill ? bo->qty : fill;
+		cr_assert_lt(o->nfills, M_FILLS);
+		o->fill_resv[o->nfills] = i;
+		o->fill_qty[o->nfills++] = u;
+		m_fill(m, r, sku, loc, u);
+		fill -= u;
+	}
+	cr_assert_eq(fill, 0, "model: more freed than backordered");
+	o->reply = *rec;
+	return o->rc = CORE_OK;
+}
+
 /* ---- comparing the core with the model ---- */
 
 void m_id(uint64_t seq, char out[CORE_RESERVATION_ID_LEN + 1])
@@ -541,9 +818,13 @@ void m_check_resv(const core *c, const model *m, int idx)
 		const m_line *ml = &mr->l[i];
 		core_line_view lv;
 		core_resv_line_get(c, r, (uint32_t)i, &lv);
-		int64_t held = 0;
-		for (int j = 0; j < ml->nallocs; j++)
+		int64_t held = 0, backordered = 0;
+		for (int j = 0; j < ml->nallocs; j++) {
 			held += ml->a[j].orig;
+			backordered += ml->a[j].bo ? ml->a[j].orig : 0;
+		}
+		MCHECK(lv.backordered == backordered, "%s line %d backordered %" PRId64 " want %" PRId64, id, i,
+		    lv.backordered, backordered);
 		MCHECK(str_is(lv.sku, m_sku_name[ml->sku]), "%s line %d sku", id, i);
 		MCHECK(lv.qty == ml->qty, "%s line %d qty", id, i);
 		MCHECK(lv.short_qty == ml->qty - held, "%s line %d short %" PRId64 " want %" PRId64, id, i,
@@ -561,9 +842,62 @@ void m_check_resv(const core *c, const model *m, int idx)
 			    id, i, j, (int)av.location.len, av.location.p, m_loc_name[ml->a[j].loc]);
 			MCHECK(av.qty == ml->a[j].qty, "%s line %d alloc %d qty %" PRId64 " want %" PRId64, id, i,
 			    j, av.qty, ml->a[j].qty);
+			MCHECK(av.backorder == ml->a[j].bo, "%s line %d alloc %d backorder %d want %d", id, i, j,
+			    av.backorder, ml->a[j].bo);
 			MCHECK(core_resv_alloc_original_qty(r, (uint32_t)i, (uint32_t)j) == ml->a[j].orig,
 			    "%s line %d alloc %d orig", id, i, j);
 		}
+	}
+}
+
+typedef struct m_got_in {
+	core_inbound_view v[M_ENTRIES];
+	uint32_t n;
+} m_got_in;
+
+static void m_got_in_emit(void *ctx, const core_inbound_view *v)
+{
+	m_got_in *g = ctx;
+	if (g->n < M_ENTRIES)
+		g->v[g->n] = *v;
+	g->n++;
+}
+
+/* A sku's inbound entries as the core lists them, and what it promises at
+ * a few dates (avail at): free units due, added per location. */
+static void m_check_inbound(const core *c, const model *m, int s)
+{
+	m_got_in g = { .n = 0 };
+	core_incoming(c, S(m_sku_name[s]), NULL, m_got_in_emit, &g);
+	MCHECK(g.n == (uint32_t)m->nin[s], "%s: %u inbound entries, model %d", m_sku_name[s], g.n, m->nin[s]);
+	for (int i = 0; i < m->nin[s]; i++) {
+		const m_entry *e = &m->in[s][i];
+		const core_inbound_view *v = &g.v[i];
+		MCHECK(str_is(v->location, m_loc_name[e->loc]) && v->eta_ms == e->eta && v->qty == e->qty &&
+		    v->backordered == e->held && (e->ref < 0 ? v->ref.p == NULL : str_is(v->ref, m_ref_name[e->ref])),
+		    "%s: entry %d is %.*s eta %" PRId64 " qty %" PRId64 " held %" PRId64 ", model %s %" PRId64
+		    " %" PRId64 " %" PRId64, m_sku_name[s], i, (int)v->location.len, v->location.p, v->eta_ms,
+		    v->qty, v->backordered, m_loc_name[e->loc], e->eta, e->qty, e->held);
+	}
+	static const int64_t dates[] = { 0, 1500, 2500, INT64_MAX };
+	for (size_t d = 0; d < sizeof(dates) / sizeof(dates[0]); d++) {
+		int64_t total = 0;
+		uint32_t nlocs = 0, got_n = 0;
+		for (int loc = 0; loc < M_LOCS; loc++) {
+			const m_rec *mr = &m->rec[s][loc];
+			bool listed = mr->exists;
+			int64_t n = mr->exists ? m_avail(mr) : 0;
+			for (int i = 0; i < m->nin[s]; i++)
+				if (m->in[s][i].loc == loc) {
+					listed = true;
+					n += m->in[s][i].eta <= dates[d] ? m->in[s][i].qty - m->in[s][i].held : 0;
+				}
+			total += listed && n > 0 ? n : 0;
+			nlocs += listed;
+		}
+		int64_t got = core_avail_at(c, S(m_sku_name[s]), ABSENT, NULL, dates[d], NULL, NULL, &got_n);
+		MCHECK(got == total && got_n == nlocs, "%s: avail at %" PRId64 " %" PRId64 " over %u locations, "
+		    "model %" PRId64 " over %u", m_sku_name[s], dates[d], got, got_n, total, nlocs);
 	}
 }
 
@@ -597,6 +931,8 @@ void m_check_rec_view(const core_record_view *v, const m_rec *mr, int sku, int l
 	int64_t over = mr->reserved + mr->committed - mr->on_hand;
 	MCHECK(v->available == m_avail(mr) && v->oversold == (over > 0 ? over : 0),
 	    "%s: %s@%s available/oversold", what, m_sku_name[sku], m_loc_name[loc]);
+	MCHECK(v->incoming == mr->incoming, "%s: %s@%s incoming %" PRId64 " want %" PRId64, what,
+	    m_sku_name[sku], m_loc_name[loc], v->incoming, mr->incoming);
 }
 
 /* Every record, in rank order; reserved/committed equal the sums over live
@@ -613,7 +949,8 @@ void m_check_state(const core *c, const model *m)
 		for (int li = 0; li < r->nlines; li++)
 			for (int j = 0; j < r->l[li].nallocs; j++) {
 				int64_t (*sum)[M_LOCS] = r->status == CORE_RESV_HELD ? sres : scom;
-				sum[r->l[li].sku][r->l[li].a[j].loc] += r->l[li].a[j].qty;
+				if (!r->l[li].a[j].bo)
+					sum[r->l[li].sku][r->l[li].a[j].loc] += r->l[li].a[j].qty;
 			}
 	}
 	uint64_t skus = 0, records = 0, units_reserved = 0, units_committed = 0;
@@ -647,9 +984,11 @@ void m_check_state(const core *c, const model *m)
 		} else {
 			MCHECK(rc == CORE_OK && n == (uint32_t)want && g.n == (uint32_t)want,
 			    "%s: %u records, model %d", m_sku_name[s], g.n, want);
-			skus++;
 			records += (uint64_t)want;
 		}
+		skus += s < M_SKUS && m->sku_made[s];
+		if (s < M_SKUS)
+			m_check_inbound(c, m, s);
 		uint32_t nlocs = 0;
 		MCHECK(core_avail(c, S(m_sku_name[s]), ABSENT, NULL, NULL, &nlocs) == total &&
 		    nlocs == (uint32_t)want, "%s: avail", m_sku_name[s]);

@@ -2,7 +2,8 @@
  * model.h - the reference model of the core's seeded random walks
  * (test_core_walk.c): plain arrays written from the specification
  * (PROTOCOL.md, Model and Methods): records per (sku, location),
- * reservations with their lines and allocations, idempotency keys. Each
+ * reservations with their lines and allocations (backorders too), inbound
+ * entries and their receipts, idempotency keys. Each
  * m_<command> applies a command to the model and says, in an m_out, what
  * the core must answer; the m_check_* functions compare the core's whole
  * observable state with the model's and fail the test (MCHECK) where they
@@ -29,6 +30,9 @@
 #define M_TTL_DEFAULT 3000
 #define M_RETAIN 8000
 #define M_EPOCH UINT64_C(0x6b0401fa) /* high half of ids: exercises a-f digits */
+#define M_ENTRIES CORE_INBOUND_PER_SKU_MAX /* inbound entries per sku */
+#define M_REFS 2
+#define M_FILLS 256   /* reservations one receipt fills, at most, in the walk */
 
 /* The names the walk uses; m_sku_name[M_SKUS] ("zz") is never stocked. */
 extern const char *const m_sku_name[M_NAMES];
@@ -36,24 +40,37 @@ extern const char *const m_loc_name[M_LOCS];
 extern const char *const m_adj_key_name[M_KEYS];
 extern const char *const m_res_key_name[M_KEYS];
 extern const char *const m_reason[2];
+extern const char *const m_ref_name[M_REFS];
 
 typedef struct m_rec {
 	bool exists;
 	int64_t on_hand, reserved, committed, safety;
 	uint64_t version;
+	int64_t incoming; /* kept whether the record exists or not */
 } m_rec;
 
+/* On hand in rank order (those a receipt added, orig 0, after), then the
+ * backorders (bo) in the order their locations were first drawn. */
 typedef struct m_alloc {
 	int loc;
 	int64_t qty, orig;
+	bool bo;
 } m_alloc;
 
 typedef struct m_line {
 	int sku;
 	int64_t qty, released, fulfilled;
 	int nallocs;
-	m_alloc a[M_LOCS];
+	m_alloc a[2 * M_LOCS];
 } m_line;
+
+/* An inbound entry: by eta, location name, ref (-1: none). */
+typedef struct m_entry {
+	int loc;
+	int64_t eta;
+	int ref;
+	int64_t qty, held;
+} m_entry;
 
 typedef struct m_resv {
 	uint64_t seq;
@@ -71,7 +88,7 @@ typedef struct m_resv {
 typedef struct m_adj_key {
 	bool used;
 	int sku, loc, reason;
-	int64_t delta;
+	int64_t delta, if_version;
 	m_rec reply;
 	int64_t created;
 	uint64_t order;
@@ -85,7 +102,7 @@ typedef struct m_res_key {
 	int sku[M_LINES_MAX + 1];
 	int64_t qty[M_LINES_MAX + 1];
 	int64_t ttl; /* resolved */
-	bool partial;
+	bool partial, backorder;
 } m_res_key;
 
 typedef struct model {
@@ -99,6 +116,9 @@ typedef struct model {
 	m_adj_key adj[M_KEYS];
 	m_res_key res[M_KEYS];
 	int64_t now;
+	bool sku_made[M_SKUS];  /* by a record, an inbound entry or a receipt */
+	m_entry in[M_SKUS][M_ENTRIES];
+	int nin[M_SKUS];
 } model;
 
 /* What the core must answer to a command. */
@@ -112,6 +132,9 @@ typedef struct m_out {
 	m_rec reply;              /* stock commands */
 	int sku, loc;             /* stock commands: the record */
 	int resv;                 /* reservation commands: model index */
+	int nfills;               /* inbound.receive */
+	int fill_resv[M_FILLS];
+	int64_t fill_qty[M_FILLS];
 } m_out;
 
 /* Context for failure messages: the walk sets them as it goes. */
@@ -144,8 +167,12 @@ uint32_t m_sweep(model *m, int64_t now, uint32_t budget);
  * in m->r; idx < 0 is an id the core never made. */
 int m_stock(model *m, core_cmd_type type, int sku, int loc, int64_t on_hand,
     int64_t safety, int64_t if_version, int64_t delta, int key, int reason, m_out *o);
+/* backorder: allow_backorder. */
 int m_reserve(model *m, const char *order, const int *sku, const int64_t *qty, int n,
-    int64_t ttl, bool partial, int key, m_out *o);
+    int64_t ttl, bool partial, bool backorder, int key, m_out *o);
+/* inbound.add and inbound.receive; ref -1: none. */
+int m_inbound_add(model *m, int sku, int loc, int64_t qty, int64_t eta, int ref, m_out *o);
+int m_receive(model *m, int sku, int loc, int64_t qty, int ref, m_out *o);
 m_resv *m_lookup(model *m, int idx);
 int m_commit(model *m, int idx, m_out *o);
 /* whole: the whole reservation, else the n lines given. */

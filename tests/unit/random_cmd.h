@@ -1,7 +1,8 @@
 /*
  * random_cmd.h - the seeded random commands of the unit tests' walks
  * (journal replay, snapshot restore): every command type, with idempotency
- * keys, unknown skus ("E" is rarely stocked) and routing options.
+ * keys, unknown skus ("E" is rarely stocked), routing options, inbound
+ * entries, backorders and receipts.
  */
 #ifndef ALLOT_TESTS_RANDOM_CMD_H
 #define ALLOT_TESTS_RANDOM_CMD_H
@@ -64,6 +65,8 @@ static inline void random_cmd(rng *g, core_cmd *cmd, core_line_req *lines, char 
 			s->idempotency_key = walk_str(keys[(x >> 31) % 8]);
 		if ((x >> 34) & 1)
 			s->reason = walk_str("cycle count");
+		if ((x >> 35) % 4 == 0) /* conditional: often a CONFLICT */
+			s->if_version = (int64_t)((x >> 37) % 6);
 		break;
 	case 2:
 		cmd->type = CORE_CMD_RESTOCK;
@@ -90,8 +93,10 @@ static inline void random_cmd(rng *g, core_cmd *cmd, core_line_req *lines, char 
 		uint64_t y = next(g);
 		memset(&cmd->u, 0, sizeof(cmd->u));
 		if (y % 4 == 3) {
-			cmd->type = CORE_CMD_INBOUND_ADD;
+			cmd->type = (y >> 40) % 3 == 0 ? CORE_CMD_INBOUND_RECEIVE : CORE_CMD_INBOUND_ADD;
 			random_inbound(y >> 2, &cmd->u.inbound, skus[(x >> 8) % 4], locs[(x >> 10) % 4]);
+			if (cmd->type == CORE_CMD_INBOUND_RECEIVE) /* partial, whole and over-receipts */
+				cmd->u.inbound.qty = 1 + (int64_t)((y >> 42) % 7);
 		} else if (y % 3 == 0) {
 			cmd->type = CORE_CMD_LOCATION_PUT;
 			random_location(y >> 2, &cmd->u.location, locs[(x >> 10) % 4]);

@@ -76,6 +76,22 @@ static int m_pick(const model *m, char id[32], int prefer)
 	return idx;
 }
 
+/* Where a live reservation waits on a backorder (when asked and there is
+ * one): most receipts go there, so that they fill some. */
+static void m_backorder_at(const model *m, bool want, int *sku, int *loc)
+{
+	for (int i = 0; want && i < m->nlive; i++) {
+		const m_resv *r = &m->r[m->live[(i + rnd(m->nlive)) % m->nlive]];
+		for (int li = 0; li < r->nlines; li++)
+			for (int j = 0; j < r->l[li].nallocs; j++)
+				if (r->l[li].a[j].bo && r->l[li].a[j].qty > 0) {
+					*sku = r->l[li].sku;
+					*loc = r->l[li].a[j].loc;
+					return;
+				}
+	}
+}
+
 static void run_model(uint64_t seed, int steps)
 {
 	m_seed = seed;
@@ -97,8 +113,10 @@ static void run_model(uint64_t seed, int steps)
 	uint64_t n_ok = 0, n_fail = 0, n_codes[9] = { 0 }, n_sweep_expired = 0;
 	/* Outcomes by operation, for the log: ok and failed. */
 	static const char *const op_names[] = { "stock.set", "stock.adjust", "restock", "reserve",
-		"commit", "release", "release lines", "fulfill", "fulfill lines", "extend" };
-	uint64_t op_ok[10] = { 0 }, op_fail[10] = { 0 };
+		"commit", "release", "release lines", "fulfill", "fulfill lines", "extend", "inbound.add",
+		"inbound.receive" };
+#define OPS (sizeof(op_names) / sizeof(op_names[0]))
+	uint64_t op_ok[OPS] = { 0 }, op_fail[OPS] = { 0 }, n_filled = 0;
 
 	for (m_step = 0; m_step < steps; m_step++) {
 		now += rnd(501);
@@ -140,11 +158,14 @@ static void run_model(uint64_t seed, int steps)
 			bool re = op >= 22;
 			m_op = re ? "restock" : "stock.adjust";
 			int s = rnd(M_SKUS), l = rnd(M_LOCS), x = rnd(100), key = -1, reason = rnd(2);
-			int64_t delta;
+			int64_t delta, if_version = -1;
 			if (re)
 				delta = x < 90 ? 1 + rnd(10) : x < 95 ? 0 : x < 97 ? -3 : CORE_QTY_MAX;
 			else
 				delta = x < 85 ? rnd(26) - 10 : x < 90 ? -CORE_QTY_MAX - 1 : x < 95 ? CORE_QTY_MAX : -rnd(50);
+			x = rnd(100);
+			if (!re && x >= 75) /* conditional: at the record's version, or not */
+				if_version = (int64_t)m->rec[s][l].version + (x >= 90);
 			if (!re && rnd(100) < 35) {
 				key = rnd(M_KEYS);
 				if (m->adj[key].used && rnd(100) < 60) { /* a retry */
@@ -152,14 +173,29 @@ static void run_model(uint64_t seed, int steps)
 					l = m->adj[key].loc;
 					delta = m->adj[key].delta;
 					reason = m->adj[key].reason;
+					if_version = m->adj[key].if_version;
 				}
 			}
 			cmd.type = re ? CORE_CMD_RESTOCK : CORE_CMD_STOCK_ADJUST;
 			cmd.u.stock = (core_stock_cmd){ .sku = S(m_sku_name[s]), .location = S(m_loc_name[l]),
-				.delta = delta, .safety = -1, .if_version = -1,
+				.delta = delta, .safety = -1, .if_version = if_version,
 				.reason = re ? ABSENT : S(m_reason[reason]),
 				.idempotency_key = key >= 0 ? S(m_adj_key_name[key]) : ABSENT };
-			m_stock(m, cmd.type, s, l, 0, -1, -1, delta, key, re ? 0 : reason, &o);
+			m_stock(m, cmd.type, s, l, 0, -1, if_version, delta, key, re ? 0 : reason, &o);
+		} else if (op >= 52 && op < 57) {
+			bool add = op < 55;
+			m_op = add ? "inbound.add" : "inbound.receive";
+			int s = rnd(M_SKUS), l = rnd(M_LOCS), x = rnd(100);
+			m_backorder_at(m, !add && x < 60, &s, &l);
+			int64_t qty = x < 97 ? 1 + rnd(add ? 20 : 7) : 0;
+			int ref = rnd(100) < (add ? 40 : 70) ? -1 : rnd(M_REFS);
+			cmd.type = add ? CORE_CMD_INBOUND_ADD : CORE_CMD_INBOUND_RECEIVE;
+			cmd.u.inbound = (core_inbound_cmd){ .sku = S(m_sku_name[s]), .location = S(m_loc_name[l]),
+				.qty = qty, .eta_ms = 1000 * (1 + rnd(3)), .ref = ref >= 0 ? S(m_ref_name[ref]) : ABSENT };
+			if (add)
+				m_inbound_add(m, s, l, qty, cmd.u.inbound.eta_ms, ref, &o);
+			else
+				m_receive(m, s, l, qty, ref, &o);
 		} else if (op < 57) {
 			m_op = "reserve";
 			int x = rnd(100);
@@ -181,7 +217,9 @@ static void run_model(uint64_t seed, int steps)
 			x = rnd(100);
 			int64_t ttl = x < 85 ? 100 + rnd(4901) : x < 90 ? -1 : x < 93 ? 0 : x < 96 ? M_TTL_MAX + 1 :
 			    x < 98 ? -5 : M_TTL_MAX;
-			bool partial = rnd(100) < 30;
+			bool partial = rnd(100) < 30, backorder = rnd(100) < 40;
+			for (int i = 0; i < nl && backorder && rnd(2); i++)
+				lqty[i] += lqty[i] ? 30 + rnd(60) : 0; /* large: short on hand, so backordered */
 			int key = -1;
 			snprintf(order, sizeof(order), "o-%d", m_step);
 			if (rnd(100) < 20) {
@@ -196,6 +234,7 @@ static void run_model(uint64_t seed, int steps)
 					}
 					ttl = rnd(4) ? k->ttl : (k->ttl == M_TTL_DEFAULT ? -1 : k->ttl);
 					partial = k->partial;
+					backorder = k->backorder;
 				}
 			}
 			for (int i = 0; i < nl; i++)
@@ -203,8 +242,9 @@ static void run_model(uint64_t seed, int steps)
 			cmd.type = CORE_CMD_RESERVE;
 			cmd.u.reserve = (core_reserve_cmd){ .order_id = S(order), .lines = lines,
 				.nlines = (uint32_t)nl, .ttl_ms = ttl, .allow_partial = partial,
+				.allow_backorder = backorder,
 				.idempotency_key = key >= 0 ? S(m_res_key_name[key]) : ABSENT };
-			m_reserve(m, order, lsku, lqty, nl, ttl, partial, key, &o);
+			m_reserve(m, order, lsku, lqty, nl, ttl, partial, backorder, key, &o);
 		} else if (op < 97) {
 			int idx = m_pick(m, id, op >= 80 && op < 92 ? CORE_RESV_COMMITTED :
 			    op < 67 || op >= 92 ? CORE_RESV_HELD : -1);
@@ -321,7 +361,7 @@ static void run_model(uint64_t seed, int steps)
 			MCHECK(rc == o.rc, "core %s (%s), model %s", core_strerror(rc),
 			    rc ? err.message : "", core_strerror(o.rc));
 			n_codes[-rc]++;
-			for (int k = 0; k < 10; k++)
+			for (size_t k = 0; k < OPS; k++)
 				if (strcmp(m_op, op_names[k]) == 0)
 					(rc ? op_fail : op_ok)[k]++;
 			if (rc != CORE_OK) {
@@ -341,13 +381,29 @@ static void run_model(uint64_t seed, int steps)
 						    err.short_lines[i].requested, err.short_lines[i].available,
 						    m_sku_name[o.short_sku[i]], o.short_req[i], o.short_avail[i]);
 				}
-				if (rc == CORE_E_CONFLICT && cmd.type == CORE_CMD_STOCK_SET)
-					MCHECK(err.version == o.err_version, "conflict version");
+				if (rc == CORE_E_CONFLICT && cmd.type <= CORE_CMD_STOCK_ADJUST)
+					MCHECK(err.version == o.err_version, "conflict version %" PRIu64 " want %" PRIu64,
+					    err.version, o.err_version);
 			} else {
 				n_ok++;
 				MCHECK(res.replayed == o.replayed, "replayed %d want %d", res.replayed, o.replayed);
 				if (cmd.type <= CORE_CMD_RESTOCK) {
 					m_check_rec_view(&res.record, &o.reply, o.sku, o.loc, "reply");
+				} else if (cmd.type == CORE_CMD_INBOUND_ADD) {
+					MCHECK(res.kind == CORE_RESULT_INBOUND, "inbound.add answers its entry");
+				} else if (cmd.type == CORE_CMD_INBOUND_RECEIVE) {
+					MCHECK(res.kind == CORE_RESULT_RECEIPT, "inbound.receive answers a receipt");
+					m_check_rec_view(&res.record, &o.reply, o.sku, o.loc, "receipt");
+					MCHECK(res.nfills == (uint32_t)o.nfills, "%u fills, model %d", res.nfills, o.nfills);
+					for (int i = 0; i < o.nfills; i++) {
+						char want[CORE_RESERVATION_ID_LEN + 1];
+						m_id(m->r[o.fill_resv[i]].seq, want);
+						MCHECK(strcmp(id_of(c, res.fills[i].resv).s, want) == 0 &&
+						    res.fills[i].qty == o.fill_qty[i], "fill %d: %s %" PRId64 ", model %s %" PRId64,
+						    i, id_of(c, res.fills[i].resv).s, res.fills[i].qty, want, o.fill_qty[i]);
+						m_check_resv(c, m, o.fill_resv[i]);
+					}
+					n_filled += (uint64_t)o.nfills;
 				} else {
 					char want[CORE_RESERVATION_ID_LEN + 1];
 					m_id(m->r[o.resv].seq, want);
@@ -360,6 +416,8 @@ static void run_model(uint64_t seed, int steps)
 					const m_resv *r = &m->r[o.resv];
 					for (int i = 0; i < r->nlines; i++)
 						for (int j = 0; j < r->l[i].nallocs; j++) {
+							if (r->l[i].a[j].bo)
+								continue; /* held against inbound entries */
 							core_record_view v = rec(c, m_sku_name[r->l[i].sku],
 							    m_loc_name[r->l[i].a[j].loc]);
 							MCHECK(v.reserved + v.committed + v.safety <= v.on_hand,
@@ -393,14 +451,15 @@ static void run_model(uint64_t seed, int steps)
 	    m->expired_total, n_sweep_expired);
 	char by_op[512];
 	size_t len = 0;
-	for (int k = 0; k < 10; k++) {
+	cr_assert_geq(n_filled, 10, "seed %" PRIu64 ": receipts filled %" PRIu64 " backorders", seed, n_filled);
+	for (size_t k = 0; k < OPS; k++) {
 		len += (size_t)snprintf(by_op + len, sizeof(by_op) - len, " %s %" PRIu64 "/%" PRIu64 ";",
 		    op_names[k], op_ok[k], op_ok[k] + op_fail[k]);
 		/* Every command must have succeeded often enough to matter. */
 		cr_assert_gt(op_ok[k], (uint64_t)steps / 200, "seed %" PRIu64 ": %s succeeded %" PRIu64
 		    " times", seed, op_names[k], op_ok[k]);
 	}
-	cr_log_info("seed %" PRIu64 " ok/run:%s", seed, by_op);
+	cr_log_info("seed %" PRIu64 " ok/run:%s; %" PRIu64 " backorders filled", seed, by_op, n_filled);
 	core_destroy(c);
 	m_free(m);
 	free(m);

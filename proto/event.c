@@ -1,0 +1,230 @@
+/*
+ * event.c - subscribe's params, and events as notifications and stream
+ * entries (event.h).
+ */
+#include "event.h"
+
+#include "params.h"
+#include "request.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const topic_names[EVENT_TOPIC_COUNT] = {
+	"stock", "low_stock", "out_of_stock", "back_in_stock", "reservation",
+};
+
+const char *event_topic_name(uint32_t topic)
+{
+	for (uint32_t i = 0; i < EVENT_TOPIC_COUNT; i++)
+		if (topic == 1u << i)
+			return topic_names[i];
+	return NULL;
+}
+
+void event_write_topics(mp_buf *out, uint32_t topics)
+{
+	mp_write_array(out, (uint32_t)__builtin_popcount(topics & EVENT_TOPICS_ALL));
+	for (uint32_t i = 0; i < EVENT_TOPIC_COUNT; i++)
+		if (topics & (1u << i))
+			mp_write_cstr(out, topic_names[i]);
+}
+
+/* ---- subscribe {topics, skus?} ----------------------------------------- */
+
+static int parse_topics(params *p, uint32_t *topics)
+{
+	uint32_t n;
+	if (params_array(p, "topics", 64, "topics", &n))
+		return -1;
+	if (n == 0)
+		return params_fail(p, CORE_E_BAD_REQUEST,
+		    "topics: empty; name at least one, or call unsubscribe to stop");
+	for (uint32_t i = 0; i < n; i++) {
+		char field[32];
+		core_str s = { NULL, 0 };
+		snprintf(field, sizeof(field), "topics[%u]", i);
+		if (params_str(p, field, &s))
+			return -1;
+		uint32_t bit = 0;
+		for (uint32_t t = 0; s.p && t < EVENT_TOPIC_COUNT; t++)
+			if (key_is(s, topic_names[t]))
+				bit = 1u << t;
+		if (bit == 0)
+			return params_fail(p, CORE_E_BAD_REQUEST, "%s: must be stock, low_stock, "
+			    "out_of_stock, back_in_stock or reservation", field);
+		*topics |= bit;
+	}
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	const core_str *x = a, *y = b;
+	int n = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+	return n ? n : (x->len > y->len) - (x->len < y->len);
+}
+
+static int parse_skus(proto_decoder *d, params *p, proto_subscribe *s)
+{
+	uint32_t n;
+	if (params_array(p, "skus", d->limits.avail_skus_max, "skus per subscription", &n))
+		return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		char field[32];
+		snprintf(field, sizeof(field), "skus[%u]", i);
+		d->skus[i] = (core_str){ NULL, 0 };
+		if (params_str(p, field, &d->skus[i]))
+			return -1;
+		if (!core_name_valid(d->skus[i], CORE_NAME_MAX))
+			return params_fail(p, CORE_E_BAD_REQUEST,
+			    "%s: must be 1 to %d bytes without control characters", field, CORE_NAME_MAX);
+	}
+	if (n == 0)
+		return params_fail(p, CORE_E_BAD_REQUEST, "skus: empty; leave it out for every sku");
+	/* Sorted for the engine's lookups; repeats dropped. */
+	qsort(d->skus, n, sizeof(*d->skus), cmp_name);
+	uint32_t unique = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (unique == 0 || cmp_name(&d->skus[unique - 1], &d->skus[i]) != 0)
+			d->skus[unique++] = d->skus[i];
+	s->skus = d->skus;
+	s->nskus = unique;
+	return 0;
+}
+
+int proto_decode_subscribe(proto_decoder *d, params *p, proto_request *req)
+{
+	proto_subscribe *s = &req->u.subscribe;
+	core_str key;
+	*s = (proto_subscribe){ 0 };
+	while (params_next(p, &key)) {
+		int rc = 0;
+		if (key_is(key, "topics"))
+			rc = parse_topics(p, &s->topics);
+		else if (key_is(key, "skus"))
+			rc = parse_skus(d, p, s);
+		else
+			params_skip(p);
+		if (rc)
+			return -1;
+	}
+	return s->topics ? 0 : params_missing(p, "topics");
+}
+
+/* ---- an event ---------------------------------------------------------- */
+
+static void kv_int(mp_buf *out, const char *k, int64_t v)
+{
+	mp_write_cstr(out, k);
+	mp_write_int(out, v);
+}
+
+static void kv_str(mp_buf *out, const char *k, core_str v)
+{
+	mp_write_cstr(out, k);
+	mp_write_str(out, v.p, v.len);
+}
+
+/* Fields after topic, seq and at, by topic. */
+static uint32_t topic_fields(uint32_t topic)
+{
+	switch (topic) {
+	case EVENT_STOCK: return 6;
+	case EVENT_LOW_STOCK: return 3;
+	case EVENT_OUT_OF_STOCK: return 1;
+	case EVENT_BACK_IN_STOCK: return 2;
+	case EVENT_RESERVATION: return 3;
+	}
+	return 0;
+}
+
+void event_write_notification(mp_buf *out, const proto_event *e)
+{
+	assert(event_topic_name(e->topic) != NULL);
+	mp_write_array(out, 3);
+	mp_write_uint(out, 2);
+	mp_write_lit(out, "event");
+	mp_write_array(out, 1);
+	mp_write_map(out, 3 + topic_fields(e->topic));
+	mp_write_lit(out, "topic");
+	mp_write_cstr(out, event_topic_name(e->topic));
+	mp_write_lit(out, "seq");
+	mp_write_uint(out, e->seq);
+	kv_int(out, "at", e->at_ms);
+	if (e->topic == EVENT_RESERVATION) {
+		mp_write_lit(out, "reservation_id");
+		mp_write_cstr(out, e->reservation_id);
+		kv_str(out, "order_id", e->order_id);
+		mp_write_lit(out, "status");
+		mp_write_cstr(out, e->status);
+		return;
+	}
+	kv_str(out, "sku", e->sku);
+	if (e->topic == EVENT_STOCK) {
+		kv_str(out, "location", e->location);
+		kv_int(out, "on_hand", e->on_hand);
+		kv_int(out, "reserved", e->reserved);
+		kv_int(out, "committed", e->committed);
+	}
+	if (e->topic == EVENT_STOCK || e->topic == EVENT_LOW_STOCK || e->topic == EVENT_BACK_IN_STOCK)
+		kv_int(out, "available", e->available);
+	if (e->topic == EVENT_LOW_STOCK)
+		kv_int(out, "threshold", e->threshold);
+}
+
+typedef struct fields {
+	const char **f;
+	size_t *lens;
+	uint32_t n;
+	event_numbers *num;
+	uint32_t nnum;
+} fields;
+
+static void add(fields *fs, const char *name, const char *v, size_t len)
+{
+	assert(fs->n + 2 <= EVENT_STREAM_FIELDS_MAX);
+	fs->f[fs->n] = name;
+	fs->lens[fs->n++] = strlen(name);
+	fs->f[fs->n] = v;
+	fs->lens[fs->n++] = len;
+}
+
+static void add_num(fields *fs, const char *name, int64_t v)
+{
+	assert(fs->nnum < 8);
+	char *t = fs->num->text[fs->nnum++];
+	int len = snprintf(t, 24, "%" PRId64, v);
+	add(fs, name, t, (size_t)len);
+}
+
+uint32_t event_stream_fields(const proto_event *e, event_numbers *num, const char **f, size_t *lens)
+{
+	fields fs = { f, lens, 0, num, 0 };
+	const char *topic = event_topic_name(e->topic);
+	assert(topic != NULL);
+	add(&fs, "topic", topic, strlen(topic));
+	add_num(&fs, "seq", (int64_t)e->seq);
+	add_num(&fs, "at", e->at_ms);
+	if (e->topic == EVENT_RESERVATION) {
+		add(&fs, "reservation_id", e->reservation_id, strlen(e->reservation_id));
+		add(&fs, "order_id", e->order_id.p, e->order_id.len);
+		add(&fs, "status", e->status, strlen(e->status));
+		return fs.n;
+	}
+	add(&fs, "sku", e->sku.p, e->sku.len);
+	if (e->topic == EVENT_STOCK) {
+		add(&fs, "location", e->location.p, e->location.len);
+		add_num(&fs, "on_hand", e->on_hand);
+		add_num(&fs, "reserved", e->reserved);
+		add_num(&fs, "committed", e->committed);
+	}
+	if (e->topic == EVENT_STOCK || e->topic == EVENT_LOW_STOCK || e->topic == EVENT_BACK_IN_STOCK)
+		add_num(&fs, "available", e->available);
+	if (e->topic == EVENT_LOW_STOCK)
+		add_num(&fs, "threshold", e->threshold);
+	return fs.n;
+}
