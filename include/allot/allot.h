@@ -234,9 +234,10 @@ typedef struct allot_ctx allot_ctx;
 /*
  * Connect to host:port (host NULL: ALLOT_DEFAULT_HOST; a name or a numeric
  * IPv4 or IPv6 address; a host containing '/' is the path of a Unix socket,
- * as allot_connect_unix(), and port is then ignored). timeout_ms > 0 bounds the connect and, later, each
- * call (send and wait for the response) and each allot_get_reply();
- * timeout_ms <= 0 waits forever. Name resolution itself is not bounded.
+ * as allot_connect_unix(), and port is then ignored). timeout_ms > 0
+ * bounds the connect and, later, each call (send and wait for the
+ * response) and each allot_get_reply(); timeout_ms <= 0 waits forever.
+ * Name resolution itself is not bounded.
  *
  * Returns a context, or NULL only when out of memory. When the connection
  * failed, allot_err() is negative and allot_errstr() says why; free the
