@@ -51,6 +51,7 @@ void inventory_finish(core *c)
 		}
 	}
 	table_finish(&c->sku_by_name);
+	sku_seq_finish(c);
 	for (uint32_t i = 0; i < c->nlocs; i++)
 		free(c->locs[i]);
 	table_finish(&c->loc_by_name);
@@ -178,7 +179,7 @@ static int target_prepare(core *c, core_str sku, core_str loc, target *t, core_e
 			return core_fail(err, CORE_E_TOO_LARGE,
 			    "sku: the engine holds its maximum of %u skus", c->cfg.skus_max);
 		}
-		if (table_reserve(&c->sku_by_name, 1) != 0)
+		if (table_reserve(&c->sku_by_name, 1) != 0 || sku_seq_reserve(c, 1) != 0)
 			goto nomem;
 		t->new_sku = calloc(1, offsetof(core_sku, name) + sku.len + 1);
 		if (t->new_sku == NULL)
@@ -255,7 +256,7 @@ core_sku *sku_make(core *c, core_str name, core_error *err)
 		return NULL;
 	}
 	core_sku *s = NULL;
-	if (table_reserve(&c->sku_by_name, 1) != 0 ||
+	if (table_reserve(&c->sku_by_name, 1) != 0 || sku_seq_reserve(c, 1) != 0 ||
 	    (s = calloc(1, offsetof(core_sku, name) + name.len + 1)) == NULL) {
 		core_fail(err, CORE_E_BUSY, "out of memory");
 		return NULL;
@@ -267,6 +268,7 @@ core_sku *sku_make(core *c, core_str name, core_error *err)
 	int rc = table_insert(&c->sku_by_name, h, s);
 	assert(rc == 0); /* room was reserved */
 	(void)rc;
+	sku_seq_push(c, s);
 	return s;
 }
 
@@ -339,6 +341,7 @@ static core_rec *target_commit(core *c, target *t, core_str sku, core_str loc)
 		int rc = table_insert(&c->sku_by_name, h, s);
 		assert(rc == 0);
 		(void)rc;
+		sku_seq_push(c, s);
 		t->sku = s;
 	}
 	core_sku *s = t->sku;
