@@ -1,9 +1,11 @@
 /*
  * test_node.c - a real JavaScript client: Node's msgpack-rpc-lite, as a
  * new user would install it (tests/js/package.json and its lock file),
- * drives allotd through tests/js/client.js: auth, inbound.add with an eta
- * JavaScript sends as a float64, and a TOO_LARGE frame whose pending call
- * completes with the error instead of hanging.
+ * drives allotd through tests/js/client.js: auth, inbound.add with a
+ * 13-digit eta JavaScript sends as a float64, reserve and commit, an
+ * OUT_OF_STOCK error's shape, 100 concurrent reserves on 50 units holding
+ * exactly 50, and a TOO_LARGE frame whose pending call completes with the
+ * error instead of hanging.
  *
  * The packages are installed with `npm ci` into the build tree
  * (JS_DEPS_DIR), once, and again when the lock file changes.
@@ -80,7 +82,7 @@ static void install_packages(const char *src, const char *deps)
 	cr_assert_eq(access(marker, R_OK), 0, "npm ci did not install msgpack-rpc-lite");
 }
 
-Test(node, msgpack_rpc_lite_authenticates_sends_big_integers_and_gets_too_large)
+Test(node, msgpack_rpc_lite_reserves_commits_races_sends_big_integers_and_gets_too_large)
 {
 	const char *src = getenv("JS_DIR"), *deps = getenv("JS_DEPS_DIR");
 	cr_assert(src && deps, "JS_DIR and JS_DEPS_DIR must be set (meson test sets them)");
