@@ -18,7 +18,7 @@ static int64_t mono_ms(void)
 void progress_start(progress *p, uint64_t total_bytes, bool on)
 {
 	*p = (progress){ .on = on, .total = total_bytes, .start_ms = mono_ms() };
-	p->drawn_ms = p->start_ms;
+	p->drawn_ms = p->start_ms - PROGRESS_REDRAW_MS; /* the first update draws */
 }
 
 void progress_update(progress *p, uint64_t done_bytes, uint64_t rows)

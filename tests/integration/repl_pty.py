@@ -7,8 +7,9 @@ Starts allotd on a free loopback port, runs `allot` with no arguments on a
 pty (so stdin is a terminal and it opens its shell), and checks: a call and
 its reply; Tab completing a method name and a parameter key; help inside
 the shell; that the shell reconnects after allotd restarts; that `quit`
-ends it with status 0; and that ~/.allot_history (HOME is a fresh
-directory) holds the lines typed. Every wait is bounded; prints "ok" and
+ends it with status 0; that ~/.allot_history (HOME is a fresh
+directory) holds the lines typed; and that `allot import` on a terminal
+draws its progress bar (rows/s, ETA) and ends with its summary. Every wait is bounded; prints "ok" and
 exits 0 when everything holds, else says what failed and exits 1.
 """
 import os
@@ -107,6 +108,21 @@ class Shell:
         raise AssertionError("the shell did not exit after quit")
 
 
+def check_import_progress(cli, env, home):
+    """allot import under a pty: the bar, then the summary."""
+    path = os.path.join(home, "stock.csv")
+    with open(path, "w") as f:
+        f.write("sku,location,on_hand,safety\n")
+        for i in range(20000):
+            f.write("p-%d,W%d,%d,0\n" % (i, i % 3, i))
+    shell = Shell([cli, "import", path], env)
+    shell.expect("rows/s")
+    shell.expect("ETA")
+    shell.expect("20000 rows: 20000 loaded, 0 bad")
+    status = shell.wait_exit()
+    assert status == 0, "allot import exited %d" % status
+
+
 def main():
     cli, allotd = sys.argv[1], sys.argv[2]
     port = free_port()
@@ -152,6 +168,7 @@ def main():
             assert line in history, "%r not in the history:\n%s" % (line, history)
         mode = os.stat(os.path.join(home, ".allot_history")).st_mode & 0o777
         assert mode & 0o077 == 0, "the history is readable by others (%o)" % mode
+        check_import_progress(cli, env, home)
     except AssertionError as e:
         print("FAIL: %s" % e)
         return 1

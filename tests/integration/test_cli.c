@@ -4,8 +4,8 @@
  * --csv, import (pipelined stock.set: bad rows named with their line
  * numbers and the rest loaded, a summary, --dry-run), export through
  * stock.scan and the exact round trip of export then import into a fresh
- * allotd, and the shell under a pseudo-terminal (repl_pty.py, run with
- * /usr/bin/python3).
+ * allotd, and under a pseudo-terminal (repl_pty.py, run with
+ * /usr/bin/python3) the shell and import's progress bar.
  */
 #include <criterion/criterion.h>
 
@@ -249,7 +249,7 @@ Test(cli, export_then_import_into_a_fresh_allotd_round_trips_exactly)
 	srv = srv2 = NULL;
 }
 
-Test(cli, the_shell_under_a_pty_calls_completes_reconnects_and_keeps_history)
+Test(cli, under_a_pty_the_shell_calls_completes_reconnects_keeps_history_and_import_draws_progress)
 {
 	const char *cli_path = getenv("ALLOT_CLI"), *allotd = getenv("ALLOTD"),
 	    *script = getenv("REPL_PTY");
