@@ -12,6 +12,7 @@
  */
 #include "import.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -58,6 +59,7 @@ static int take_reply(import_run *r)
 	    r->err, sizeof(r->err));
 	if (rc < 0)
 		return rc;
+	assert(r->answered < r->sent);
 	uint64_t line = r->ring[r->answered % IMPORT_WINDOW];
 	r->answered++;
 	if (rc == 0) {
@@ -103,6 +105,8 @@ static int import_line(import_run *r, const csv_columns *cols, char *line, size_
 		r->good++;
 		return 0;
 	}
+	/* settle() leaves room for a batch: the ring never laps. */
+	assert(r->sent - r->answered < IMPORT_WINDOW);
 	r->ring[r->sent % IMPORT_WINDOW] = lineno;
 	r->sent++;
 	int rc = cli_conn_queue_stock_set(r->conn, &row, r->err, sizeof(r->err));
