@@ -31,8 +31,7 @@
  */
 #include "hist.h"
 
-#include <allot/client.h>
-#include <allot/protocol.h>
+#include <allot/allot.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -112,7 +111,7 @@ static int free_port(void)
 }
 
 /* Start allotd on a free port; connect once it answers. */
-static pid_t start_allotd(int *port, allot_client **out)
+static pid_t start_allotd(int *port, allot_ctx **out)
 {
 	*port = free_port();
 	if (*port < 0)
@@ -135,13 +134,15 @@ static pid_t start_allotd(int *port, allot_client **out)
 		_exit(127);
 	}
 	int64_t deadline = clock_ns(CLOCK_MONOTONIC) + (int64_t)START_TIMEOUT_MS * 1000000;
-	char err[256];
+	char err[256] = "";
 	while (clock_ns(CLOCK_MONOTONIC) < deadline) {
-		allot_client *c = allot_client_connect("127.0.0.1", *port, CALL_TIMEOUT_MS, err, sizeof(err));
-		if (c) {
+		allot_ctx *c = allot_connect("127.0.0.1", *port, CALL_TIMEOUT_MS);
+		if (c && allot_err(c) == 0) {
 			*out = c;
 			return pid;
 		}
+		snprintf(err, sizeof(err), "%s", c ? allot_errstr(c) : "out of memory");
+		allot_free(c);
 		if (waitpid(pid, NULL, WNOHANG) == pid)
 			fail("%s exited before it listened", O.allotd);
 		struct timespec ts = { 0, 10000000 };
@@ -167,85 +168,56 @@ static void stop_allotd(pid_t pid)
 
 /* ---- requests ---------------------------------------------------------------- */
 
-static void pack_str(msgpack_packer *pk, const char *s)
+/* {order_id, lines: [{sku, qty}], ttl_ms} into b (reset first). */
+static void reserve_args(allot_builder *b, const char *order, long qty, int64_t ttl_ms)
 {
-	size_t n = strlen(s);
-	msgpack_pack_str(pk, n);
-	msgpack_pack_str_body(pk, s, n);
-}
-
-/* [{order_id, lines: [{sku, qty}], ttl_ms}] into sb (cleared first). */
-static void reserve_params(msgpack_sbuffer *sb, const char *order, long qty, int64_t ttl_ms)
-{
-	msgpack_sbuffer_clear(sb);
-	msgpack_packer pk;
-	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 1);
-	msgpack_pack_map(&pk, 3);
-	pack_str(&pk, "order_id");
-	pack_str(&pk, order);
-	pack_str(&pk, "lines");
-	msgpack_pack_array(&pk, 1);
-	msgpack_pack_map(&pk, 2);
-	pack_str(&pk, "sku");
-	pack_str(&pk, SKU);
-	pack_str(&pk, "qty");
-	msgpack_pack_int64(&pk, qty);
-	pack_str(&pk, "ttl_ms");
-	msgpack_pack_int64(&pk, ttl_ms);
+	allot_builder_reset(b);
+	allot_put_map(b, 3);
+	allot_put_str(b, "order_id");
+	allot_put_str(b, order);
+	allot_put_str(b, "lines");
+	allot_put_array(b, 1);
+	allot_put_map(b, 2);
+	allot_put_str(b, "sku");
+	allot_put_str(b, SKU);
+	allot_put_str(b, "qty");
+	allot_put_int(b, qty);
+	allot_put_str(b, "ttl_ms");
+	allot_put_int(b, ttl_ms);
+	if (allot_builder_status(b) != 0)
+		fail("out of memory");
 }
 
 /* Call and time it; *ok says whether the reply carried no error. */
-static int64_t timed_call(allot_client *c, const char *method, const msgpack_sbuffer *params, bool *ok)
+static int64_t timed_call(allot_ctx *c, const char *method, const allot_builder *args, bool *ok)
 {
-	allot_message reply;
-	allot_message_init(&reply);
-	char err[256];
 	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
-	int rc = allot_client_call(c, method, params ? params->data : NULL, params ? params->size : 0, &reply,
-	    err, sizeof(err));
+	int rc = allot_call(c, method, args, NULL);
 	int64_t ns = clock_ns(CLOCK_MONOTONIC) - t0;
-	if (rc != 0)
-		fail("%s: %s", method, err);
+	if (rc != 0 && rc != ALLOT_E_SERVER)
+		fail("%s: %s", method, allot_errstr(c));
 	if (ok)
-		*ok = reply.error.type == MSGPACK_OBJECT_NIL;
-	allot_message_clear(&reply);
+		*ok = rc == 0;
 	return ns;
 }
 
 /* stats.loop_busy_max_us: allotd's longest loop turn since it started. */
-static int64_t busy_max_us(allot_client *c)
+static int64_t busy_max_us(allot_ctx *c)
 {
-	allot_message reply;
-	allot_message_init(&reply);
-	char err[256];
-	if (allot_client_call(c, "stats", NULL, 0, &reply, err, sizeof(err)) != 0)
-		fail("stats: %s", err);
-	const msgpack_object *v = allot_object_map_get(&reply.result, "loop_busy_max_us");
-	int64_t us = v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)v->via.u64 : -1;
-	allot_message_clear(&reply);
+	allot_reply *r = NULL;
+	if (allot_call(c, "stats", NULL, &r) != 0)
+		fail("stats: %s", allot_errstr(c));
+	int64_t us = -1;
+	allot_value_int(allot_value_get(allot_reply_result(r), "loop_busy_max_us"), &us);
+	allot_reply_free(r);
 	return us;
 }
 
-static void stock_set(allot_client *c, long on_hand)
+static void stock_set(allot_ctx *c, long on_hand)
 {
-	msgpack_sbuffer sb;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer pk;
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 1);
-	msgpack_pack_map(&pk, 3);
-	pack_str(&pk, "sku");
-	pack_str(&pk, SKU);
-	pack_str(&pk, "location");
-	pack_str(&pk, "W1");
-	pack_str(&pk, "on_hand");
-	msgpack_pack_int64(&pk, on_hand);
-	bool ok;
-	timed_call(c, "stock.set", &sb, &ok);
-	msgpack_sbuffer_destroy(&sb);
-	if (!ok)
-		fail("stock.set was refused");
+	int rc = allot_stock_set(c, SKU, "W1", on_hand, -1, NULL);
+	if (rc != 0)
+		fail("stock.set was refused: %s", allot_errstr(c));
 }
 
 /*
@@ -255,16 +227,15 @@ static void stock_set(allot_client *c, long on_hand)
  * The deadlines the replies gave, earliest and latest, go to *due_first
  * and *due_last.
  */
-static void load(allot_client *c, int64_t *due_first, int64_t *due_last)
+static void load(allot_ctx *c, int64_t *due_first, int64_t *due_last)
 {
 	int64_t first = wall_ms() + O.lead_ms;
 	*due_first = INT64_MAX;
 	*due_last = 0;
-	msgpack_sbuffer sb;
-	msgpack_sbuffer_init(&sb);
-	allot_message reply;
-	allot_message_init(&reply);
-	char err[256], order[32];
+	allot_builder *b = allot_builder_create();
+	if (b == NULL)
+		fail("out of memory");
+	char order[32];
 	long sent = 0, answered = 0, refused = 0;
 	while (answered < O.holds) {
 		while (sent < O.holds && sent - answered < PIPELINE) {
@@ -273,24 +244,25 @@ static void load(allot_client *c, int64_t *due_first, int64_t *due_last)
 			if (ttl < 1)
 				fail("loading took longer than --lead-ms %ld: raise it", O.lead_ms);
 			snprintf(order, sizeof(order), "s-%ld", sent);
-			reserve_params(&sb, order, 1, ttl);
-			if (allot_client_send_request(c, "reserve", sb.data, sb.size, NULL, err, sizeof(err)) != 0)
-				fail("send: %s", err);
+			reserve_args(b, order, 1, ttl);
+			if (allot_append(c, "reserve", b, NULL) != 0 || allot_flush(c) != 0)
+				fail("send: %s", allot_errstr(c));
 			sent++;
 		}
-		if (allot_client_recv(c, &reply, err, sizeof(err)) != 0)
-			fail("recv: %s", err);
-		refused += reply.error.type != MSGPACK_OBJECT_NIL;
-		const msgpack_object *exp = allot_object_map_get(&reply.result, "expires_at");
-		if (exp && exp->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-			int64_t due = (int64_t)exp->via.u64;
+		allot_reply *r = NULL;
+		int rc = allot_get_reply(c, &r);
+		if (rc != 0 && rc != ALLOT_E_SERVER)
+			fail("recv: %s", allot_errstr(c));
+		refused += rc != 0;
+		int64_t due = 0;
+		if (allot_value_int(allot_value_get(allot_reply_result(r), "expires_at"), &due) == 0) {
 			*due_first = due < *due_first ? due : *due_first;
 			*due_last = due > *due_last ? due : *due_last;
 		}
+		allot_reply_free(r);
 		answered++;
 	}
-	allot_message_clear(&reply);
-	msgpack_sbuffer_destroy(&sb);
+	allot_builder_destroy(b);
 	if (refused)
 		fail("%ld of %ld holds were refused", refused, O.holds);
 	if (*due_last == 0)
@@ -312,14 +284,15 @@ typedef struct result {
 
 /* The first ping and the reserve of all units, then pings every
  * millisecond for after_ms into r->after. */
-static void first_then_pings(allot_client *c, result *r)
+static void first_then_pings(allot_ctx *c, result *r)
 {
-	msgpack_sbuffer sb;
-	msgpack_sbuffer_init(&sb);
-	reserve_params(&sb, "all", O.holds, 60000);
+	allot_builder *b = allot_builder_create();
+	if (b == NULL)
+		fail("out of memory");
+	reserve_args(b, "all", O.holds, 60000);
 	r->first_ns = timed_call(c, "ping", NULL, NULL);
-	r->reserve_ns = timed_call(c, "reserve", &sb, &r->reserve_held);
-	msgpack_sbuffer_destroy(&sb);
+	r->reserve_ns = timed_call(c, "reserve", b, &r->reserve_held);
+	allot_builder_destroy(b);
 	int64_t next = clock_ns(CLOCK_MONOTONIC), end = next + (int64_t)O.after_ms * 1000000;
 	while (next < end) {
 		next += 1000000;
@@ -335,7 +308,7 @@ static void scenario(result *r, bool paused)
 	hist_init(&r->after);
 	hist_init(&r->during);
 	int port;
-	allot_client *c;
+	allot_ctx *c;
 	pid_t pid = start_allotd(&port, &c);
 	stock_set(c, O.holds);
 	int64_t t0 = wall_ms(), first, last;
@@ -363,7 +336,7 @@ static void scenario(result *r, bool paused)
 	}
 	first_then_pings(c, r);
 	r->busy_us = busy_max_us(c);
-	allot_client_destroy(c);
+	allot_free(c);
 	stop_allotd(pid);
 }
 

@@ -26,7 +26,7 @@
 #include "bench_time.h"
 #include "hist.h"
 
-#include <allot/client.h>
+#include "cli_json.h"
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -73,22 +73,20 @@ static void fail(const char *fmt, ...)
 	exit(1);
 }
 
-static allot_client *connect_or_fail(int timeout_ms)
+static allot_ctx *connect_or_fail(int timeout_ms)
 {
-	char err[256];
-	allot_client *c = allot_client_connect(O.host, O.port, timeout_ms, err, sizeof err);
-	if (!c)
-		fail("connect to %s:%d: %s", O.host, O.port, err);
+	allot_ctx *c = allot_connect(O.host, O.port, timeout_ms);
+	if (!c || allot_err(c) < 0)
+		fail("connect to %s:%d: %s", O.host, O.port, c ? allot_errstr(c) : "out of memory");
 	return c;
 }
 
 /* Call method with no params; the result (a new reference) or exit. */
-static json_t *call_or_fail(allot_client *c, const char *method)
+static json_t *call_or_fail(allot_ctx *c, const char *method)
 {
-	char err[256];
 	json_t *error = NULL, *result = NULL;
-	if (allot_client_call_params(c, method, NULL, &error, &result, err, sizeof err) != 0)
-		fail("%s: %s", method, err);
+	if (cli_json_call(c, method, NULL, &error, &result) != 0)
+		fail("%s: %s", method, allot_errstr(c));
 	if (error) {
 		char *e = json_dumps(error, JSON_COMPACT);
 		fail("%s answered an error: %s", method, e ? e : "?");
@@ -124,7 +122,7 @@ static json_int_t jget(json_t *o, const char *path)
 enum { PH_BEFORE, PH_DURING, PH_AFTER, PH_FAILED };
 
 static struct {
-	allot_client *c;
+	allot_ctx *c;
 	_Atomic int phase;
 	uint64_t t0, t1;     /* the snapshot call sent, its reply read */
 	json_t *result;
@@ -135,12 +133,12 @@ static void *snapshot_thread(void *arg)
 {
 	(void)arg;
 	json_t *error = NULL;
-	char err[256];
-	int rc = allot_client_call_params(snap.c, "snapshot", json_object(), &error, &snap.result,
-	    err, sizeof err);
+	json_t *args = json_object();
+	int rc = cli_json_call(snap.c, "snapshot", args, &error, &snap.result);
+	json_decref(args);
 	snap.t1 = bench_mono_ns();
 	if (rc != 0) {
-		snprintf(snap.err, sizeof snap.err, "%s", err);
+		snprintf(snap.err, sizeof snap.err, "%s", allot_errstr(snap.c));
 	} else if (error) {
 		char *e = json_dumps(error, JSON_COMPACT);
 		snprintf(snap.err, sizeof snap.err, "error %s", e ? e : "?");
@@ -196,8 +194,8 @@ static void print_hist(const char *name, const hist *h)
 static int run_stall(void)
 {
 	int timeout_ms = (int)(O.timeout_s * 1000);
-	allot_client *ctl = connect_or_fail(timeout_ms);
-	allot_client *pc = connect_or_fail(timeout_ms);
+	allot_ctx *ctl = connect_or_fail(timeout_ms);
+	allot_ctx *pc = connect_or_fail(timeout_ms);
 	snap.c = connect_or_fail(timeout_ms);
 	json_t *stats0 = call_or_fail(ctl, "stats");
 	if (!json_is_object(json_object_get(json_object_get(stats0, "durability"), "snapshot")))
@@ -208,10 +206,6 @@ static int run_stall(void)
 		hist_init(&h[i]);
 	slow top[TOP_N];
 	uint32_t ntop = 0;
-	allot_message m;
-	allot_message_init(&m);
-	char err[256];
-
 	uint64_t start = bench_mono_ns(), deadline = start + O.timeout_s * 1000000000ull;
 	uint64_t snap_at = start + O.before_ms * 1000000ull, stop_at = 0;
 	bool started = false;
@@ -239,11 +233,9 @@ static int run_stall(void)
 		if (stop_at && now >= stop_at)
 			break;
 		uint64_t t = bench_mono_ns();
-		if (allot_client_call(pc, "ping", NULL, 0, &m, err, sizeof err) != 0)
-			fail("ping: %s", err);
+		if (allot_ping(pc) != 0)
+			fail("ping: %s", allot_errstr(pc));
 		uint64_t rtt = bench_mono_ns() - t;
-		if (m.error.type != MSGPACK_OBJECT_NIL)
-			fail("ping answered an error");
 		int p1 = atomic_load(&snap.phase);
 		pings++;
 		int which = p0 == PH_BEFORE && p1 == PH_BEFORE ? 0 : p0 == PH_AFTER ? 2 : 1;
@@ -251,7 +243,6 @@ static int run_stall(void)
 		if (which == 1)
 			top_add(top, &ntop, rtt, (int64_t)t - (int64_t)snap.t0);
 	}
-	allot_message_clear(&m);
 	pthread_join(th, NULL);
 	if (snap.err[0])
 		fail("snapshot: %s", snap.err);
@@ -300,9 +291,9 @@ static int run_stall(void)
 	json_decref(out);
 	json_decref(stats0);
 	json_decref(stats1);
-	allot_client_destroy(ctl);
-	allot_client_destroy(pc);
-	allot_client_destroy(snap.c);
+	allot_free(ctl);
+	allot_free(pc);
+	allot_free(snap.c);
 	return 0;
 }
 
@@ -329,33 +320,27 @@ static int run_ready(void)
 {
 	uint64_t deadline = bench_mono_ns() + O.timeout_s * 1000000000ull;
 	uint64_t tries = 0, max_tries = O.timeout_s * 1000 + 10;
-	char err[256];
-	allot_message m;
-	allot_message_init(&m);
 	for (; tries < max_tries && bench_mono_ns() < deadline; tries++) {
 		if (O.pid && pid_gone(O.pid))
 			fail("process %ld exited before answering", O.pid);
-		allot_client *c = allot_client_connect(O.host, O.port, CONNECT_TIMEOUT_MS, err, sizeof err);
-		if (c) {
-			int rc = allot_client_call(c, "ping", NULL, 0, &m, err, sizeof err);
+		allot_ctx *c = allot_connect(O.host, O.port, CONNECT_TIMEOUT_MS);
+		if (c && allot_err(c) == 0) {
+			bool pong = allot_ping(c) == 0;
 			int64_t at = bench_wall_us();
-			bool pong = rc == 0 && m.error.type == MSGPACK_OBJECT_NIL &&
-			    m.result.type == MSGPACK_OBJECT_STR && m.result.via.str.size == 4 &&
-			    memcmp(m.result.via.str.ptr, "pong", 4) == 0;
-			allot_client_destroy(c);
+			allot_free(c);
 			if (pong) {
 				double ms = (double)(at - O.since_us) / 1e3;
 				printf("ready after %.1f ms (%" PRIu64 " tries)\n", ms, tries + 1);
 				if (O.json)
 					printf("{\"ready_ms\":%.1f,\"tries\":%" PRIu64 "}\n", ms, tries + 1);
-				allot_message_clear(&m);
 				return 0;
 			}
+		} else {
+			allot_free(c);
 		}
 		struct timespec ts = { 0, READY_RETRY_NS };
 		nanosleep(&ts, NULL);
 	}
-	allot_message_clear(&m);
 	fail("no pong from %s:%d within %" PRIu64 " s", O.host, O.port, O.timeout_s);
 }
 

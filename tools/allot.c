@@ -34,7 +34,7 @@
 
 #include <unistd.h>
 
-#include "allot/client.h"
+#include "cli_json.h"
 #include "allot/protocol.h"
 #include "cli_conn.h"
 #include "dump.h"
@@ -259,7 +259,7 @@ static int cli_run_call(const cli_opts *o)
 	int status = CLI_EXIT_FAILURE;
 
 	/* Check the params first: a typo should not need a server to report. */
-	if (allot_json_parse_params(o->argc > 1 ? o->argv[1] : NULL, &params,
+	if (cli_json_parse_args(o->argc > 1 ? o->argv[1] : NULL, &params,
 	        err, sizeof(err)) < 0) {
 		fprintf(stderr, "allot: %s\n", err);
 		goto fail_params;

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "allot/client.h"
+#include "cli_json.h"
 #include "help.h"
 
 typedef struct repl {
@@ -141,7 +141,7 @@ static int repl_line(repl *r, char *line)
 	}
 	char err[512];
 	json_t *params = NULL, *error = NULL, *result = NULL;
-	if (allot_json_parse_params(rest, &params, err, sizeof(err)) < 0) {
+	if (cli_json_parse_args(rest, &params, err, sizeof(err)) < 0) {
 		fprintf(stderr, "allot: %s\n", err);
 		return 0;
 	}

@@ -17,7 +17,7 @@
 #include "fuzz.h"
 #include "mp.h"
 
-#include <allot/client.h>
+#include "rpc_client.h"
 #include <string.h>
 
 /* How deep v nests: a scalar is 1. */

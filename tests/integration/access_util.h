@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "allot/client.h"
+#include "rpc_client.h"
 #include "harness.h"
 
 #define AU_TIMEOUT_MS 10000

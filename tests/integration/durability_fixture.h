@@ -21,7 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "allot/client.h"
+#include "rpc_client.h"
 #include "harness.h"
 #include "json_util.h"
 #include "redis_harness.h"

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "allot/client.h"
+#include "rpc_client.h"
 
 #define HARNESS_HOST "127.0.0.1"
 

@@ -1,6 +1,6 @@
 /*
  * json_util.h - JSON helpers of the integration tests that call allotd
- * through the client library (allot/client.h) and assert with Criterion.
+ * through the tests' client (tests/compat/rpc_client.h, over liballot) and assert with Criterion.
  *
  * Every value a helper hands out is kept (ju_keep) and freed by
  * ju_free_kept() when the test ends, so tests can chain lookups without
@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "allot/client.h"
+#include "rpc_client.h"
 
 /* Keep v (may be NULL) until ju_free_kept(); returns v. */
 json_t *ju_keep(json_t *v);

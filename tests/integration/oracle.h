@@ -30,7 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "allot/client.h"
+#include "rpc_client.h"
 #include "harness.h"
 #include "traffic.h"
 

@@ -31,7 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "allot/client.h"
+#include "rpc_client.h"
 #include "allot/protocol.h"
 #include "harness.h"
 #include "oracle.h"

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allot/client.h"
+#include "rpc_client.h"
 #include "allot/protocol.h"
 #include "durability_fixture.h"
 #include "harness.h"

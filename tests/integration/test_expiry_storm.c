@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "allot/client.h"
+#include "rpc_client.h"
 #include "harness.h"
 
 #define HOLDS 40000

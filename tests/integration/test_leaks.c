@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "allot/client.h"
+#include "rpc_client.h"
 #include "harness.h"
 
 #define TIMEOUT_MS 20000

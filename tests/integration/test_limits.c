@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "allot/client.h"
+#include "rpc_client.h"
 #include "harness.h"
 
 #define TIMEOUT_MS 5000

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allot/client.h"
+#include "rpc_client.h"
 #include "allot/protocol.h"
 #include "harness.h"
 #include "json_util.h"

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "allot/client.h"
+#include "rpc_client.h"
 
 #define TIMEOUT_MS 5000
 

@@ -1,27 +1,21 @@
 /*
- * allot/client.h - a small blocking MessagePack-RPC client for allotd.
+ * rpc_client.h - the tests' client: msgpack-c objects and jansson values
+ * over liballot (allot/allot.h).
  *
- * One allot_client is one TCP (or Unix socket) connection. Every operation
- * blocks the calling thread for at most the client's timeout, and nothing
- * here is thread-safe: use one client per thread.
+ * The integration and unit tests inspect replies as msgpack_object trees
+ * and build odd requests with msgpack-c; this adapter keeps that interface
+ * for them while every byte goes through liballot's connection, framing and
+ * reader, so the suites exercise the installed library's code. Replies are
+ * decoded by msgpack-c from the raw bytes liballot hands back
+ * (allot_reply_raw()); JSON goes through the CLI's converter (tools/
+ * cli_json.h). Statuses are liballot's (ALLOT_CLIENT_ERR_X == ALLOT_E_X).
  *
- * Replies are read into an allot_message, which owns the memory its
- * msgpack_object fields point into; the caller keeps it alive as long as it
- * reads those objects and then calls allot_message_clear(). A reply is never
- * handed to msgpack-c before it has arrived whole and its claimed lengths
- * have been checked against the client's reply limit (64 MiB by default), so
- * a hostile or broken peer cannot make the client allocate for elements it
- * never sends.
- *
- * Functions that can fail return 0 (ALLOT_CLIENT_OK) or a negative
- * allot_client_status and, when err is not NULL, write a one-line message
- * into err[0..err_len).
- *
- * The JSON helpers at the end convert between jansson values and
- * MessagePack for the command-line tool and for readable tests.
+ * One allot_client is one liballot context. Functions that can fail return
+ * 0 or a negative status and, when err is not NULL, write a one-line
+ * message into err[0..err_len).
  */
-#ifndef ALLOT_CLIENT_H
-#define ALLOT_CLIENT_H
+#ifndef ALLOT_TESTS_RPC_CLIENT_H
+#define ALLOT_TESTS_RPC_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,26 +23,25 @@
 #include <jansson.h>
 #include <msgpack.h>
 
-#include "allot/protocol.h"
+#include "allot/allot.h"
+#include "cli_json.h"
 
 typedef struct allot_client allot_client;
 
 enum allot_client_status {
-	ALLOT_CLIENT_OK = 0,
-	ALLOT_CLIENT_ERR_ARG = -1,      /* a bad argument, e.g. invalid JSON */
-	ALLOT_CLIENT_ERR_NOMEM = -2,
-	ALLOT_CLIENT_ERR_CONNECT = -3,  /* could not resolve or connect */
-	ALLOT_CLIENT_ERR_IO = -4,       /* the socket failed (reset, ...) */
-	ALLOT_CLIENT_ERR_TIMEOUT = -5,  /* the timeout passed first */
-	ALLOT_CLIENT_ERR_CLOSED = -6,   /* the peer closed the connection */
-	ALLOT_CLIENT_ERR_PROTOCOL = -7, /* the peer sent something that is not
-	                                   a msgpack-rpc response or
-	                                   notification, or is over the limit */
-	ALLOT_CLIENT_ERR_AUTH = -8,     /* the server refused the token */
+	ALLOT_CLIENT_OK = ALLOT_OK,
+	ALLOT_CLIENT_ERR_ARG = ALLOT_E_ARG,
+	ALLOT_CLIENT_ERR_NOMEM = ALLOT_E_NOMEM,
+	ALLOT_CLIENT_ERR_CONNECT = ALLOT_E_CONNECT,
+	ALLOT_CLIENT_ERR_IO = ALLOT_E_IO,
+	ALLOT_CLIENT_ERR_TIMEOUT = ALLOT_E_TIMEOUT,
+	ALLOT_CLIENT_ERR_CLOSED = ALLOT_E_CLOSED,
+	ALLOT_CLIENT_ERR_PROTOCOL = ALLOT_E_PROTOCOL,
+	ALLOT_CLIENT_ERR_AUTH = ALLOT_E_AUTH,
 };
 
 /* The default cap on the encoded size of one message from the server. */
-#define ALLOT_CLIENT_REPLY_BYTES_MAX ((size_t)64 << 20)
+#define ALLOT_CLIENT_REPLY_BYTES_MAX ALLOT_REPLY_BYTES_MAX_DEFAULT
 
 /*
  * One message read from the server: a response ([1, msgid, error, result])
@@ -68,7 +61,7 @@ typedef struct allot_message {
 
 	/* Private: the storage the objects above point into. */
 	msgpack_unpacked unpacked_;
-	char *frame_;
+	allot_reply *reply_;
 } allot_message;
 
 /* Make m empty. Call once before the first use. */
@@ -103,8 +96,8 @@ int allot_client_fd(const allot_client *c);
  * Called for each notification that arrives while allot_client_call() waits
  * for its response; without a handler such notifications are dropped.
  */
-typedef void allot_notify_fn(const allot_message *notification, void *ud);
-void allot_client_set_notify_handler(allot_client *c, allot_notify_fn *fn,
+typedef void allot_client_notify_fn(const allot_message *notification, void *ud);
+void allot_client_set_notify_handler(allot_client *c, allot_client_notify_fn *fn,
     void *ud);
 
 /*
@@ -196,7 +189,7 @@ const char *allot_message_error_code(const allot_message *m, char *buf,
  *     their compact JSON text, cut to 256 bytes ending "..."; when two
  *     keys render the same, the later value wins.
  */
-#define ALLOT_JSON_DEPTH_MAX 512
+#define ALLOT_JSON_DEPTH_MAX CLI_JSON_DEPTH_MAX
 
 /* Pack value with pk. Returns 0, or a negative status and a message. */
 int allot_json_pack(msgpack_packer *pk, json_t *value, char *err,
