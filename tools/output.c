@@ -4,6 +4,7 @@
 #include "output.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "csv_io.h"
