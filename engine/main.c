@@ -3,6 +3,7 @@
  */
 #include "clock.h"
 #include "auth.h"
+#include "config.h"
 #include "core.h"
 #include "listener.h"
 #include "log.h"
@@ -83,6 +84,9 @@ static void usage(FILE *f)
 	    "  --snapshot-every-records N\n"
 	    "                           snapshot after N journal records, 0 for never\n"
 	    "                           (default %llu)\n"
+	    "  --config FILE            read flags from FILE, 'key = value' a line, keys the\n"
+	    "                           long flags without dashes; flags given here win\n"
+	    "  --check-config           check the flags and FILE, then exit (0 or 2)\n"
 	    "  --help                   print this and exit\n"
 	    "  --version                print the version and exit\n",
 	    ALLOT_DEFAULT_HOST, ALLOT_DEFAULT_PORT, ALLOT_DEFAULT_MAX_CONNECTIONS,
@@ -183,6 +187,7 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 	const char *redis = NULL, *durability = NULL;
 	bool no_auth = false;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		config_at(optind - 1);
 		const char *name = opt >= OPT_BIND && opt <= OPT_VERSION ? options[opt - OPT_BIND].name : "";
 		switch (opt) {
 		case OPT_BIND: srv->bind = optarg; break;
@@ -229,11 +234,13 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 		default: usage(stderr); exit(2);
 		}
 	}
+	config_blame(NULL);
 	if (optind < argc) {
 		fprintf(stderr, "allotd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
 		exit(2);
 	}
+	config_blame("redis");
 	if (redis) {
 		const char *why;
 		if (durable_url_parse(redis, &pc->url, &why) != 0) {
@@ -241,6 +248,7 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 			exit(2);
 		}
 	}
+	config_blame("durability");
 	if (durability == NULL)
 		pc->mode = redis ? PERSIST_SYNC : PERSIST_NONE;
 	else if (strcmp(durability, "sync") == 0)
@@ -257,11 +265,14 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 		fprintf(stderr, "allotd: --durability %s needs --redis URL\n", durability);
 		exit(2);
 	}
+	config_blame("ttl-default-ms");
 	if (cc->ttl_default_ms > cc->ttl_max_ms) {
 		fprintf(stderr, "allotd: --ttl-default-ms must not exceed --ttl-max-ms\n");
 		exit(2);
 	}
+	config_blame("auth-file");
 	settle_access(srv, no_auth);
+	config_blame(NULL);
 }
 
 /* Each connection needs a descriptor: raise the soft limit, and lower
@@ -294,7 +305,13 @@ int main(int argc, char **argv)
 	server_config_default(&srv);
 	persist_config_default(&pc);
 	core_config_default(&cc);
-	parse_flags(argc, argv, &srv, &cc, &pc);
+	config_args args;
+	config_load(argc, argv, options, &args);
+	parse_flags(args.argc, args.argv, &srv, &cc, &pc);
+	if (args.check_only) {
+		printf("allotd: %s: the configuration is valid\n", args.path ? args.path : "flags");
+		return 0;
+	}
 	if (getrandom(&cc.hash_seed, sizeof(cc.hash_seed), 0) != sizeof(cc.hash_seed))
 		cc.hash_seed ^= (uint64_t)time(NULL);
 	/* Reservation ids carry a random prefix per run, so an id from an

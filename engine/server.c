@@ -29,6 +29,7 @@
 #include "fair.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "outq.h"
 #include "persist.h"
 
@@ -615,6 +616,7 @@ static void on_signal(uv_signal_t *s, int signum)
 	}
 	srv->stopping = true;
 	log_info("received %s; stopping: no new connections, sending the replies owed", name);
+	notify_stopping();
 	uv_close((uv_handle_t *)&srv->listener, NULL);
 	if (srv->unix_listening)
 		uv_close((uv_handle_t *)&srv->unix_listener, NULL);
@@ -785,6 +787,7 @@ int server_run(const server_config *cfg, core *c, const persist_config *pc, pers
 		return 1;
 	}
 	server_start_timers(&srv);
+	notify_ready();
 
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 

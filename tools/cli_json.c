@@ -8,6 +8,7 @@
  */
 #include "cli_json.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -76,6 +77,7 @@ static int build_value(allot_builder *b, json_t *v, int depth, char *err,
 		allot_put_nil(b);
 		break;
 	}
+	assert(depth >= 1);
 	if (rc == 0 && allot_builder_status(b) != 0)
 		rc = json_fail(err, err_len, ALLOT_E_NOMEM, "out of memory");
 	return rc;
@@ -150,6 +152,7 @@ static char *utf8_sanitize(const char *p, size_t n, size_t *out_len)
 		}
 	}
 	out[o] = '\0';
+	assert(o <= n * 3);
 	*out_len = o;
 	return out;
 }

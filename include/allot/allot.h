@@ -233,7 +233,8 @@ typedef struct allot_ctx allot_ctx;
 
 /*
  * Connect to host:port (host NULL: ALLOT_DEFAULT_HOST; a name or a numeric
- * IPv4 or IPv6 address). timeout_ms > 0 bounds the connect and, later, each
+ * IPv4 or IPv6 address; a host containing '/' is the path of a Unix socket,
+ * as allot_connect_unix(), and port is then ignored). timeout_ms > 0 bounds the connect and, later, each
  * call (send and wait for the response) and each allot_get_reply();
  * timeout_ms <= 0 waits forever. Name resolution itself is not bounded.
  *

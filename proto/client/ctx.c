@@ -367,6 +367,7 @@ static int make_room(allot_ctx *c)
 		c->len -= c->off;
 		c->off = 0;
 	}
+	assert(c->off <= c->len && c->len <= c->cap);
 	if (c->cap - c->len >= CTX_READ_CHUNK)
 		return ALLOT_OK;
 	size_t cap = c->cap > 0 ? c->cap * 2 : CTX_READ_CHUNK;
@@ -439,6 +440,7 @@ static int recv_until(allot_ctx *c, allot_reply **out, int64_t deadline)
 		int rc = mp_reader_next(&c->reader, c->in + c->off, c->len - c->off,
 		    &frame_len, &why);
 		if (rc == MP_OK) {
+			assert(frame_len > 0 && frame_len <= c->len - c->off);
 			const uint8_t *frame = c->in + c->off;
 			c->off += frame_len;
 			rc = reply_decode(frame, frame_len, out, &why);
@@ -468,6 +470,7 @@ static int flush_until(allot_ctx *c, int64_t deadline)
 {
 	if (c->broken)
 		return broken_status(c);
+	assert(c->sent <= c->out.len);
 	while (c->sent < c->out.len) {
 		ssize_t n = send(c->fd, c->out.data + c->sent, c->out.len - c->sent,
 		    MSG_NOSIGNAL);
@@ -501,6 +504,7 @@ static int flush_until(allot_ctx *c, int64_t deadline)
 			return lib_fail(c, rc, "send timed out");
 		return lib_fail(c, rc, "send: %s", strerror(saved));
 	}
+	assert(c->sent == c->out.len);
 	mp_buf_reset(&c->out);
 	c->sent = 0;
 	return ALLOT_OK;
@@ -522,15 +526,17 @@ int allot_send_raw(allot_ctx *c, const void *buf, size_t len)
 	return allot_flush(c);
 }
 
-int allot_append_raw(allot_ctx *c, const char *method, const void *params,
-    size_t params_len, uint32_t *msgid)
+/*
+ * Queue [0, msgid, method, params]: params is the encoded params array, or,
+ * when wrap is set, the one value to send as [value]; NULL sends [].
+ */
+static int append_request(allot_ctx *c, const char *method, bool wrap,
+    const void *params, size_t params_len, uint32_t *msgid)
 {
 	if (c->broken)
 		return broken_status(c);
 	if (method == NULL)
 		return lib_fail(c, ALLOT_E_ARG, "no method name");
-	if (params != NULL && !lib_is_one_value(params, params_len))
-		return lib_fail(c, ALLOT_E_ARG, "params are not exactly one MessagePack value");
 	uint32_t id = c->next_msgid++;
 	if (c->next_msgid == 0)
 		c->next_msgid = 1;
@@ -539,10 +545,12 @@ int allot_append_raw(allot_ctx *c, const char *method, const void *params,
 	mp_write_uint(&c->out, ALLOT_MSG_REQUEST);
 	mp_write_uint(&c->out, id);
 	mp_write_cstr(&c->out, method);
+	if (params == NULL)
+		mp_write_array(&c->out, 0);
+	else if (wrap)
+		mp_write_array(&c->out, 1);
 	if (params != NULL)
 		mp_write_raw(&c->out, params, params_len);
-	else
-		mp_write_array(&c->out, 0);
 	if (mp_buf_failed(&c->out)) {
 		/* Keep what was queued before, whole. */
 		c->out.failed = false;
@@ -550,29 +558,30 @@ int allot_append_raw(allot_ctx *c, const char *method, const void *params,
 		return lib_fail(c, ALLOT_E_NOMEM, "out of memory");
 	}
 	c->pending++;
+	assert(c->out.len > before && c->pending > 0);
 	if (msgid != NULL)
 		*msgid = id;
 	return ALLOT_OK;
+}
+
+int allot_append_raw(allot_ctx *c, const char *method, const void *params,
+    size_t params_len, uint32_t *msgid)
+{
+	if (params != NULL && !lib_is_one_value(params, params_len))
+		return lib_fail(c, ALLOT_E_ARG, "params are not exactly one MessagePack value");
+	return append_request(c, method, false, params, params_len, msgid);
 }
 
 int allot_append(allot_ctx *c, const char *method, const allot_builder *args,
     uint32_t *msgid)
 {
 	if (args == NULL)
-		return allot_append_raw(c, method, NULL, 0, msgid);
+		return append_request(c, method, false, NULL, 0, msgid);
 	if (mp_buf_failed(&args->buf))
 		return lib_fail(c, ALLOT_E_NOMEM, "out of memory building the params");
 	if (!lib_is_one_value(args->buf.data, args->buf.len))
 		return lib_fail(c, ALLOT_E_ARG, "the params builder does not hold exactly one value");
-	/* [args]: the fixarray header, then the map as built. */
-	mp_buf params;
-	mp_buf_init(&params);
-	mp_write_array(&params, 1);
-	mp_write_raw(&params, args->buf.data, args->buf.len);
-	int rc = mp_buf_failed(&params) ? lib_fail(c, ALLOT_E_NOMEM, "out of memory")
-	    : allot_append_raw(c, method, params.data, params.len, msgid);
-	mp_buf_finish(&params);
-	return rc;
+	return append_request(c, method, true, args->buf.data, args->buf.len, msgid);
 }
 
 /* ---- replies ---- */

@@ -1,10 +1,13 @@
 /*
  * fuzz_json.c - the CLI's JSON params into MessagePack, and replies back.
  *
- * `allot METHOD 'JSON'` parses its argument with allot_json_parse_params()
- * and packs it into the request with allot_json_pack() (proto/client/
- * json.c); the reply comes back through allot_json_from_msgpack(). The
- * input is the argument's text, cut at its first NUL as argv is.
+ * `allot METHOD 'JSON'` parses its argument with cli_json_parse_args() and
+ * builds the request with cli_json_build() (tools/cli_json.c); the reply,
+ * read by liballot, comes back through cli_json_from_value(). Here the
+ * tests' adapter (tests/compat/rpc_client.h) reaches them as
+ * allot_json_parse_params(), allot_json_pack() and
+ * allot_json_from_msgpack(), which go through the same code. The input is
+ * the argument's text, cut at its first NUL as argv is.
  *
  * Checked: text refused says why; params that parse pack into exactly one
  * MessagePack value, which the engine's scanner (mp_scan) takes whole
@@ -12,7 +15,10 @@
  * back into JSON equal to the params (json_equal), unless msgpack-c's own
  * nesting limit refuses it. The input's bytes are also read as a reply,
  * framed as the client frames one: whatever msgpack-c unpacks must become
- * JSON that jansson can print.
+ * JSON that jansson can print. And the input's bytes go to liballot's
+ * reply decoder (allot_reply_parse()) as they are, and as the result of a
+ * response: whatever the scanner frames as one message, the decoder takes,
+ * keeping its bytes, and its values turn into JSON.
  */
 #include "fuzz.h"
 #include "mp.h"
@@ -125,6 +131,61 @@ static void msgpack_to_json(const uint8_t *data, size_t size)
 	msgpack_unpacked_destroy(&u);
 }
 
+/* Decode r's parts into JSON jansson can print. */
+static void reply_prints(const allot_reply *r)
+{
+	const allot_value *parts[] = { allot_reply_error(r), allot_reply_result(r),
+		allot_reply_params(r) };
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		json_t *j = cli_json_from_value(parts[i]);
+		FUZZ_CHECK(j != NULL, "cli_json_from_value gave nothing");
+		char *text = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+		FUZZ_CHECK(text != NULL, "a reply's value turned into JSON jansson cannot print");
+		free(text);
+		json_decref(j);
+	}
+}
+
+/* The input as a message for liballot, then wrapped as a response's result. */
+static void liballot_decodes(const uint8_t *data, size_t size)
+{
+	allot_reply *r = NULL;
+	if (allot_reply_parse(data, size, &r) == ALLOT_OK) {
+		size_t raw_len = 0;
+		const void *raw = allot_reply_raw(r, &raw_len);
+		FUZZ_CHECK(raw_len == size && memcmp(raw, data, size) == 0, "the raw bytes differ");
+		reply_prints(r);
+	} else {
+		FUZZ_CHECK(r == NULL, "a refused message still handed out a reply");
+	}
+	allot_reply_free(r);
+
+	mp_limits any = { .frame_bytes_max = SIZE_MAX, .depth_max = MP_DEPTH_HARD_MAX,
+		.array_max = UINT32_MAX, .map_max = UINT32_MAX, .str_max = UINT32_MAX };
+	size_t len = 0;
+	if (mp_scan(data, size, &any, &len, NULL) != MP_OK)
+		return;
+	allot_builder *b = allot_builder_create();
+	FUZZ_CHECK(b != NULL, "out of memory");
+	allot_put_array(b, 4);
+	allot_put_uint(b, 1);
+	allot_put_uint(b, 9);
+	allot_put_nil(b);
+	allot_put_raw(b, data, len);
+	size_t msg_len = 0;
+	const uint8_t *msg = allot_builder_data(b, &msg_len);
+	size_t scanned = 0;
+	if (mp_scan(msg, msg_len, &any, &scanned, NULL) == MP_OK) {
+		r = NULL;
+		FUZZ_CHECK(allot_reply_parse(msg, msg_len, &r) == ALLOT_OK,
+		    "a response the scanner frames is refused by liballot");
+		FUZZ_CHECK(allot_reply_msgid(r) == 9, "msgid lost");
+		reply_prints(r);
+		allot_reply_free(r);
+	}
+	allot_builder_destroy(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t n = strnlen((const char *)data, size);
@@ -134,5 +195,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	params_to_msgpack(text);
 	free(text);
 	msgpack_to_json(data, size);
+	liballot_decodes(data, size);
 	return 0;
 }
