@@ -11,6 +11,7 @@
 
 #include "events.h"
 #include "log.h"
+#include "scan.h"
 
 #include <allot/protocol.h>
 #include <assert.h>
@@ -268,6 +269,23 @@ static int exec_STOCK_GET(dispatch *d, const proto_request *req, mp_buf *out)
 	int rc = core_stock_get(d->core, q->sku, q->location, encode_record_item, out, &n, &err);
 	assert(rc == CORE_OK);
 	return rc;
+}
+
+/* stock.scan: the core checks the request before it emits anything, so a
+ * refusal takes back only the result's head. */
+static int exec_STOCK_SCAN(dispatch *d, const proto_request *req, mp_buf *out)
+{
+	core_scan_page page;
+	core_error err;
+	size_t mark = out->len;
+	mp_write_nil(out);
+	size_t at = encode_scan_head(out);
+	if (core_stock_scan(d->core, &req->u.scan, encode_record_item, out, &page, &err) != 0) {
+		out->len = mark;
+		return fail_core(out, &err);
+	}
+	encode_scan_tail(out, at, &page);
+	return CORE_OK;
 }
 
 static int exec_AVAIL(dispatch *d, const proto_request *req, mp_buf *out)

@@ -41,6 +41,7 @@ enum cmd_flag {
 	X(STOCK_SET, "stock.set", ROLE_ADMIN, CMD_MUTATES)       \
 	X(STOCK_ADJUST, "stock.adjust", ROLE_ADMIN, CMD_MUTATES) \
 	X(STOCK_GET, "stock.get", ROLE_READ, 0)                  \
+	X(STOCK_SCAN, "stock.scan", ROLE_READ, 0)                \
 	X(AVAIL, "avail", ROLE_READ, 0)                          \
 	X(RESTOCK, "restock", ROLE_ADMIN, CMD_MUTATES)           \
 	X(RESERVE, "reserve", ROLE_CHECKOUT, CMD_MUTATES)        \

@@ -7,6 +7,7 @@
 
 #include "params.h"
 #include "request_inbound.h"
+#include "scan.h"
 
 #include <allot/protocol.h>
 #include <assert.h>
@@ -529,6 +530,11 @@ static int decode_STOCK_GET(proto_decoder *d, params *p, proto_request *req)
 	if (q->location.p && q->location.len == 0)
 		return params_fail(p, CORE_E_BAD_REQUEST, "location: must be 1 to %d bytes", CORE_NAME_MAX);
 	return 0;
+}
+
+static int decode_STOCK_SCAN(proto_decoder *d, params *p, proto_request *req)
+{
+	return scan_decode(p, &req->u.scan);
 }
 
 static int decode_AVAIL(proto_decoder *d, params *p, proto_request *req)

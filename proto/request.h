@@ -50,6 +50,7 @@ typedef struct proto_request {
 		core_cmd change;            /* every CMD_MUTATES method */
 		core_reserve_cmd quote;     /* route.quote */
 		proto_stock_query stock;    /* stock.get */
+		core_scan_cmd scan;         /* stock.scan */
 		proto_avail_query avail;    /* avail */
 		proto_inbound_query inbound_list; /* inbound.list */
 		core_str reservation_id;    /* reservation.get */

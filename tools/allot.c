@@ -1,7 +1,12 @@
 /*
  * allot - call one method of a running allotd and print the reply as JSON.
  *
- *   allot [--host H] [--port P] [--token T] [--timeout-ms T] METHOD [JSON-PARAMS]
+ *   allot [--host H] [--port P] [--token T] [--timeout-ms T] [-c | --csv] METHOD [JSON-PARAMS]
+ *
+ * With no METHOD on a terminal it is a shell (repl.c); `allot help
+ * [METHOD]` describes the methods (help.c); `allot import` and `allot
+ * export` move stock as CSV (import.c, export.c). Every call to allotd
+ * goes through cli_conn.h.
  *
  * With a token (--token, or ALLOT_TOKEN) the call is preceded by auth on
  * the same connection.
@@ -35,10 +40,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "cli_json.h"
 #include "allot/protocol.h"
 #include "archive_tool.h"
+#include "cli_conn.h"
 #include "dump.h"
+#include "help.h"
+#include "import.h"
+#include "output.h"
+#include "repl.h"
 #include "token.h"
 #include "watch.h"
 
@@ -64,6 +76,10 @@ typedef enum cli_action {
 	CLI_ACTION_TOKEN,
 	CLI_ACTION_WATCH,
 	CLI_ACTION_HISTORY,
+	CLI_ACTION_REPL,
+	CLI_ACTION_HELP_METHODS,
+	CLI_ACTION_IMPORT,
+	CLI_ACTION_EXPORT,
 } cli_action;
 
 typedef struct cli_opts {
@@ -72,6 +88,7 @@ typedef struct cli_opts {
 	int port;
 	int timeout_ms;
 	const char *token; /* NULL: no auth call */
+	cli_format format;
 	/* The words after the options: METHOD [JSON-PARAMS] for a call, or
 	 * "snapshot dump" and its options. */
 	int argc;
@@ -81,7 +98,12 @@ typedef struct cli_opts {
 static void cli_usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: allot [--host H] [--port P] [--token T] [--timeout-ms T] METHOD [JSON-PARAMS]\n"
+	    "usage: allot [--host H] [--port P] [--token T] [--timeout-ms T] [-c | --csv]\n"
+	    "             METHOD [JSON-PARAMS]\n"
+	    "       allot                 (on a terminal: a shell, see 'help' in it)\n"
+	    "       allot help [METHOD]   (the methods, or one: params, errors, example)\n"
+	    "       allot import [--dry-run] FILE.csv\n"
+	    "       allot export [--sku-prefix P] > FILE.csv\n"
 	    "       allot --help | --version\n"
 	    "\n"
 	    "Call METHOD on allotd with JSON-PARAMS (a JSON object of named\n"
@@ -93,6 +115,8 @@ static void cli_usage(FILE *out)
 	    "  --token T       authenticate with token T first (env ALLOT_TOKEN);\n"
 	    "                  prefer the environment: a flag shows in ps\n"
 	    "  --timeout-ms T  give up after T ms, 0 for never (default %d)\n"
+	    "  -c, --compact   print JSON on one line\n"
+	    "  --csv           print list results (stock.get, stock.scan, avail) as CSV\n"
 	    "  -h, --help      show this help\n"
 	    "  -V, --version   show the version\n"
 	    "\n"
@@ -143,6 +167,8 @@ static int cli_parse_int(const char *what, const char *text, long min,
 	return 0;
 }
 
+static int cli_parse_command(cli_opts *o);
+
 /*
  * Fill o from the command line and the environment; flags win over
  * ALLOT_HOST and ALLOT_PORT. Returns 0, or -1 after printing why.
@@ -154,6 +180,8 @@ static int cli_parse_args(int argc, char **argv, cli_opts *o)
 		{ "port", required_argument, NULL, 'p' },
 		{ "token", required_argument, NULL, 'k' },
 		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "compact", no_argument, NULL, 'c' },
+		{ "csv", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -164,12 +192,14 @@ static int cli_parse_args(int argc, char **argv, cli_opts *o)
 
 	/* A leading '+' stops at METHOD, so its arguments stay its own. */
 	int ch;
-	while ((ch = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+hVc", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'H': o->host = optarg; break;
 		case 'p': port_text = optarg; break;
 		case 'k': o->token = optarg; break;
 		case 't': timeout_text = optarg; break;
+		case 'c': o->format = CLI_FORMAT_COMPACT; break;
+		case 'C': o->format = CLI_FORMAT_CSV; break;
 		case 'h': o->action = CLI_ACTION_HELP; return 0;
 		case 'V': o->action = CLI_ACTION_VERSION; return 0;
 		default: return -1; /* getopt_long already said why */
@@ -213,6 +243,31 @@ static int cli_parse_args(int argc, char **argv, cli_opts *o)
 		o->action = CLI_ACTION_WATCH; /* watch.c reads its own words */
 		return 0;
 	}
+	return cli_parse_command(o);
+}
+
+/* The words after the options: a shell, help, import, export or a call. */
+static int cli_parse_command(cli_opts *o)
+{
+	static const struct { const char *word; cli_action action; } commands[] = {
+		{ "help", CLI_ACTION_HELP_METHODS },
+		{ "import", CLI_ACTION_IMPORT },
+		{ "export", CLI_ACTION_EXPORT },
+	};
+	if (o->argc == 0 && isatty(STDIN_FILENO)) {
+		o->action = CLI_ACTION_REPL;
+		return 0;
+	}
+	for (size_t i = 0; o->argc >= 1 && i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(o->argv[0], commands[i].word) == 0) {
+			o->action = commands[i].action; /* each reads its own words */
+			return 0;
+		}
+	}
+	if (o->format == CLI_FORMAT_CSV && o->argc >= 1 && !output_csv_supported(o->argv[0])) {
+		fprintf(stderr, "allot: --csv prints list results only (stock.get, stock.scan, avail)\n");
+		return -1;
+	}
 	if (o->argc < 1 || o->argc > 2) {
 		fprintf(stderr, "allot: %s\n", o->argc < 1
 		    ? "no METHOD given" : "too many arguments (quote JSON-PARAMS)");
@@ -221,15 +276,10 @@ static int cli_parse_args(int argc, char **argv, cli_opts *o)
 	return 0;
 }
 
-/* Print v as indented JSON and a newline on stdout. */
-static int cli_print_json(json_t *v)
+/* The connection's settings from the options. */
+static cli_target cli_target_of(const cli_opts *o)
 {
-	if (json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) != 0 ||
-	    fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
-		fprintf(stderr, "allot: cannot write the reply: %s\n", strerror(errno));
-		return -1;
-	}
-	return 0;
+	return (cli_target){ o->host, o->port, o->timeout_ms, o->token };
 }
 
 /* Run METHOD [JSON-PARAMS]: one request, one reply. */
@@ -238,7 +288,8 @@ static int cli_run_call(const cli_opts *o)
 	char err[512];
 	const char *method = o->argv[0];
 	json_t *params = NULL, *error = NULL, *result = NULL;
-	allot_ctx *c = NULL;
+	cli_target t = cli_target_of(o);
+	cli_conn *c = NULL;
 	int status = CLI_EXIT_FAILURE;
 
 	/* Check the params first: a typo should not need a server to report. */
@@ -247,31 +298,29 @@ static int cli_run_call(const cli_opts *o)
 		fprintf(stderr, "allot: %s\n", err);
 		goto fail_params;
 	}
-	c = allot_connect(o->host, o->port, o->timeout_ms);
-	if (c == NULL || allot_err(c) < 0) {
-		fprintf(stderr, "allot: %s\n", c != NULL ? allot_errstr(c) : "out of memory");
-		goto fail_call;
-	}
 	/* Every connection the CLI makes authenticates first, when it has a
 	 * token. */
-	if (o->token != NULL && allot_auth(c, o->token, NULL, 0) < 0) {
-		fprintf(stderr, "allot: auth: %s\n", allot_errstr(c));
-		goto fail_call;
+	c = cli_conn_open(&t, err, sizeof(err));
+	if (c == NULL) {
+		fprintf(stderr, "allot: %s\n", err);
+		goto fail_connect;
 	}
-	if (cli_json_call(c, method, params, &error, &result) < 0) {
-		fprintf(stderr, "allot: %s: %s\n", method, allot_errstr(c));
+	if (cli_conn_call(c, method, params, &error, &result, err, sizeof(err)) < 0) {
+		fprintf(stderr, "allot: %s: %s\n", method, err);
 		goto fail_call;
 	}
 	if (error != NULL)
-		status = cli_print_json(error) == 0 ? CLI_EXIT_REPLY_ERROR
-		                                    : CLI_EXIT_FAILURE;
+		status = output_print(stdout, method, error, true, o->format) == 0
+		    ? CLI_EXIT_REPLY_ERROR : CLI_EXIT_FAILURE;
 	else
-		status = cli_print_json(result) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+		status = output_print(stdout, method, result, false, o->format) == 0
+		    ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 
 	json_decref(error);
 	json_decref(result);
 fail_call:
-	allot_free(c);
+	cli_conn_close(c);
+fail_connect:
 	json_decref(params);
 fail_params:
 	return status;
@@ -287,6 +336,22 @@ static int cli_run_history(int argc, char **argv)
 	if (strcmp(argv[0], "replay") == 0)
 		return replay_main(argc, argv);
 	return explain_main(argc, argv);
+}
+
+/* allot help [METHOD] */
+static int cli_help_main(const cli_opts *o)
+{
+	if (o->argc > 2) {
+		fprintf(stderr, "allot: usage: allot help [METHOD]\n");
+		return CLI_EXIT_FAILURE;
+	}
+	if (o->argc == 1)
+		cli_help_list(stdout);
+	else if (cli_help_method(stdout, o->argv[1]) != 0) {
+		fprintf(stderr, "allot: no method '%s' ('allot help' lists them)\n", o->argv[1]);
+		return CLI_EXIT_FAILURE;
+	}
+	return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 }
 
 int main(int argc, char **argv)
@@ -314,6 +379,20 @@ int main(int argc, char **argv)
 		printf("allot %s (wire protocol %d)\n", ALLOT_VERSION,
 		    ALLOT_PROTOCOL_VERSION);
 		return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+	case CLI_ACTION_REPL: {
+		cli_target t = cli_target_of(&o);
+		return repl_main(&t, o.format);
+	}
+	case CLI_ACTION_HELP_METHODS:
+		return cli_help_main(&o);
+	case CLI_ACTION_IMPORT: {
+		cli_target t = cli_target_of(&o);
+		return import_main(&t, o.argc, o.argv);
+	}
+	case CLI_ACTION_EXPORT: {
+		cli_target t = cli_target_of(&o);
+		return export_main(&t, o.argc, o.argv);
+	}
 	case CLI_ACTION_RUN:
 		break;
 	}

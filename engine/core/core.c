@@ -402,5 +402,7 @@ const char *core_check(const core *c)
 		why = inbound_waiting_check(c);
 	if (why == NULL)
 		why = expiry_check(c);
+	if (why == NULL)
+		why = sku_seq_check(c);
 	return why;
 }

@@ -460,6 +460,35 @@ int core_stock_get(const core *c, core_str sku, core_str location,
 uint32_t core_stock_count(const core *c, core_str sku, core_str location);
 
 /*
+ * stock.scan: every record, a page at a time (scan.c). Records come by sku
+ * in the order the skus were made, each sku's by location name. cursor 0
+ * starts; the page's cursor continues, 0 when done. Every record that
+ * exists for the whole scan is emitted exactly once, however the state
+ * grows meanwhile (skus and records are never removed); a cursor holds
+ * within one core's life (a restored core may order skus otherwise).
+ * count (1..CORE_SCAN_COUNT_MAX) bounds the records of a page, and
+ * count * CORE_SCAN_VISIT_FACTOR the skus looked at, so a page may hold
+ * fewer records than count and still not be the last. sku_prefix, when
+ * given, keeps only skus that start with it. BAD_REQUEST for a count out
+ * of range, a bad prefix or a cursor no scan returned.
+ */
+#define CORE_SCAN_COUNT_MAX 10000
+#define CORE_SCAN_COUNT_DEFAULT 1000
+#define CORE_SCAN_VISIT_FACTOR 16
+typedef struct core_scan_cmd {
+	uint64_t cursor;
+	uint32_t count;
+	core_str sku_prefix; /* p NULL: every sku */
+} core_scan_cmd;
+typedef struct core_scan_page {
+	uint64_t cursor; /* 0: the scan is done */
+	uint32_t count;  /* records emitted */
+} core_scan_page;
+int core_stock_scan(const core *c, const core_scan_cmd *q,
+    void (*emit)(void *ctx, const core_record_view *rec), void *ctx,
+    core_scan_page *page, core_error *err);
+
+/*
  * Availability of one sku: total and per location (filtered to `location`
  * when non-empty). Unknown skus have total 0 and no locations.
  */

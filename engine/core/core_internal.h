@@ -237,6 +237,10 @@ struct core {
 
 	table sku_by_name;
 	uint64_t nrecs;
+	/* Skus in the order they were made, for stock.scan (scan.c): only
+	 * ever appended, as skus are never removed. */
+	core_sku **sku_seq;
+	uint32_t nsku_seq, cap_sku_seq;
 
 	/* Reservations by id; expiry heap; the finished FIFOs: swept
 	 * expiries in heap order, and the others (released, fulfilled) in the
@@ -484,6 +488,14 @@ void loc_set_coords(core_loc *l, double lat, double lon);
 void loc_defaults(core_loc *l);
 void loc_view(const core *c, const core_loc *l, core_location_view *out);
 core_sku *sku_make(core *c, core_str name, core_error *err);
+/* scan.c: the skus in the order they were made. Reserve room for n more
+ * (0, or -1 without memory) before the point of no return; push then
+ * cannot fail. */
+int sku_seq_reserve(core *c, uint32_t n);
+void sku_seq_push(core *c, core_sku *s);
+void sku_seq_finish(core *c);
+/* Every sku once in sku_seq, and nothing else; NULL or what is wrong. */
+const char *sku_seq_check(const core *c);
 int inventory_location_put(core *c, const core_location_cmd *cmd, core_result *res, core_error *err);
 
 /* policy.c: channels, sku policies, customers' units. */

@@ -51,6 +51,7 @@ void inventory_finish(core *c)
 		}
 	}
 	table_finish(&c->sku_by_name);
+	sku_seq_finish(c);
 	for (uint32_t i = 0; i < c->nlocs; i++)
 		free(c->locs[i]);
 	table_finish(&c->loc_by_name);
@@ -170,7 +171,7 @@ int target_prepare(core *c, core_str sku, core_str loc, target *t, core_error *e
 			return core_fail(err, CORE_E_TOO_LARGE,
 			    "sku: the engine holds its maximum of %u skus", c->cfg.skus_max);
 		}
-		if (table_reserve(&c->sku_by_name, 1) != 0)
+		if (table_reserve(&c->sku_by_name, 1) != 0 || sku_seq_reserve(c, 1) != 0)
 			goto nomem;
 		t->new_sku = calloc(1, offsetof(core_sku, name) + sku.len + 1);
 		if (t->new_sku == NULL)
@@ -247,7 +248,7 @@ core_sku *sku_make(core *c, core_str name, core_error *err)
 		return NULL;
 	}
 	core_sku *s = NULL;
-	if (table_reserve(&c->sku_by_name, 1) != 0 ||
+	if (table_reserve(&c->sku_by_name, 1) != 0 || sku_seq_reserve(c, 1) != 0 ||
 	    (s = calloc(1, offsetof(core_sku, name) + name.len + 1)) == NULL) {
 		core_fail(err, CORE_E_BUSY, "out of memory");
 		return NULL;
@@ -259,6 +260,7 @@ core_sku *sku_make(core *c, core_str name, core_error *err)
 	int rc = table_insert(&c->sku_by_name, h, s);
 	assert(rc == 0); /* room was reserved */
 	(void)rc;
+	sku_seq_push(c, s);
 	return s;
 }
 
@@ -331,6 +333,7 @@ core_rec *target_commit(core *c, target *t, core_str sku, core_str loc)
 		int rc = table_insert(&c->sku_by_name, h, s);
 		assert(rc == 0);
 		(void)rc;
+		sku_seq_push(c, s);
 		t->sku = s;
 	}
 	core_sku *s = t->sku;

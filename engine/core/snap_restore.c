@@ -98,6 +98,7 @@ core_restore *core_restore_begin(const core_config *cfg, const core_snap_header 
 	if ((r->pending = malloc(PENDING_MAX * sizeof(*r->pending))) == NULL ||
 	    table_reserve(&c->loc_by_name, (uint32_t)hdr->locations) != 0 ||
 	    table_reserve(&c->sku_by_name, (uint32_t)hdr->skus) != 0 ||
+	    sku_seq_reserve(c, (uint32_t)hdr->skus) != 0 ||
 	    table_reserve(&c->idem_by_key, (uint32_t)hdr->keys) != 0) {
 		snap_refuse(NULL, err, CORE_E_BUSY, "out of memory");
 		goto fail;
@@ -290,11 +291,12 @@ static int restore_sku(core_restore *r, const core_snap_sku *v, core_error *err)
 	memcpy(s->name, v->name.p, v->name.len);
 	uint64_t h = sku_name_hash(c, v->name);
 	s->hash32 = (uint32_t)h;
-	if (table_insert(&c->sku_by_name, h, s) != 0) {
+	if (sku_seq_reserve(c, 1) != 0 || table_insert(&c->sku_by_name, h, s) != 0) {
 		free(recs);
 		free(s);
 		return snap_refuse(r, err, CORE_E_BUSY, "out of memory");
 	}
+	sku_seq_push(c, s);
 	c->nrecs += v->nrecs;
 	r->skus++;
 	for (uint32_t i = 0; i < v->ninbound; i++) {

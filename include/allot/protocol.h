@@ -46,6 +46,11 @@
 #define ALLOT_DEFAULT_SUBSCRIBER_BYTES_MAX (4u << 20) /* events unread by a subscriber */
 #define ALLOT_DEFAULT_EVENTS_KEEP 1000000ULL          /* entries of the event stream */
 
+/* stock.scan: records per page, at most and when count is not given
+ * (tied to the core's by _Static_assert in proto/scan.c). */
+#define ALLOT_SCAN_COUNT_MAX 10000
+#define ALLOT_SCAN_COUNT_DEFAULT 1000
+
 /* Access and fair service (SECURITY.md lists every limit). */
 #define ALLOT_AUTH_FAILURES_MAX 5               /* wrong tokens before a close */
 #define ALLOT_DEFAULT_IDLE_TIMEOUT_S 0          /* 0: idle connections stay */
