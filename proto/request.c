@@ -440,36 +440,6 @@ static int parse_sku(params *p, core_sku_cmd *s)
 	return 0;
 }
 
-static int parse_inbound(params *p, core_inbound_cmd *in)
-{
-	bool has_qty = false, has_eta = false;
-	core_str key;
-	*in = (core_inbound_cmd){ 0 };
-	while (params_next(p, &key)) {
-		int rc = 0;
-		if (key_is(key, "sku")) {
-			rc = params_str(p, "sku", &in->sku);
-		} else if (key_is(key, "location")) {
-			rc = params_str(p, "location", &in->location);
-		} else if (key_is(key, "qty")) {
-			has_qty = mp_peek(&p->cur) != MP_T_NIL;
-			rc = params_int(p, "qty", &in->qty);
-		} else if (key_is(key, "eta")) {
-			has_eta = mp_peek(&p->cur) != MP_T_NIL;
-			rc = params_int(p, "eta", &in->eta_ms);
-		} else if (key_is(key, "ref")) {
-			rc = params_str(p, "ref", &in->ref);
-		} else {
-			params_skip(p);
-		}
-		if (rc)
-			return -1;
-	}
-	const char *missing = in->sku.p == NULL ? "sku" : in->location.p == NULL ? "location"
-	    : !has_qty ? "qty" : !has_eta ? "eta" : NULL;
-	return missing ? params_missing(p, missing) : 0;
-}
-
 /* ---- one decoder per method ------------------------------------------------ */
 
 /* Each reads params (an open params map, empty when none came) into req. */
@@ -622,7 +592,7 @@ static int decode_SKU_PUT(proto_decoder *d, params *p, proto_request *req)
 static int decode_INBOUND_ADD(proto_decoder *d, params *p, proto_request *req)
 {
 	req->u.change.type = CORE_CMD_INBOUND_ADD;
-	return parse_inbound(p, &req->u.change.u.inbound);
+	return proto_parse_inbound(p, &req->u.change.u.inbound, true);
 }
 
 /* auth {token}: the token is looked up by the dispatch, never kept. */

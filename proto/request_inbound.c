@@ -4,12 +4,12 @@
  */
 #include "request_inbound.h"
 
-int proto_decode_inbound_receive(proto_decoder *d, params *p, proto_request *req)
+/* inbound.add's params, and inbound.receive's (which have no eta: an eta
+ * key there is skipped, as any unknown key). */
+int proto_parse_inbound(params *p, core_inbound_cmd *in, bool eta)
 {
-	core_inbound_cmd *in = &req->u.change.u.inbound;
-	bool has_qty = false;
+	bool has_qty = false, has_eta = false;
 	core_str key;
-	req->u.change.type = CORE_CMD_INBOUND_RECEIVE;
 	*in = (core_inbound_cmd){ 0 };
 	while (params_next(p, &key)) {
 		int rc = 0;
@@ -20,6 +20,9 @@ int proto_decode_inbound_receive(proto_decoder *d, params *p, proto_request *req
 		} else if (key_is(key, "qty")) {
 			has_qty = mp_peek(&p->cur) != MP_T_NIL;
 			rc = params_int(p, "qty", &in->qty);
+		} else if (eta && key_is(key, "eta")) {
+			has_eta = mp_peek(&p->cur) != MP_T_NIL;
+			rc = params_int(p, "eta", &in->eta_ms);
 		} else if (key_is(key, "ref")) {
 			rc = params_str(p, "ref", &in->ref);
 		} else {
@@ -29,8 +32,14 @@ int proto_decode_inbound_receive(proto_decoder *d, params *p, proto_request *req
 			return -1;
 	}
 	const char *missing = in->sku.p == NULL ? "sku" : in->location.p == NULL ? "location"
-	    : !has_qty ? "qty" : NULL;
+	    : !has_qty ? "qty" : eta && !has_eta ? "eta" : NULL;
 	return missing ? params_missing(p, missing) : 0;
+}
+
+int proto_decode_inbound_receive(proto_decoder *d, params *p, proto_request *req)
+{
+	req->u.change.type = CORE_CMD_INBOUND_RECEIVE;
+	return proto_parse_inbound(p, &req->u.change.u.inbound, false);
 }
 
 int proto_decode_inbound_list(proto_decoder *d, params *p, proto_request *req)

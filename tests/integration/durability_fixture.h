@@ -36,6 +36,9 @@ extern const char *const *dur_args;
 /* The suite's .init (a fresh redis-server) and .fini (free everything). */
 void dur_setup(void);
 void dur_teardown(void);
+/* The lsn of the first record the journal of namespace ns in dur_rs holds
+ * (0: the journal is empty). */
+long long dur_journal_first_lsn(const char *ns);
 
 /* How long the suite's client waits for a reply. */
 #define DUR_CLIENT_TIMEOUT_MS 10000

@@ -10,36 +10,6 @@
 
 TestSuite(history, .init = dur_setup, .fini = dur_teardown, .timeout = 120);
 
-/* The lsn of the first record the journal in Redis holds (0: empty): its
- * first entry's batch starts there; entries are "<last lsn>-0", so the
- * first record is found from the stream's first two ids. */
-static long long journal_first_lsn(const char *ns)
-{
-	char key[128], err[512];
-	snprintf(key, sizeof(key), "allot:{%s}:journal", ns);
-	const char *const words[] = { "XRANGE", key, "-", "+", "COUNT", "1", NULL };
-	redisReply *r = redis_server_command(dur_rs, err, sizeof(err), words);
-	cr_assert_not_null(r, "XRANGE %s: %s", key, err);
-	long long first = 0;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-		/* The batch is [first_lsn, format, [records]]: its first byte
-		 * is a fixarray header, then first_lsn as a MessagePack uint. */
-		const redisReply *f = r->element[0]->element[1];
-		const unsigned char *b = (const unsigned char *)f->element[1]->str;
-		cr_assert(b[0] >= 0x92 && b[0] <= 0x93, "a batch that is not an array: 0x%02x", b[0]);
-		if (b[1] < 0x80)
-			first = b[1];
-		else if (b[1] == 0xcc)
-			first = b[2];
-		else if (b[1] == 0xcd)
-			first = (b[2] << 8) | b[3];
-		else
-			cr_assert_fail("first lsn encoded as 0x%02x", b[1]);
-	}
-	freeReplyObject(r);
-	return first;
-}
-
 static long long hlen(const char *ns, const char *what)
 {
 	char key[128];
@@ -71,8 +41,8 @@ Test(history, the_journal_before_three_snapshots_is_still_there)
 	up("h3", NULL);
 	three_snapshots("h3");
 	expect_all_acknowledged();
-	cr_assert_eq(journal_first_lsn("h3"), 1, "after three snapshots the journal should still begin "
-	    "with record 1, it begins with %lld", journal_first_lsn("h3"));
+	cr_assert_eq(dur_journal_first_lsn("h3"), 1, "after three snapshots the journal should still begin "
+	    "with record 1, it begins with %lld", dur_journal_first_lsn("h3"));
 	cr_assert_eq(hlen("h3", "snaps"), 3, "the history should keep the three snapshots");
 	json_t *h = history_stats();
 	cr_assert_eq(ju_geti(h, "from_lsn"), 0, "stats durability.history is %s", ju_text_of(h));
@@ -88,7 +58,7 @@ Test(history, the_journal_before_three_snapshots_is_still_there)
 	    ju_text_of(h));
 	ju_ok("stock.adjust", json_pack("{s:s, s:s, s:i}", "sku", "h3-0", "location", "W1", "delta", 1));
 	ju_ok("snapshot", NULL);
-	cr_assert_eq(journal_first_lsn("h3"), 1, "after a restart and a fourth snapshot");
+	cr_assert_eq(dur_journal_first_lsn("h3"), 1, "after a restart and a fourth snapshot");
 	cr_assert_eq(hlen("h3", "snaps"), 4, "the history should keep the four snapshots");
 }
 
@@ -98,7 +68,7 @@ Test(history, keep_ms_0_trims_at_each_snapshot_as_before)
 	up("h0", args);
 	three_snapshots("h0");
 	expect_all_acknowledged();
-	cr_assert_eq(journal_first_lsn("h0"), 0, "with --journal-keep-ms 0 the journal before the "
+	cr_assert_eq(dur_journal_first_lsn("h0"), 0, "with --journal-keep-ms 0 the journal before the "
 	    "snapshot should be trimmed");
 	cr_assert_eq(hlen("h0", "snaps"), 1, "only the current snapshot should be left");
 	json_t *h = history_stats();
@@ -114,7 +84,7 @@ Test(history, keep_bytes_bounds_the_journal_kept)
 	ju_ok("stock.adjust", json_pack("{s:s, s:s, s:i}", "sku", "hb-0", "location", "W1", "delta", 1));
 	expect_all_acknowledged();
 	/* Beyond the bound, the history starts at the newest snapshot. */
-	cr_assert_eq(journal_first_lsn("hb"), 7, "the journal should begin after the newest snapshot");
+	cr_assert_eq(dur_journal_first_lsn("hb"), 7, "the journal should begin after the newest snapshot");
 	cr_assert_eq(hlen("hb", "snaps"), 1, "only the newest snapshot should be kept");
 	json_t *h = history_stats();
 	cr_assert_eq(ju_geti(h, "records"), 1, "stats durability.history is %s", ju_text_of(h));

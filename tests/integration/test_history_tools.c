@@ -245,36 +245,6 @@ Test(history_tools, explain_agrees_with_the_explain_given_at_reserve_time)
 	cr_assert(json_equal(parsed(cli(0, from_redis)), given), "from Redis too");
 }
 
-/* The lsn of the first record the journal in Redis holds (0: empty): its
- * first entry's batch starts there; entries are "<last lsn>-0", so the
- * first record is found from the stream's first two ids. */
-static long long first_record_in_redis(const char *ns)
-{
-	char key[128], err[512];
-	snprintf(key, sizeof(key), "allot:{%s}:journal", ns);
-	const char *const words[] = { "XRANGE", key, "-", "+", "COUNT", "1", NULL };
-	redisReply *r = redis_server_command(dur_rs, err, sizeof(err), words);
-	cr_assert_not_null(r, "XRANGE %s: %s", key, err);
-	long long first = 0;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-		/* The batch is [first_lsn, format, [records]]: its first byte
-		 * is a fixarray header, then first_lsn as a MessagePack uint. */
-		const redisReply *f = r->element[0]->element[1];
-		const unsigned char *b = (const unsigned char *)f->element[1]->str;
-		cr_assert(b[0] >= 0x92 && b[0] <= 0x93, "a batch that is not an array: 0x%02x", b[0]);
-		if (b[1] < 0x80)
-			first = b[1];
-		else if (b[1] == 0xcc)
-			first = b[2];
-		else if (b[1] == 0xcd)
-			first = (b[2] << 8) | b[3];
-		else
-			cr_assert_fail("first lsn encoded as 0x%02x", b[1]);
-	}
-	freeReplyObject(r);
-	return first;
-}
-
 Test(history_tools, nothing_an_archiver_has_not_copied_is_trimmed_and_it_resumes)
 {
 	/* History bounded to 1 byte beyond the newest snapshot: allotd would
@@ -290,8 +260,8 @@ Test(history_tools, nothing_an_archiver_has_not_copied_is_trimmed_and_it_resumes
 	cli(0, archive); /* copies records 1 and 2, and registers */
 	ju_set_stock("A3", "W1", 3);
 	ju_ok("snapshot", NULL);
-	cr_assert_eq(first_record_in_redis("arc"), 3, "the journal the archiver has not copied is kept "
-	    "(the journal begins at %lld)", first_record_in_redis("arc"));
+	cr_assert_eq(dur_journal_first_lsn("arc"), 3, "the journal the archiver has not copied is kept "
+	    "(the journal begins at %lld)", dur_journal_first_lsn("arc"));
 	cli(0, archive); /* resumes: copies record 3 and the snapshot */
 	char *pos = NULL;
 	char path[160];
@@ -301,7 +271,7 @@ Test(history_tools, nothing_an_archiver_has_not_copied_is_trimmed_and_it_resumes
 	free(pos);
 	ju_set_stock("A4", "W1", 3);
 	ju_ok("snapshot", NULL);
-	cr_assert_eq(first_record_in_redis("arc"), 4, "what the archiver copied is trimmed as "
+	cr_assert_eq(dur_journal_first_lsn("arc"), 4, "what the archiver copied is trimmed as "
 	    "--journal-keep-bytes says, record 4 (not copied yet) is kept");
 	const char *audit[] = { "audit", "--sku", "A3", "--dir", dir, "--json", NULL };
 	cr_assert_eq(json_array_size(lines_of(cli(0, audit))), 1, "the archive holds A3's history");
