@@ -40,7 +40,8 @@ struct events {
 	events_sub *subs;
 	uint32_t nsubs;
 	uint64_t seq;
-	mp_buf note;       /* one notification, written once for every subscriber */
+	mp_buf map;        /* the event being published, as its map */
+	mp_buf note;       /* its notification, written once for every subscriber */
 	uint64_t gate_lsn; /* this drain's: notifications leave once acked to it */
 	uint64_t batch_first;
 	uint64_t published, notifications, cut, lost;
@@ -174,25 +175,24 @@ static void sub_queue(events *ev, events_sub *s)
 		sub_cut(ev, s);
 }
 
-/* The stream's entry of e, with its change's batch. */
-static void stream_append(events *ev, const proto_event *e)
-{
-	const char *fields[EVENT_STREAM_FIELDS_MAX];
-	size_t lens[EVENT_STREAM_FIELDS_MAX];
-	event_numbers num;
-	uint32_t n = event_stream_fields(e, &num, fields, lens);
-	if (persist_append_event(ev->persist, e->seq, n, fields, lens) != 0 && ev->lost++ == 0)
-		log_error("events: out of memory: an event is missing from the stream");
-}
-
 /* Number e and hand it to the stream and every subscriber it matches
  * (r: the reservation of a reservation event, for the skus filter). */
 static void publish(events *ev, proto_event *e, const core_resv *r)
 {
 	e->seq = ++ev->seq;
 	ev->published++;
-	if (ev->persist)
-		stream_append(ev, e);
+	/* One map for the stream and every subscriber; a failed write (no
+	 * memory) leaves the buffer marked, and the event goes nowhere. */
+	mp_buf_reset(&ev->map);
+	event_write_map(&ev->map, e);
+	if (mp_buf_failed(&ev->map)) {
+		if (ev->lost++ == 0)
+			log_error("events: out of memory: an event is missing");
+		return;
+	}
+	if (ev->persist && persist_append_event(ev->persist, e->seq, ev->map.data, ev->map.len) != 0 &&
+	    ev->lost++ == 0)
+		log_error("events: out of memory: an event is missing from the stream");
 	bool encoded = false;
 	for (events_sub *s = ev->subs; s; s = s->next) {
 		if (!(s->topics & e->topic) || s->cut || s->cn->closing)
@@ -216,7 +216,7 @@ static void publish(events *ev, proto_event *e, const core_resv *r)
 		}
 		if (!encoded) {
 			mp_buf_reset(&ev->note);
-			event_write_notification(&ev->note, e);
+			event_write_notification(&ev->note, ev->map.data, ev->map.len);
 			encoded = true;
 		}
 		sub_queue(ev, s);
@@ -308,6 +308,7 @@ events *events_create(uv_loop_t *loop, dispatch *d, persist *p, const events_con
 	ev->persist = p && persist_has_stream(p) ? p : NULL;
 	ev->cfg = *cfg;
 	ev->seq = seq;
+	mp_buf_init(&ev->map);
 	mp_buf_init(&ev->note);
 	uv_check_init(loop, &ev->check);
 	ev->check.data = ev;
@@ -336,6 +337,7 @@ void events_destroy(events *ev)
 		ev->subs = s->next;
 		free(s);
 	}
+	mp_buf_finish(&ev->map);
 	mp_buf_finish(&ev->note);
 	free(ev);
 }

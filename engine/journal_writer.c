@@ -25,8 +25,16 @@ typedef struct batch_item {
 	uint8_t *data;      /* [first_lsn, [record, ...]] */
 	uint32_t nevents;
 	size_t events_len;
-	uint8_t *events;    /* the events' fields (event_put) */
+	uint8_t *events;    /* the stream's entries: entry_head, then its array */
 } batch_item;
+
+/* Before each stream entry's MessagePack array in a turn's events: what
+ * its XADD needs without reading the array. */
+typedef struct entry_head {
+	uint64_t last_seq;  /* the entry's id */
+	uint32_t n;         /* events in it */
+	uint32_t len;       /* bytes of the array that follows */
+} entry_head;
 
 struct journal_writer {
 	uv_loop_t *loop;
@@ -39,11 +47,13 @@ struct journal_writer {
 
 	durable_batch batch;   /* this turn's records */
 	uint64_t acked_lsn;
-	mp_buf events;         /* this turn's events (event_put) */
+	mp_buf events;         /* this turn's stream entries (entry_head, array) */
 	uint32_t nevents;
+	bool entry_open;       /* the last entry in events takes more */
+	size_t entry_at;       /* where its entry_head is */
+	entry_head entry;      /* its head so far */
 	uint64_t events_keep;
 	char events_key[DURABLE_KEY_MAX];
-	char events_keep_text[24];
 	void (*seal_hook)(void *ud);
 	void *seal_hook_ud;
 
@@ -142,32 +152,35 @@ static void send_journal_xadd(journal_writer *w, batch_item *it, redis_link_repl
 	send_or_die(w, 5, argv, lens, fn, it);
 }
 
-/* One XADD per event, each with its seq for id: a batch sent again after
- * it landed is refused entry by entry, never written twice. */
+/*
+ * An XADD per entry, its id the entry's last seq: an entry sent again
+ * after it landed is refused, never written twice. MINID trims whole
+ * entries whose events are all older than the newest events_keep.
+ */
 static void send_events(journal_writer *w, batch_item *it)
 {
-	mp_cursor cur;
-	mp_cursor_init(&cur, it->events, it->events_len);
-	for (uint32_t i = 0; i < it->nevents; i++) {
-		const char *argv[6 + JOURNAL_EVENT_FIELDS_MAX] = { "XADD", w->events_key, "MAXLEN", "~",
-			w->events_keep_text };
-		size_t lens[6 + JOURNAL_EVENT_FIELDS_MAX] = { 4, strlen(w->events_key), 6, 1,
-			strlen(w->events_keep_text) };
-		uint64_t seq = 0;
-		uint32_t n = 0;
-		char id[32];
-		bool ok = mp_read_uint(&cur, &seq) && mp_read_array(&cur, &n) && n <= JOURNAL_EVENT_FIELDS_MAX;
-		assert(ok);
-		lens[5] = (size_t)snprintf(id, sizeof(id), "%" PRIu64 "-0", seq);
-		argv[5] = id;
-		for (uint32_t f = 0; ok && f < n; f++) {
-			uint32_t len;
-			ok = mp_read_str(&cur, &argv[6 + f], &len);
-			lens[6 + f] = len;
-		}
-		assert(ok);
-		send_or_die(w, 6 + (int)n, argv, lens, on_queued, NULL);
+	size_t off = 0;
+	uint32_t events = 0;
+	while (off < it->events_len) {
+		entry_head h;
+		assert(off + sizeof(h) <= it->events_len);
+		memcpy(&h, it->events + off, sizeof(h));
+		off += sizeof(h);
+		assert(h.n > 0 && h.n <= DURABLE_EVENTS_PER_ENTRY && off + h.len <= it->events_len);
+		char id[32], minid[32], n[16];
+		uint64_t keep_from = h.last_seq > w->events_keep ? h.last_seq - w->events_keep + 1 : 0;
+		const char *argv[] = { "XADD", w->events_key, "MINID", "~", minid, id,
+			DURABLE_EVENTS_COUNT_FIELD, n, DURABLE_EVENTS_FIELD, (const char *)it->events + off };
+		size_t lens[] = { 4, strlen(w->events_key), 5, 1,
+			(size_t)snprintf(minid, sizeof(minid), "%" PRIu64, keep_from),
+			(size_t)snprintf(id, sizeof(id), "%" PRIu64 "-0", h.last_seq),
+			strlen(DURABLE_EVENTS_COUNT_FIELD), (size_t)snprintf(n, sizeof(n), "%" PRIu32, h.n),
+			strlen(DURABLE_EVENTS_FIELD), h.len };
+		send_or_die(w, 10, argv, lens, on_queued, NULL);
+		off += h.len;
+		events += h.n;
 	}
+	assert(events == it->nevents);
 }
 
 static void batch_send(journal_writer *w, batch_item *it)
@@ -312,20 +325,53 @@ static uint32_t batch_count_written(const durable_batch *b)
 	return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
 }
 
-int journal_writer_append_event(journal_writer *w, uint64_t seq, uint32_t nfields,
-    const char *const *fields, const size_t *lens)
+/* Patch the open entry's head and array length: it takes no more. */
+static void entry_close(journal_writer *w)
 {
-	assert(w->events_keep > 0 && nfields <= JOURNAL_EVENT_FIELDS_MAX);
+	if (!w->entry_open)
+		return;
+	entry_head *h = &w->entry;
+	size_t array_at = w->entry_at + sizeof(*h);
+	assert(h->n > 0 && w->events.len > array_at + 5);
+	h->len = (uint32_t)(w->events.len - array_at);
+	memcpy(w->events.data + w->entry_at, h, sizeof(*h));
+	uint8_t *a = w->events.data + array_at;
+	assert(a[0] == 0xdd);
+	a[1] = (uint8_t)(h->n >> 24);
+	a[2] = (uint8_t)(h->n >> 16);
+	a[3] = (uint8_t)(h->n >> 8);
+	a[4] = (uint8_t)h->n;
+	w->entry_open = false;
+}
+
+int journal_writer_append_event(journal_writer *w, uint64_t seq, const uint8_t *map, size_t len)
+{
+	assert(w->events_keep > 0 && len > 0);
+	assert(!w->entry_open || seq > w->entry.last_seq);
 	size_t before = w->events.len;
-	mp_write_uint(&w->events, seq);
-	mp_write_array(&w->events, nfields);
-	for (uint32_t i = 0; i < nfields; i++)
-		mp_write_str(&w->events, fields[i], lens[i]);
+	bool opened = false;
+	if (!w->entry_open || w->entry.n == DURABLE_EVENTS_PER_ENTRY) {
+		/* A head to patch at the close, then an array32 header whose
+		 * count is patched too. */
+		static const uint8_t head[sizeof(entry_head)], array[5] = { 0xdd };
+		entry_close(w);
+		before = w->entry_at = w->events.len;
+		mp_write_raw(&w->events, head, sizeof(head));
+		mp_write_raw(&w->events, array, sizeof(array));
+		w->entry = (entry_head){ 0 };
+		opened = true;
+	}
+	mp_write_raw(&w->events, map, len);
 	if (mp_buf_failed(&w->events)) {
 		w->events.len = before;
 		w->events.failed = false;
+		if (opened)
+			w->entry_open = false;
 		return -1;
 	}
+	w->entry_open = true;
+	w->entry.n++;
+	w->entry.last_seq = seq;
 	w->nevents++;
 	return 0;
 }
@@ -352,6 +398,7 @@ static void seal_events_alone(journal_writer *w)
 	}
 	it->w = w;
 	it->first_lsn = it->lsn = w->batch.first_lsn - 1;
+	entry_close(w);
 	it->nevents = w->nevents;
 	it->events = w->events.data;
 	it->events_len = w->events.len;
@@ -394,6 +441,7 @@ void journal_writer_seal(journal_writer *w)
 	it->lsn = b->first_lsn + b->count - 1;
 	it->data = b->buf.data;
 	it->len = b->buf.len;
+	entry_close(w);
 	it->nevents = w->nevents;
 	it->events = w->events.data;
 	it->events_len = w->events.len;
@@ -501,7 +549,6 @@ journal_writer *journal_writer_create(uv_loop_t *loop, const journal_writer_conf
 	w->acked_lsn = last_lsn;
 	w->events_keep = cfg->events_keep;
 	durable_key_events(w->events_key, cfg->ns);
-	snprintf(w->events_keep_text, sizeof(w->events_keep_text), "%" PRIu64, cfg->events_keep);
 	mp_buf_init(&w->events);
 	mp_buf_init(&w->batch.buf);
 	durable_batch_begin(&w->batch, last_lsn + 1);

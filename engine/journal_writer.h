@@ -41,11 +41,9 @@ typedef struct journal_writer_config {
 	const char *redis_host;       /* for messages; copied */
 	int redis_port;
 	size_t backlog_bytes_max;     /* unacknowledged journal bytes */
-	uint64_t events_keep;         /* the event stream's MAXLEN ~; 0: no stream */
+	uint64_t events_keep;         /* events the stream keeps (about); 0: no stream */
 } journal_writer_config;
 
-/* Fields of one event in the stream (names and values). */
-#define JOURNAL_EVENT_FIELDS_MAX 24
 
 /* Redis has acknowledged every record up to lsn. */
 typedef void (*journal_writer_acked_fn)(void *ud, uint64_t lsn);
@@ -72,14 +70,14 @@ uint64_t journal_writer_append_sweep(journal_writer *w, int64_t now_ms, uint32_t
 /*
  * The event stream (events_keep > 0): events appended in a turn are written
  * with that turn's batch, in one MULTI ... EXEC (the batch's XADD, then an
- * XADD per event, id "<seq>-0"), so that they are in Redis exactly when
+ * XADD per DURABLE_EVENTS_PER_ENTRY events, id "<last seq>-0", trimmed by
+ * MINID to the newest events_keep), so that they are in Redis exactly when
  * the changes they tell of are. A turn with events and no records (an
- * expiry) writes its events alone, in order with the batches. fields
- * alternate names and values (at most JOURNAL_EVENT_FIELDS_MAX); they are
- * copied. 0, or -1 without memory (the event is not written).
+ * expiry) writes its events alone, in order with the batches. map is the
+ * event's map (event_write_map), copied; seq must grow by one each call.
+ * 0, or -1 without memory (the event is not written).
  */
-int journal_writer_append_event(journal_writer *w, uint64_t seq, uint32_t nfields,
-    const char *const *fields, const size_t *lens);
+int journal_writer_append_event(journal_writer *w, uint64_t seq, const uint8_t *map, size_t len);
 bool journal_writer_has_stream(const journal_writer *w);
 /* fn(ud) runs first thing in every seal, so that what it appends (the
  * turn's events) joins the batch being sealed. */

@@ -93,7 +93,7 @@ static void usage(FILE *f)
 	    "Events (see README.md):\n"
 	    "  --subscriber-bytes-max N events unsent to a subscriber before it is cut\n"
 	    "                           off (default %u)\n"
-	    "  --events-keep N          with --redis, entries kept in the event stream\n"
+	    "  --events-keep N          with --redis, events kept in the event stream\n"
 	    "                           allot:{NS}:events (about; default %llu), 0 for no\n"
 	    "                           stream\n"
 	    "\n"

@@ -53,7 +53,7 @@ typedef struct persist_config {
 	uint32_t connect_timeout_ms;
 	uint32_t reconnect_min_ms, reconnect_max_ms;
 	size_t backlog_bytes_max;         /* unacknowledged journal bytes */
-	uint64_t events_keep;             /* the event stream's length; 0: no stream */
+	uint64_t events_keep;             /* events the stream keeps (about); 0: no stream */
 	size_t snapshot_chunk_bytes;
 	mp_limits record_limits;          /* checked on every record replayed */
 	uint64_t journal_keep_ms;         /* history kept beyond the snapshot covering it */
@@ -121,8 +121,7 @@ uint64_t persist_append_sweep(persist *p, int64_t now_ms, uint32_t forgot_reserv
 /* The event stream (journal_writer.h): one event for this turn's batch;
  * whether there is a stream; the hook that appends the turn's events
  * before every seal. */
-int persist_append_event(persist *p, uint64_t seq, uint32_t nfields, const char *const *fields,
-    const size_t *lens);
+int persist_append_event(persist *p, uint64_t seq, const uint8_t *map, size_t len);
 bool persist_has_stream(const persist *p);
 void persist_set_seal_hook(persist *p, void (*fn)(void *ud), void *ud);
 /* The first lsn of the batch being built this turn: the gates of one

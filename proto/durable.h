@@ -73,6 +73,12 @@
 #define DURABLE_NAMESPACE_MAX 64
 #define DURABLE_KEY_MAX (DURABLE_NAMESPACE_MAX + 64)
 #define DURABLE_BATCH_FIELD "b"
+/* The event stream's entries: field "n" the number of events (decimal),
+ * field "events" a MessagePack array of them, each the map a notification
+ * carries; at most DURABLE_EVENTS_PER_ENTRY of them per entry. */
+#define DURABLE_EVENTS_COUNT_FIELD "n"
+#define DURABLE_EVENTS_FIELD "events"
+#define DURABLE_EVENTS_PER_ENTRY 256
 
 /* The meta hash's fields. */
 #define DURABLE_META_FORMAT "format"
@@ -112,7 +118,7 @@ bool durable_namespace_valid(const char *ns);
 /* Key names; buf must have DURABLE_KEY_MAX bytes. */
 void durable_key_journal(char *buf, const char *ns);
 void durable_key_meta(char *buf, const char *ns);
-/* The event stream: one entry per event, its id "<seq>-0". */
+/* The event stream: an entry per group of events, its id "<last seq>-0". */
 void durable_key_events(char *buf, const char *ns);
 void durable_key_snapshot(char *buf, const char *ns, uint64_t lsn, uint64_t nonce);
 /* The snapshots kept for history, and the attached archivers. */

@@ -142,13 +142,10 @@ static uint32_t topic_fields(uint32_t topic)
 	return 0;
 }
 
-void event_write_notification(mp_buf *out, const proto_event *e)
+void event_write_map(mp_buf *out, const proto_event *e)
 {
 	assert(event_topic_name(e->topic) != NULL);
-	mp_write_array(out, 3);
-	mp_write_uint(out, 2);
-	mp_write_lit(out, "event");
-	mp_write_array(out, 1);
+	assert(e->seq > 0);
 	mp_write_map(out, 3 + topic_fields(e->topic));
 	mp_write_lit(out, "topic");
 	mp_write_cstr(out, event_topic_name(e->topic));
@@ -176,55 +173,12 @@ void event_write_notification(mp_buf *out, const proto_event *e)
 		kv_int(out, "threshold", e->threshold);
 }
 
-typedef struct fields {
-	const char **f;
-	size_t *lens;
-	uint32_t n;
-	event_numbers *num;
-	uint32_t nnum;
-} fields;
-
-static void add(fields *fs, const char *name, const char *v, size_t len)
+void event_write_notification(mp_buf *out, const uint8_t *map, size_t len)
 {
-	assert(fs->n + 2 <= EVENT_STREAM_FIELDS_MAX);
-	fs->f[fs->n] = name;
-	fs->lens[fs->n++] = strlen(name);
-	fs->f[fs->n] = v;
-	fs->lens[fs->n++] = len;
-}
-
-static void add_num(fields *fs, const char *name, int64_t v)
-{
-	assert(fs->nnum < 8);
-	char *t = fs->num->text[fs->nnum++];
-	int len = snprintf(t, 24, "%" PRId64, v);
-	add(fs, name, t, (size_t)len);
-}
-
-uint32_t event_stream_fields(const proto_event *e, event_numbers *num, const char **f, size_t *lens)
-{
-	fields fs = { f, lens, 0, num, 0 };
-	const char *topic = event_topic_name(e->topic);
-	assert(topic != NULL);
-	add(&fs, "topic", topic, strlen(topic));
-	add_num(&fs, "seq", (int64_t)e->seq);
-	add_num(&fs, "at", e->at_ms);
-	if (e->topic == EVENT_RESERVATION) {
-		add(&fs, "reservation_id", e->reservation_id, strlen(e->reservation_id));
-		add(&fs, "order_id", e->order_id.p, e->order_id.len);
-		add(&fs, "status", e->status, strlen(e->status));
-		return fs.n;
-	}
-	add(&fs, "sku", e->sku.p, e->sku.len);
-	if (e->topic == EVENT_STOCK) {
-		add(&fs, "location", e->location.p, e->location.len);
-		add_num(&fs, "on_hand", e->on_hand);
-		add_num(&fs, "reserved", e->reserved);
-		add_num(&fs, "committed", e->committed);
-	}
-	if (e->topic == EVENT_STOCK || e->topic == EVENT_LOW_STOCK || e->topic == EVENT_BACK_IN_STOCK)
-		add_num(&fs, "available", e->available);
-	if (e->topic == EVENT_LOW_STOCK)
-		add_num(&fs, "threshold", e->threshold);
-	return fs.n;
+	assert(len > 0 && (map[0] & 0xf0) == 0x80); /* a fixmap: at most 9 keys */
+	mp_write_array(out, 3);
+	mp_write_uint(out, 2);
+	mp_write_lit(out, "event");
+	mp_write_array(out, 1);
+	mp_write_raw(out, map, len);
 }

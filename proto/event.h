@@ -1,7 +1,7 @@
 /*
  * event.h - events on the wire: the topics, subscribe's params, and one
- * event as a notification ([2, "event", [{topic, seq, at, ...}]]) and as
- * the fields of its entry in the Redis event stream.
+ * event as a map {topic, seq, at, ...}, which notifications
+ * ([2, "event", [map]]) and the Redis event stream's entries carry.
  *
  * The engine decides what happened (engine/events.c, from the core's
  * account of its changes); this file only says how it reads.
@@ -54,18 +54,10 @@ typedef struct proto_event {
 	core_str order_id;
 } proto_event;
 
-/* The whole notification [2, "event", [{...}]]. */
-void event_write_notification(mp_buf *out, const proto_event *e);
-
-/* Fields of an event's stream entry, names and values alternating:
- * "topic", "seq" and "at" first, then the topic's own, numbers in decimal.
- * Values point into e and into num, which must outlive their use. Returns
- * the number of strings (at most EVENT_STREAM_FIELDS_MAX). */
-#define EVENT_STREAM_FIELDS_MAX 18
-typedef struct event_numbers {
-	char text[8][24];
-} event_numbers;
-uint32_t event_stream_fields(const proto_event *e, event_numbers *num, const char **fields,
-    size_t *lens);
+/* The event's map {topic, seq, at, ...}, as a notification and an entry
+ * of the Redis event stream carry it. */
+void event_write_map(mp_buf *out, const proto_event *e);
+/* A notification of one event whose map (event_write_map) is map. */
+void event_write_notification(mp_buf *out, const uint8_t *map, size_t len);
 
 #endif

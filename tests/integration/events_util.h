@@ -23,23 +23,10 @@ typedef struct ev {
 	char reservation_id[32], order_id[136], status[16];
 } ev;
 
-/* The next message on c, which must be an event notification:
- * [2, "event", [{...}]]. WIRE_OK, or the wire status (timeout, closed). */
-static inline int ev_next(wire_conn *c, int64_t deadline, ev *e)
+/* One event's map {topic, seq, at, ...}, as notifications and the event
+ * stream's entries carry it. */
+static inline void ev_read_map(mp_cursor map, ev *e)
 {
-	mp_cursor m, map;
-	int rc = wire_next(c, deadline, &m);
-	if (rc != WIRE_OK)
-		return rc;
-	uint32_t n, np;
-	uint64_t type;
-	const char *name;
-	uint32_t name_len;
-	bool ok = mp_read_array(&m, &n) && n == 3 && mp_read_uint(&m, &type) &&
-	    type == ALLOT_MSG_NOTIFICATION && mp_read_str(&m, &name, &name_len) &&
-	    name_len == 5 && memcmp(name, "event", 5) == 0 && mp_read_array(&m, &np) && np == 1;
-	cr_assert(ok, "a message that is not an event notification");
-	map = m;
 	memset(e, 0, sizeof(*e));
 	cr_assert(wire_get_text(map, "topic", e->topic, sizeof(e->topic)), "an event without topic");
 	cr_assert(wire_get_int(map, "seq", &e->seq) && wire_get_int(map, "at", &e->at),
@@ -54,6 +41,25 @@ static inline int ev_next(wire_conn *c, int64_t deadline, ev *e)
 	wire_get_text(map, "reservation_id", e->reservation_id, sizeof(e->reservation_id));
 	wire_get_text(map, "order_id", e->order_id, sizeof(e->order_id));
 	wire_get_text(map, "status", e->status, sizeof(e->status));
+}
+
+/* The next message on c, which must be an event notification:
+ * [2, "event", [{...}]]. WIRE_OK, or the wire status (timeout, closed). */
+static inline int ev_next(wire_conn *c, int64_t deadline, ev *e)
+{
+	mp_cursor m;
+	int rc = wire_next(c, deadline, &m);
+	if (rc != WIRE_OK)
+		return rc;
+	uint32_t n, np;
+	uint64_t type;
+	const char *name;
+	uint32_t name_len;
+	bool ok = mp_read_array(&m, &n) && n == 3 && mp_read_uint(&m, &type) &&
+	    type == ALLOT_MSG_NOTIFICATION && mp_read_str(&m, &name, &name_len) &&
+	    name_len == 5 && memcmp(name, "event", 5) == 0 && mp_read_array(&m, &np) && np == 1;
+	cr_assert(ok, "a message that is not an event notification");
+	ev_read_map(m, e);
 	return WIRE_OK;
 }
 

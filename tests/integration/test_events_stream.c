@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "durable.h"
 #include "events_util.h"
 #include "redis_harness.h"
 
@@ -24,19 +25,59 @@
 
 typedef struct entry {
 	uint64_t seq;
-	char topic[24], rid[32], status[16];
+	char topic[32], rid[32], status[16];
 } entry;
 
 static entry entries[ENTRIES_MAX];
 static size_t nentries;
 static char last_id[64] = "0-0";
 
-static const char *field(const redisReply *fields, const char *name)
+static const redisReply *field(const redisReply *fields, const char *name)
 {
 	for (size_t i = 0; i + 1 < fields->elements; i += 2)
 		if (strcmp(fields->element[i]->str, name) == 0)
-			return fields->element[i + 1]->str;
-	return "";
+			return fields->element[i + 1];
+	cr_assert_fail("a stream entry without the field %s", name);
+	return NULL;
+}
+
+static size_t stream_entries; /* entries read, each holding 1.. events */
+static size_t full_entries;   /* of them, those of DURABLE_EVENTS_PER_ENTRY */
+
+/* One stream entry: id "<last seq>-0", n, and events, a MessagePack array
+ * of the events' maps in seq order. */
+static void read_entry(const redisReply *it)
+{
+	const redisReply *fields = it->element[1];
+	char *end;
+	uint64_t last = strtoull(it->element[0]->str, &end, 10);
+	cr_assert_str_eq(end, "-0", "stream id %s is not <seq>-0", it->element[0]->str);
+	unsigned long n = strtoul(field(fields, DURABLE_EVENTS_COUNT_FIELD)->str, NULL, 10);
+	const redisReply *blob = field(fields, DURABLE_EVENTS_FIELD);
+	mp_cursor cur;
+	mp_cursor_init(&cur, (const uint8_t *)blob->str, blob->len);
+	uint32_t count;
+	cr_assert(mp_read_array(&cur, &count), "events is not an array");
+	cr_assert(count == n && n >= 1 && n <= DURABLE_EVENTS_PER_ENTRY, "an entry of %u events says n %lu",
+	    count, n);
+	if (n == DURABLE_EVENTS_PER_ENTRY)
+		full_entries++;
+	for (uint32_t k = 0; k < count; k++) {
+		ev e;
+		ev_read_map(cur, &e);
+		cr_assert(mp_skip(&cur), "a broken event in entry %s", it->element[0]->str);
+		cr_assert_lt(nentries, ENTRIES_MAX);
+		entry *x = &entries[nentries++];
+		x->seq = (uint64_t)e.seq;
+		cr_assert(k == 0 || x->seq == x[-1].seq + 1, "an entry's events are not consecutive");
+		snprintf(x->topic, sizeof(x->topic), "%s", e.topic);
+		snprintf(x->rid, sizeof(x->rid), "%s", e.reservation_id);
+		snprintf(x->status, sizeof(x->status), "%s", e.status);
+	}
+	cr_assert_eq(cur.p, cur.end, "bytes after the events of entry %s", it->element[0]->str);
+	cr_assert_eq(entries[nentries - 1].seq, last, "entry %s ends with seq %llu",
+	    it->element[0]->str, (unsigned long long)entries[nentries - 1].seq);
+	stream_entries++;
 }
 
 /* XREAD from where the consumer stopped until nothing is left. */
@@ -52,18 +93,8 @@ static void consume(redisContext *rc)
 		cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
 		const redisReply *items = r->element[0]->element[1];
 		for (size_t i = 0; i < items->elements; i++) {
-			const redisReply *it = items->element[i], *fields = it->element[1];
-			cr_assert_lt(nentries, ENTRIES_MAX);
-			entry *e = &entries[nentries++];
-			char *end;
-			e->seq = strtoull(it->element[0]->str, &end, 10);
-			cr_assert_str_eq(end, "-0", "stream id %s is not <seq>-0", it->element[0]->str);
-			cr_assert_eq(strtoull(field(fields, "seq"), NULL, 10), e->seq, "seq field and id");
-			snprintf(e->topic, sizeof(e->topic), "%s", field(fields, "topic"));
-			snprintf(e->rid, sizeof(e->rid), "%s", field(fields, "reservation_id"));
-			snprintf(e->status, sizeof(e->status), "%s", field(fields, "status"));
-			cr_assert_neq(field(fields, "at")[0], '\0', "an entry without at");
-			snprintf(last_id, sizeof(last_id), "%s", it->element[0]->str);
+			read_entry(items->element[i]);
+			snprintf(last_id, sizeof(last_id), "%s", items->element[i]->element[0]->str);
 		}
 		freeReplyObject(r);
 	}
@@ -394,6 +425,100 @@ Test(events_stream, a_redis_restart_under_load_writes_no_event_twice, .timeout =
 	for (int i = 0; i < nheld; i++)
 		cr_assert_eq(count_of(held[i], "held"), 1, "%s is held %d times in the stream", held[i],
 		    count_of(held[i], "held"));
+	wire_close(&c);
+	cr_assert_eq(harness_server_stop(srv), 0);
+	redisFree(rc);
+	redis_server_destroy(rs);
+}
+
+/* B's backorders, made one by one, then filled by one receipt: that turn's
+ * events pass DURABLE_EVENTS_PER_ENTRY and are split into entries. With a
+ * small --events-keep, older entries are trimmed and the newest events stay. */
+#define BACKORDERS 600
+#define KEEP 300
+
+static void call_ok(wire_conn *c, uint32_t id)
+{
+	int64_t deadline = harness_now_ms() + CALL_MS;
+	cr_assert_eq(wire_flush(c, deadline), 0, "%s", c->error);
+	reply_of(c, id, deadline, false);
+}
+
+Test(events_stream, a_turn_of_many_events_is_split_into_entries_and_old_ones_trimmed, .timeout = 120)
+{
+	char err[1024];
+	redis_server *rs = redis_server_start(err, sizeof(err));
+	cr_assert_not_null(rs, "cannot start redis-server: %s", err);
+	harness_server *srv = allotd_start_durable(rs, NS, (const char *const[]){ "--events-keep",
+	    "300", NULL }, err, sizeof(err));
+	cr_assert_not_null(srv, "cannot start allotd: %s", err);
+	wire_conn c;
+	cr_assert_eq(wire_open(&c, srv->port, CALL_MS), 0, "%s", c.error);
+	set_k(&c, 10); /* makes location W1 */
+	uint32_t id = msgid++;
+	wire_request(&c, id, "inbound.add");
+	mp_write_map(&c.out, 4);
+	mp_write_lit(&c.out, "sku");
+	mp_write_lit(&c.out, "B");
+	mp_write_lit(&c.out, "location");
+	mp_write_lit(&c.out, "W1");
+	mp_write_lit(&c.out, "qty");
+	mp_write_int(&c.out, BACKORDERS);
+	mp_write_lit(&c.out, "eta");
+	mp_write_int(&c.out, harness_now_ms() + 86400000);
+	call_ok(&c, id);
+	for (int i = 0; i < BACKORDERS; i++) {
+		id = msgid++;
+		wire_request(&c, id, "reserve");
+		mp_write_map(&c.out, 4);
+		mp_write_lit(&c.out, "order_id");
+		mp_write_lit(&c.out, "bo");
+		mp_write_lit(&c.out, "lines");
+		mp_write_array(&c.out, 1);
+		mp_write_map(&c.out, 2);
+		mp_write_lit(&c.out, "sku");
+		mp_write_lit(&c.out, "B");
+		mp_write_lit(&c.out, "qty");
+		mp_write_int(&c.out, 1);
+		mp_write_lit(&c.out, "ttl_ms");
+		mp_write_int(&c.out, 600000);
+		mp_write_lit(&c.out, "allow_backorder");
+		mp_write_bool(&c.out, true);
+		call_ok(&c, id);
+	}
+	id = msgid++;
+	wire_request(&c, id, "inbound.receive");
+	mp_write_map(&c.out, 3);
+	mp_write_lit(&c.out, "sku");
+	mp_write_lit(&c.out, "B");
+	mp_write_lit(&c.out, "location");
+	mp_write_lit(&c.out, "W1");
+	mp_write_lit(&c.out, "qty");
+	mp_write_int(&c.out, BACKORDERS);
+	call_ok(&c, id);
+
+	redisContext *rc = redis_server_connect(rs, CALL_MS, err, sizeof(err));
+	cr_assert_not_null(rc, "%s", err);
+	nentries = full_entries = 0;
+	snprintf(last_id, sizeof(last_id), "0-0");
+	consume(rc);
+	/* The receipt's turn alone has BACKORDERS reservation events, split
+	 * into full entries and the rest (the oldest may be trimmed already). */
+	cr_assert_geq(full_entries, 1, "%zu full entries", full_entries);
+	/* The newest KEEP events at least, each once and in order, up to the
+	 * last; the oldest are gone. */
+	cr_assert_geq(nentries, (size_t)KEEP, "%zu events kept", nentries);
+	cr_assert_gt(entries[0].seq, 1, "nothing was trimmed");
+	for (size_t i = 1; i < nentries; i++)
+		cr_assert_eq(entries[i].seq, entries[i - 1].seq + 1, "seq %llu after %llu",
+		    (unsigned long long)entries[i].seq, (unsigned long long)entries[i - 1].seq);
+	/* The receipt's turn is last: its reservation events come before its
+	 * few stock and sku events, so nearly all the newest KEEP are held. */
+	size_t held_n = 0;
+	for (size_t i = nentries - KEEP; i < nentries; i++)
+		held_n += strcmp(entries[i].status, "held") == 0;
+	cr_assert_geq(held_n, (size_t)KEEP - 8, "%zu of the newest %d events are holds filled", held_n,
+	    KEEP);
 	wire_close(&c);
 	cr_assert_eq(harness_server_stop(srv), 0);
 	redisFree(rc);
