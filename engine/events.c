@@ -40,7 +40,8 @@ struct events {
 	events_sub *subs;
 	uint32_t nsubs;
 	uint64_t seq;
-	mp_buf map;        /* the event being published, as its map */
+	mp_buf item;       /* the event being published, as the stream's item */
+	mp_buf map;        /* and as its map */
 	mp_buf note;       /* its notification, written once for every subscriber */
 	uint64_t gate_lsn; /* this drain's: notifications leave once acked to it */
 	uint64_t batch_first;
@@ -163,7 +164,7 @@ static void sub_queue(events *ev, events_sub *s)
 {
 	conn *cn = s->cn;
 	mp_buf *out = outq_tail(&cn->out);
-	bool ok = out != NULL;
+	bool ok = out != NULL && !mp_buf_failed(&ev->note);
 	if (ok) {
 		size_t before = out->len;
 		mp_write_raw(out, ev->note.data, ev->note.len);
@@ -181,18 +182,16 @@ static void publish(events *ev, proto_event *e, const core_resv *r)
 {
 	e->seq = ++ev->seq;
 	ev->published++;
-	/* One map for the stream and every subscriber; a failed write (no
-	 * memory) leaves the buffer marked, and the event goes nowhere. */
-	mp_buf_reset(&ev->map);
-	event_write_map(&ev->map, e);
-	if (mp_buf_failed(&ev->map)) {
-		if (ev->lost++ == 0)
-			log_error("events: out of memory: an event is missing");
-		return;
+	if (ev->persist) {
+		/* A failed write (no memory) marks the buffer: the event is
+		 * then missing from the stream, and said so once. */
+		mp_buf_reset(&ev->item);
+		event_write_item(&ev->item, e);
+		if ((mp_buf_failed(&ev->item) ||
+		    persist_append_event(ev->persist, e->seq, ev->item.data, ev->item.len) != 0) &&
+		    ev->lost++ == 0)
+			log_error("events: out of memory: an event is missing from the stream");
 	}
-	if (ev->persist && persist_append_event(ev->persist, e->seq, ev->map.data, ev->map.len) != 0 &&
-	    ev->lost++ == 0)
-		log_error("events: out of memory: an event is missing from the stream");
 	bool encoded = false;
 	for (events_sub *s = ev->subs; s; s = s->next) {
 		if (!(s->topics & e->topic) || s->cut || s->cn->closing)
@@ -215,6 +214,8 @@ static void publish(events *ev, proto_event *e, const core_resv *r)
 				continue;
 		}
 		if (!encoded) {
+			mp_buf_reset(&ev->map);
+			event_write_map(&ev->map, e);
 			mp_buf_reset(&ev->note);
 			event_write_notification(&ev->note, ev->map.data, ev->map.len);
 			encoded = true;
@@ -308,6 +309,7 @@ events *events_create(uv_loop_t *loop, dispatch *d, persist *p, const events_con
 	ev->persist = p && persist_has_stream(p) ? p : NULL;
 	ev->cfg = *cfg;
 	ev->seq = seq;
+	mp_buf_init(&ev->item);
 	mp_buf_init(&ev->map);
 	mp_buf_init(&ev->note);
 	uv_check_init(loop, &ev->check);
@@ -337,6 +339,7 @@ void events_destroy(events *ev)
 		ev->subs = s->next;
 		free(s);
 	}
+	mp_buf_finish(&ev->item);
 	mp_buf_finish(&ev->map);
 	mp_buf_finish(&ev->note);
 	free(ev);

@@ -344,7 +344,7 @@ static void entry_close(journal_writer *w)
 	w->entry_open = false;
 }
 
-int journal_writer_append_event(journal_writer *w, uint64_t seq, const uint8_t *map, size_t len)
+int journal_writer_append_event(journal_writer *w, uint64_t seq, const uint8_t *item, size_t len)
 {
 	assert(w->events_keep > 0 && len > 0);
 	assert(!w->entry_open || seq > w->entry.last_seq);
@@ -361,7 +361,7 @@ int journal_writer_append_event(journal_writer *w, uint64_t seq, const uint8_t *
 		w->entry = (entry_head){ 0 };
 		opened = true;
 	}
-	mp_write_raw(&w->events, map, len);
+	mp_write_raw(&w->events, item, len);
 	if (mp_buf_failed(&w->events)) {
 		w->events.len = before;
 		w->events.failed = false;

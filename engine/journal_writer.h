@@ -73,11 +73,11 @@ uint64_t journal_writer_append_sweep(journal_writer *w, int64_t now_ms, uint32_t
  * XADD per DURABLE_EVENTS_PER_ENTRY events, id "<last seq>-0", trimmed by
  * MINID to the newest events_keep), so that they are in Redis exactly when
  * the changes they tell of are. A turn with events and no records (an
- * expiry) writes its events alone, in order with the batches. map is the
- * event's map (event_write_map), copied; seq must grow by one each call.
- * 0, or -1 without memory (the event is not written).
+ * expiry) writes its events alone, in order with the batches. item is the
+ * event as the stream has it (event_write_item), copied; seq grows with
+ * each call. 0, or -1 without memory (the event is not written).
  */
-int journal_writer_append_event(journal_writer *w, uint64_t seq, const uint8_t *map, size_t len);
+int journal_writer_append_event(journal_writer *w, uint64_t seq, const uint8_t *item, size_t len);
 bool journal_writer_has_stream(const journal_writer *w);
 /* fn(ud) runs first thing in every seal, so that what it appends (the
  * turn's events) joins the batch being sealed. */

@@ -439,9 +439,9 @@ void persist_destroy(persist *p)
 
 /* ---- the event stream -------------------------------------------------------------- */
 
-int persist_append_event(persist *p, uint64_t seq, const uint8_t *map, size_t len)
+int persist_append_event(persist *p, uint64_t seq, const uint8_t *item, size_t len)
 {
-	return journal_writer_append_event(p->writer, seq, map, len);
+	return journal_writer_append_event(p->writer, seq, item, len);
 }
 
 bool persist_has_stream(const persist *p)

@@ -121,7 +121,7 @@ uint64_t persist_append_sweep(persist *p, int64_t now_ms, uint32_t forgot_reserv
 /* The event stream (journal_writer.h): one event for this turn's batch;
  * whether there is a stream; the hook that appends the turn's events
  * before every seal. */
-int persist_append_event(persist *p, uint64_t seq, const uint8_t *map, size_t len);
+int persist_append_event(persist *p, uint64_t seq, const uint8_t *item, size_t len);
 bool persist_has_stream(const persist *p);
 void persist_set_seal_hook(persist *p, void (*fn)(void *ud), void *ud);
 /* The first lsn of the batch being built this turn: the gates of one

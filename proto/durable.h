@@ -74,8 +74,8 @@
 #define DURABLE_KEY_MAX (DURABLE_NAMESPACE_MAX + 64)
 #define DURABLE_BATCH_FIELD "b"
 /* The event stream's entries: field "n" the number of events (decimal),
- * field "events" a MessagePack array of them, each the map a notification
- * carries; at most DURABLE_EVENTS_PER_ENTRY of them per entry. */
+ * field "events" a MessagePack array of them, each [topic, seq, at, ...]
+ * (event_write_item); at most DURABLE_EVENTS_PER_ENTRY of them per entry. */
 #define DURABLE_EVENTS_COUNT_FIELD "n"
 #define DURABLE_EVENTS_FIELD "events"
 #define DURABLE_EVENTS_PER_ENTRY 256

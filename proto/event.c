@@ -173,6 +173,33 @@ void event_write_map(mp_buf *out, const proto_event *e)
 		kv_int(out, "threshold", e->threshold);
 }
 
+void event_write_item(mp_buf *out, const proto_event *e)
+{
+	assert(event_topic_name(e->topic) != NULL);
+	assert(e->seq > 0);
+	mp_write_array(out, 3 + topic_fields(e->topic));
+	mp_write_cstr(out, event_topic_name(e->topic));
+	mp_write_uint(out, e->seq);
+	mp_write_int(out, e->at_ms);
+	if (e->topic == EVENT_RESERVATION) {
+		mp_write_cstr(out, e->reservation_id);
+		mp_write_str(out, e->order_id.p, e->order_id.len);
+		mp_write_cstr(out, e->status);
+		return;
+	}
+	mp_write_str(out, e->sku.p, e->sku.len);
+	if (e->topic == EVENT_STOCK) {
+		mp_write_str(out, e->location.p, e->location.len);
+		mp_write_int(out, e->on_hand);
+		mp_write_int(out, e->reserved);
+		mp_write_int(out, e->committed);
+	}
+	if (e->topic == EVENT_STOCK || e->topic == EVENT_LOW_STOCK || e->topic == EVENT_BACK_IN_STOCK)
+		mp_write_int(out, e->available);
+	if (e->topic == EVENT_LOW_STOCK)
+		mp_write_int(out, e->threshold);
+}
+
 void event_write_notification(mp_buf *out, const uint8_t *map, size_t len)
 {
 	assert(len > 0 && (map[0] & 0xf0) == 0x80); /* a fixmap: at most 9 keys */

@@ -1,7 +1,8 @@
 /*
  * event.h - events on the wire: the topics, subscribe's params, and one
- * event as a map {topic, seq, at, ...}, which notifications
- * ([2, "event", [map]]) and the Redis event stream's entries carry.
+ * event as a map {topic, seq, at, ...}, which notifications carry
+ * ([2, "event", [map]]), and as the array [topic, seq, at, ...] the Redis
+ * event stream's entries carry.
  *
  * The engine decides what happened (engine/events.c, from the core's
  * account of its changes); this file only says how it reads.
@@ -54,9 +55,11 @@ typedef struct proto_event {
 	core_str order_id;
 } proto_event;
 
-/* The event's map {topic, seq, at, ...}, as a notification and an entry
- * of the Redis event stream carry it. */
+/* The event's map {topic, seq, at, ...}, as a notification carries it. */
 void event_write_map(mp_buf *out, const proto_event *e);
+/* The event as an item of the Redis event stream: [topic, seq, at, ...],
+ * the map's values in its order, keys left out (a stream keeps millions). */
+void event_write_item(mp_buf *out, const proto_event *e);
 /* A notification of one event whose map (event_write_map) is map. */
 void event_write_notification(mp_buf *out, const uint8_t *map, size_t len);
 
