@@ -39,6 +39,7 @@ struct fair {
 	uv_timer_t guard;      /* the timeouts' sweep (unreferenced) */
 	uint64_t idle_closed;
 	uint64_t frame_timeouts;
+	uint64_t budget_stops;  /* a connection stopped at its budget, more buffered */
 };
 
 /* Start on loop, for the connections on the list at *conns. The handles

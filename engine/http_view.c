@@ -170,6 +170,9 @@ static void write_server(metrics_text *t, const http_view_source *s, const proto
 	    ss->connections_idle_closed);
 	counter(t, "allot_connections_frame_timeouts_total",
 	    "RPC connections closed for a request unfinished in time.", ss->connections_frame_timeouts);
+	counter(t, "allot_connections_budget_stops_total",
+	    "Times a connection stopped at its frame budget with requests still buffered.",
+	    ss->connections_budget_stops);
 	gauge(t, "allot_subscribers", "Clients subscribed to events.", (double)s->m->subscribers);
 	gauge(t, "allot_memory_allocated_bytes", "Bytes allocated (jemalloc stats.allocated).",
 	    (double)ss->memory_allocated);

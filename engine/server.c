@@ -415,6 +415,7 @@ static bool conn_process(conn *cn)
 		}
 	}
 	assert(pos <= cn->in_len);
+	srv->fair.budget_stops += more;
 	if (pos > 0) {
 		memmove(cn->in, cn->in + pos, cn->in_len - pos);
 		cn->in_len -= pos;
@@ -665,6 +666,7 @@ static void server_stats(void *ud, proto_server_stats *s)
 	s->connections_rejected = srv->connections_rejected;
 	s->connections_idle_closed = srv->fair.idle_closed;
 	s->connections_frame_timeouts = srv->fair.frame_timeouts;
+	s->connections_budget_stops = srv->fair.budget_stops;
 	s->loop_busy_max_us = srv->loop_busy_max_us;
 	metrics_subscribers_set(srv->metrics, srv->events ? events_subscriber_count(srv->events) : 0);
 }

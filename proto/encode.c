@@ -498,6 +498,7 @@ void encode_stats(mp_buf *out, const core_stats *cs, const proto_server_stats *s
 	kv_uint_n(out, nc, "rejected", s->connections_rejected);
 	kv_uint_n(out, nc, "idle_closed", s->connections_idle_closed);
 	kv_uint_n(out, nc, "frame_timeouts", s->connections_frame_timeouts);
+	kv_uint_n(out, nc, "budget_stops", s->connections_budget_stops);
 	map_close(out, conns_at, nc);
 	n++;
 	mp_write_lit(out, "access");

@@ -94,6 +94,7 @@ typedef struct proto_server_stats {
 	uint64_t connections_rejected;
 	uint64_t connections_idle_closed;  /* idle past --idle-timeout-s */
 	uint64_t connections_frame_timeouts; /* a frame unfinished in time */
+	uint64_t connections_budget_stops;   /* stopped at the frame budget */
 	uint64_t requests_total;
 	uint64_t errors_total;
 	const uint64_t *requests_by_cmd; /* CMD_COUNT of them */

@@ -288,6 +288,16 @@ Test(fair, a_greedy_pipeliner_does_not_starve_another_connection)
 		cr_assert_eq(r.msgid, 100 + i, "reply %u answers msgid %u", i, r.msgid);
 		cr_assert(!r.failed && wire_is_str(r.result, "pong"), "reply %u is not pong", i);
 	}
+	/* And stats counted its stops at the budget. */
+	wire_request(&other, 3, "stats");
+	mp_write_map(&other.out, 0);
+	cr_assert_eq(wire_flush(&other, deadline), 0);
+	cr_assert_eq(wire_reply_to(&other, 3, deadline, &r), 0, "%s", other.error);
+	mp_cursor conns;
+	int64_t stops = 0;
+	cr_assert(wire_get(r.result, "connections", &conns) && wire_get_int(conns, "budget_stops", &stops));
+	cr_assert_geq(stops, GREEDY_PINGS / BUDGET / 2, "the greedy connection stopped %lld times at its "
+	    "budget", (long long)stops);
 	wire_close(&greedy);
 	wire_close(&other);
 	stop_clean();
