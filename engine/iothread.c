@@ -133,7 +133,7 @@ static void owner_frame(iothreads *io, iothread *t, const iot_msg *m)
  * thread is asked to wake the owner when it makes some. */
 static bool owner_has_room(iothread *t)
 {
-	if (spsc_room(&t->out) >= OWNER_REPLY_ROOM)
+	if (spsc_fits(&t->out, OWNER_REPLY_ROOM))
 		return true;
 	atomic_store_explicit(&t->out_blocked, true, memory_order_seq_cst);
 	/* The thread may have made room between the look and the flag. */
@@ -281,8 +281,13 @@ static void *thread_main(void *arg)
 	char name[16];
 	snprintf(name, sizeof(name), "allot-io%u", t->index);
 	pthread_setname_np(pthread_self(), name);
+	while (sem_wait(&t->grp->go) != 0)
+		;
 	uv_run(&t->loop, UV_RUN_DEFAULT);
 	assert(t->conns == NULL && t->zombies == 0);
+	/* The start failed before the owner's handle was made: nobody waits. */
+	if (!t->grp->owner_ready)
+		return NULL;
 	/* The last record: the owner stops looking at this thread. */
 	while (!iot_push(&t->in, 0, IOT_DONE, NULL, 0)) {
 		/* The owner drains without waiting for anything of ours. */
@@ -360,25 +365,34 @@ iothreads *iothreads_start(uv_loop_t *owner, dispatch *d, const server_config *c
 			goto fail;
 		}
 	}
-	if (listen_all(io) != 0)
+	if (listen_all(io) != 0 || sem_init(&io->go, 0, 0) != 0)
 		goto fail;
-	uv_async_init(owner, &io->owner_wake, on_owner_wake);
-	io->owner_wake.data = io;
+	io->go_made = true;
 	for (uint32_t i = 0; i < io->n; i++) {
 		iothread *t = &io->threads[i];
 		int rc = pthread_create(&t->tid, NULL, thread_main, t);
 		if (rc != 0) {
 			log_error("cannot start io thread %u: %s", i, strerror(rc));
-			/* The ones running stop, and the owner loop ends with them. */
-			for (uint32_t k = i; k < io->n; k++, io->done++)
-				io->threads[k].done = true;
-			iothreads_stop(io, true);
-			return io;
+			goto fail;
 		}
 		t->started = true;
 	}
+	uv_async_init(owner, &io->owner_wake, on_owner_wake);
+	io->owner_wake.data = io;
+	io->owner_ready = true;
+	for (uint32_t i = 0; i < io->n; i++)
+		sem_post(&io->go);
 	return io;
 fail:
+	/* The threads made wait at the gate: let them through stopped, so
+	 * they close their listeners, serve nobody and end. */
+	for (uint32_t i = 0; i < io->n; i++) {
+		if (io->threads[i].started) {
+			atomic_store_explicit(&io->threads[i].stop, IOT_STOP_NOW, memory_order_release);
+			uv_async_send(&io->threads[i].wake);
+			sem_post(&io->go);
+		}
+	}
 	iothreads_destroy(io);
 	return NULL;
 }
@@ -394,8 +408,6 @@ void iothreads_stop(iothreads *io, bool now)
 		atomic_store_explicit(&t->stop, now ? IOT_STOP_NOW : IOT_STOP_GRACEFUL, memory_order_release);
 		uv_async_send(&t->wake);
 	}
-	if (io->done == io->n && !uv_is_closing((uv_handle_t *)&io->owner_wake))
-		uv_close((uv_handle_t *)&io->owner_wake, NULL);
 }
 
 void iothreads_destroy(iothreads *io)
@@ -422,6 +434,8 @@ void iothreads_destroy(iothreads *io)
 		spsc_finish(&t->in);
 		spsc_finish(&t->out);
 	}
+	if (io->go_made)
+		sem_destroy(&io->go);
 	mp_buf_finish(&io->scratch);
 	free(io);
 }

@@ -201,8 +201,10 @@ static void conn_reply(iot_conn *cn, const iot_msg *m)
 	cn->owed--;
 	if (cn->zombie) {
 		if (cn->owed == 0) {
+			assert(t->zombies > 0);
 			t->zombies--;
 			conn_free(cn);
+			maybe_end(t);
 		}
 		return;
 	}
@@ -368,7 +370,9 @@ void iot_on_connection(uv_stream_t *listener, int status)
 	if (t->conns)
 		t->conns->prev = cn;
 	t->conns = cn;
-	if (uv_accept(listener, (uv_stream_t *)&cn->tcp) != 0) {
+	/* Stopped (or never started: iothreads_start failed): not served. */
+	if (uv_accept(listener, (uv_stream_t *)&cn->tcp) != 0 ||
+	    atomic_load_explicit(&t->stop, memory_order_acquire) != 0) {
 		conn_close(cn);
 		return;
 	}

@@ -16,6 +16,7 @@
 #include "spsc.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -82,7 +83,10 @@ struct iothreads {
 	uv_loop_t *owner;
 	dispatch *d;
 	const server_config *cfg;
-	uv_async_t owner_wake;
+	uv_async_t owner_wake;   /* initialised once every thread is created */
+	bool owner_ready;        /* ... and so the threads may send to it */
+	sem_t go;                /* a created thread waits here to run */
+	bool go_made;
 	uint32_t n;
 	uint32_t done;           /* threads that sent IOT_DONE */
 	mp_buf scratch;          /* the reply being encoded */
