@@ -250,6 +250,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void conn_block(iot_conn *cn)
 {
 	iothread *t = cn->t;
+	log_debug("io thread %u: the frame ring is full; connection %" PRIu64 " waits", t->index, cn->id);
 	uv_read_stop((uv_stream_t *)&cn->tcp);
 	if (!cn->blocked) {
 		cn->blocked = true;

@@ -3,11 +3,13 @@
  * request path's methods over several connections, pipelined and not,
  * with every reply checked and the stock adding up at the end; the same
  * bytes back as the default path gives for the same requests (a refused
- * stream included); and the options the prototype does not serve refused
+ * stream included); a long pipeline of large frames, whose replies are
+ * large enough to travel as copies, back whole and in order; and the options the prototype does not serve refused
  * at start or, for subscribe, answered with an error that says why.
  */
 #include <criterion/criterion.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -291,6 +293,68 @@ Test(io_threads, replies_are_the_bytes_the_default_path_sends)
 	cr_assert_eq(replies, 8);
 	stop_clean(&srv);
 	stop_clean(&srv_plain);
+}
+
+/* ---- a long pipeline of large frames ----------------------------------------------- */
+
+#define BIG_REQUESTS 600   /* about 25 MB of requests: the rings fill */
+#define BIG_SKUS 1000      /* per avail: a reply of about 70 KB */
+
+typedef struct big_writer {
+	wire_conn w;           /* the connection's socket, its own buffer */
+	int status;
+} big_writer;
+
+static void *write_big(void *arg)
+{
+	big_writer *bw = arg;
+	bw->status = wire_flush(&bw->w, harness_now_ms() + DEADLINE_MS * 2);
+	return NULL;
+}
+
+Test(io_threads, a_long_pipeline_of_large_frames_comes_back_whole_in_order)
+{
+	wire_conn c;
+	srv = start("1");
+	cr_assert_eq(wire_open(&c, srv->port, CLIENT_TIMEOUT_MS), 0, "%s", c.error);
+	static big_writer bw;
+	memset(&bw, 0, sizeof(bw));
+	bw.w.fd = c.fd;
+	mp_buf_init(&bw.w.out);
+	char sku[48];
+	for (uint32_t i = 1; i <= BIG_REQUESTS; i++) {
+		wire_request(&bw.w, i, "avail");
+		mp_write_map(&bw.w.out, 1);
+		mp_write_lit(&bw.w.out, "skus");
+		mp_write_array(&bw.w.out, BIG_SKUS);
+		for (int k = 0; k < BIG_SKUS; k++) {
+			snprintf(sku, sizeof(sku), "sku-%06d-of-request-%06u-padding", k, i);
+			mp_write_cstr(&bw.w.out, sku);
+		}
+	}
+	cr_assert(!mp_buf_failed(&bw.w.out));
+	/* Written from another thread while this one reads the replies, as a
+	 * pipelining client does: neither side waits on the other. */
+	pthread_t tid;
+	cr_assert_eq(pthread_create(&tid, NULL, write_big, &bw), 0);
+	int bad = 0;
+	for (uint32_t i = 1; i <= BIG_REQUESTS; i++) {
+		wire_reply r;
+		if (wire_reply_to(&c, i, harness_now_ms() + DEADLINE_MS * 2, &r) != 0) {
+			bad = -1;
+			break;
+		}
+		uint32_t n = 0;
+		if (r.failed || !mp_read_map(&r.result, &n) || n != BIG_SKUS)
+			bad++;
+	}
+	cr_assert_eq(pthread_join(tid, NULL), 0);
+	cr_assert_eq(bw.status, 0, "sending: %s", bw.w.error);
+	mp_buf_finish(&bw.w.out);
+	cr_assert_eq(bad, 0, "%d replies wrong, or: %s", bad, c.error);
+	cr_assert(!wire_more(&c, 100), "one reply per request");
+	wire_close(&c);
+	stop_clean(&srv);
 }
 
 /* ---- what the prototype does not serve ----------------------------------------------- */
