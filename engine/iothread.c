@@ -137,8 +137,7 @@ static bool owner_has_room(iothread *t)
 		return true;
 	atomic_store_explicit(&t->out_blocked, true, memory_order_seq_cst);
 	/* The thread may have made room between the look and the flag. */
-	atomic_thread_fence(memory_order_seq_cst);
-	return spsc_room(&t->out) >= OWNER_REPLY_ROOM;
+	return spsc_room_sync(&t->out) >= OWNER_REPLY_ROOM;
 }
 
 /* Up to budget of t's records; whether any may be left. */
@@ -174,7 +173,8 @@ static bool owner_drain(iothreads *io, iothread *t, uint32_t budget)
 		n++;
 	}
 	/* The thread stopped reading for want of room: there is some now. */
-	atomic_thread_fence(memory_order_seq_cst);
+	if (n)
+		spsc_pop_sync(&t->in);
 	if (n && atomic_exchange_explicit(&t->in_blocked, false, memory_order_seq_cst))
 		t->out_pushed = true;
 	return n == budget;

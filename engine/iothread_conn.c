@@ -260,8 +260,7 @@ static void conn_block(iot_conn *cn)
 	atomic_store_explicit(&t->in_blocked, true, memory_order_seq_cst);
 	/* The owner may have taken everything between the failed push and the
 	 * flag: then nobody would wake us, so look again. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (spsc_room(&t->in) >= t->in.cap / 2)
+	if (spsc_room_sync(&t->in) >= t->in.cap / 2)
 		uv_async_send(&t->wake);
 }
 
@@ -408,7 +407,8 @@ static void take_replies(iothread *t)
 		n++;
 	}
 	/* The owner stopped taking frames for want of room: there is some. */
-	atomic_thread_fence(memory_order_seq_cst);
+	if (n)
+		spsc_pop_sync(&t->out);
 	if (n && atomic_exchange_explicit(&t->out_blocked, false, memory_order_seq_cst))
 		uv_async_send(&t->grp->owner_wake);
 }

@@ -146,6 +146,21 @@ static inline void spsc_publish(spsc_ring *r)
 	atomic_store_explicit(&r->tail, r->wtail, memory_order_release);
 }
 
+/*
+ * For a producer that found the ring full and set a flag asking the
+ * consumer to wake it: free bytes, with head loaded seq_cst. With the
+ * flag stored seq_cst before, and the consumer's spsc_pop_sync() before it
+ * reads the flag, either this sees the consumer's pops or the consumer sees
+ * the flag (a Dekker handshake made of seq_cst operations rather than
+ * fences, which ThreadSanitizer cannot follow).
+ */
+static inline size_t spsc_room_sync(spsc_ring *r)
+{
+	r->head_seen = atomic_load_explicit(&r->head, memory_order_seq_cst);
+	assert(r->wtail - r->head_seen <= r->cap);
+	return r->cap - (size_t)(r->wtail - r->head_seen);
+}
+
 /* ---- the consumer's side ---------------------------------------------------- */
 
 /*
@@ -184,6 +199,13 @@ static inline void spsc_pop(spsc_ring *r)
 	assert(len32 != SPSC_PAD && r->rhead != r->tail_seen);
 	r->rhead += spsc_record_bytes(len32);
 	atomic_store_explicit(&r->head, r->rhead, memory_order_release);
+}
+
+/* After pops, before reading the producer's "wake me" flag: head again,
+ * stored seq_cst (see spsc_room_sync). */
+static inline void spsc_pop_sync(spsc_ring *r)
+{
+	atomic_store_explicit(&r->head, r->rhead, memory_order_seq_cst);
 }
 
 #endif
