@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,22 +159,24 @@ static bool owner_drain(iothreads *io, iothread *t, uint32_t budget)
 			iot_push(&t->out, m.conn, IOT_REPLY_CLOSE, iot_bytes(mp), (size_t)m.len);
 			break;
 		case IOT_DONE:
+			/* Its last record: answer, and never send to it again. */
 			assert(!t->done);
 			t->done = true;
 			io->done++;
+			iot_push(&t->out, 0, IOT_BYE, NULL, 0);
 			break;
 		default:
 			assert(!"a reply kind in a frame ring");
 		}
 		iot_release(mp);
 		spsc_pop(&t->in);
-		t->out_pushed |= m.kind != IOT_DONE;
+		t->out_pushed = true;
 		n++;
 	}
 	/* The thread stopped reading for want of room: there is some now. */
 	if (n)
 		spsc_pop_sync(&t->in);
-	if (n && atomic_exchange_explicit(&t->in_blocked, false, memory_order_seq_cst))
+	if (n && !t->done && atomic_exchange_explicit(&t->in_blocked, false, memory_order_seq_cst))
 		t->out_pushed = true;
 	return n == budget;
 }
@@ -192,7 +193,7 @@ static void on_owner_wake(uv_async_t *h)
 	}
 	for (uint32_t i = 0; i < io->n; i++) {
 		iothread *t = &io->threads[i];
-		if (t->out_pushed && !t->done) {
+		if (t->out_pushed) {
 			spsc_publish(&t->out);
 			uv_async_send(&t->wake);
 		}
@@ -200,8 +201,10 @@ static void on_owner_wake(uv_async_t *h)
 	}
 	assert(io->done <= io->n);
 	if (io->done == io->n) {
-		/* Every thread has finished: nothing will send to this handle. */
-		uv_close((uv_handle_t *)&io->owner_wake, NULL);
+		/* Every thread is done: the owner loop may end. The handle stays
+		 * open until the threads are joined (iothreads_join), since a
+		 * thread's last uv_async_send() may still be on its way. */
+		uv_unref((uv_handle_t *)&io->owner_wake);
 		return;
 	}
 	if (more)
@@ -284,18 +287,7 @@ static void *thread_main(void *arg)
 	while (sem_wait(&t->grp->go) != 0)
 		;
 	uv_run(&t->loop, UV_RUN_DEFAULT);
-	assert(t->conns == NULL && t->zombies == 0);
-	/* The start failed before the owner's handle was made: nobody waits. */
-	if (!t->grp->owner_ready)
-		return NULL;
-	/* The last record: the owner stops looking at this thread. */
-	while (!iot_push(&t->in, 0, IOT_DONE, NULL, 0)) {
-		/* The owner drains without waiting for anything of ours. */
-		uv_async_send(&t->grp->owner_wake);
-		sched_yield();
-	}
-	spsc_publish(&t->in);
-	uv_async_send(&t->grp->owner_wake);
+	assert(t->conns == NULL && t->zombies == 0 && t->ending);
 	return NULL;
 }
 
@@ -403,21 +395,32 @@ void iothreads_stop(iothreads *io, bool now)
 		return;
 	for (uint32_t i = 0; i < io->n; i++) {
 		iothread *t = &io->threads[i];
-		if (!t->started)
+		/* A done thread's wake handle is closed, or closing. */
+		if (!t->started || t->done)
 			continue;
 		atomic_store_explicit(&t->stop, now ? IOT_STOP_NOW : IOT_STOP_GRACEFUL, memory_order_release);
 		uv_async_send(&t->wake);
 	}
 }
 
+void iothreads_join(iothreads *io)
+{
+	if (io == NULL || io->joined)
+		return;
+	for (uint32_t i = 0; i < io->n; i++)
+		if (io->threads[i].started)
+			pthread_join(io->threads[i].tid, NULL);
+	io->joined = true;
+}
+
 void iothreads_destroy(iothreads *io)
 {
 	if (io == NULL)
 		return;
+	iothreads_join(io);
 	for (uint32_t i = 0; i < io->n; i++) {
 		iothread *t = &io->threads[i];
 		if (t->started) {
-			pthread_join(t->tid, NULL);
 			int rc = uv_loop_close(&t->loop);
 			assert(rc == 0);
 			(void)rc;

@@ -72,8 +72,12 @@ iothreads *iothreads_start(uv_loop_t *owner, dispatch *d, const server_config *c
  */
 void iothreads_stop(iothreads *io, bool now);
 
-/* Wait for the threads and free everything; after the owner loop ended.
- * io may be NULL. */
+/* Wait for the threads to end: once the owner loop's uv_run() has
+ * returned, and before that loop is closed. io may be NULL. */
+void iothreads_join(iothreads *io);
+
+/* Free everything (joining first if need be); after the owner loop is
+ * closed, which closes the owner's handle. io may be NULL. */
 void iothreads_destroy(iothreads *io);
 
 /* The connection counts for stats. */

@@ -63,15 +63,32 @@ static void conn_free(iot_conn *cn)
 	free(cn);
 }
 
-/* The thread ends once it is stopped and has no connection left. */
+/*
+ * Once stopped with no connection left, the thread tells the owner
+ * (IOT_DONE) and closes its wake handle only when the owner's answer
+ * (IOT_BYE) comes: the owner sends to that handle no more after it, so no
+ * uv_async_send() ever meets a closed handle. Each side's last send to the
+ * other's handle comes before that side's end.
+ */
 static void maybe_end(iothread *t)
 {
 	if (t->ending || atomic_load_explicit(&t->stop, memory_order_acquire) == 0 || t->listening ||
 	    t->conns != NULL || t->zombies != 0)
 		return;
 	t->ending = true;
-	uv_close((uv_handle_t *)&t->wake, NULL);
 	uv_close((uv_handle_t *)&t->publish, NULL);
+	if (!t->grp->owner_ready) {
+		/* The start failed: there is no owner to tell. */
+		uv_close((uv_handle_t *)&t->wake, NULL);
+		return;
+	}
+	/* Every frame has had its reply: the ring has room for this. */
+	bool pushed = iot_push(&t->in, 0, IOT_DONE, NULL, 0);
+	assert(pushed);
+	(void)pushed;
+	t->in_pushed = false;
+	spsc_publish(&t->in);
+	uv_async_send(&t->grp->owner_wake);
 }
 
 static void on_close(uv_handle_t *h)
@@ -400,7 +417,13 @@ static void take_replies(iothread *t)
 	uint32_t n = 0;
 	while ((rec = spsc_peek(&t->out, &len)) != NULL) {
 		const iot_msg *m = (const iot_msg *)rec;
-		assert(len >= sizeof(*m) && (m->kind == IOT_REPLY || m->kind == IOT_REPLY_CLOSE));
+		assert(len >= sizeof(*m) && m->kind >= IOT_REPLY && m->kind <= IOT_BYE);
+		if (m->kind == IOT_BYE) {
+			assert(t->ending);
+			spsc_pop(&t->out);
+			uv_close((uv_handle_t *)&t->wake, NULL);
+			return;
+		}
 		conn_reply((iot_conn *)(uintptr_t)m->conn, m);
 		iot_release(m);
 		spsc_pop(&t->out);
@@ -452,6 +475,8 @@ void iot_on_wake(uv_async_t *h)
 {
 	iothread *t = h->data;
 	take_replies(t);
+	if (uv_is_closing((uv_handle_t *)h))
+		return;
 	if (t->blocked)
 		retry_blocked(t);
 	while (t->dirty) {

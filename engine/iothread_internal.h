@@ -27,10 +27,12 @@ typedef enum iot_kind {
 	IOT_FRAME = 1,   /* a whole request frame */
 	IOT_REFUSED,     /* the stream was refused: the error response the
 	                  * thread encoded, to go out after the replies owed */
-	IOT_DONE,        /* the thread has finished; its last record */
+	IOT_DONE,        /* the thread has no connection left; its last record */
 	/* owner -> I/O thread: one per IOT_FRAME or IOT_REFUSED, in order */
 	IOT_REPLY,       /* reply bytes (none for a frame that has no reply) */
 	IOT_REPLY_CLOSE, /* reply bytes, then close (a refusal; out of memory) */
+	IOT_BYE,         /* the answer to IOT_DONE, the owner's last record:
+	                  * the thread may close its wake handle now */
 } iot_kind;
 
 typedef struct iot_msg {
@@ -73,7 +75,7 @@ struct iothread {
 	iot_conn *blocked;       /* connections waiting for room in `in` */
 	uint64_t next_id;
 	uint32_t zombies;        /* closed, still owed replies */
-	bool ending;             /* the thread's handles are closing */
+	bool ending;             /* IOT_DONE sent (or the start failed) */
 };
 
 #define IOT_STOP_GRACEFUL 1
@@ -83,12 +85,15 @@ struct iothreads {
 	uv_loop_t *owner;
 	dispatch *d;
 	const server_config *cfg;
-	uv_async_t owner_wake;   /* initialised once every thread is created */
+	uv_async_t owner_wake;   /* initialised once every thread is created;
+	                          * unreferenced once every thread is done,
+	                          * closed with the owner loop's handles */
 	bool owner_ready;        /* ... and so the threads may send to it */
 	sem_t go;                /* a created thread waits here to run */
 	bool go_made;
 	uint32_t n;
 	uint32_t done;           /* threads that sent IOT_DONE */
+	bool joined;             /* iothreads_join() ran */
 	mp_buf scratch;          /* the reply being encoded */
 	_Atomic uint64_t connections_current;
 	_Atomic uint64_t connections_total;

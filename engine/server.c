@@ -835,6 +835,7 @@ int server_run(const server_config *cfg, core *c, const persist_config *pc, pers
 
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 
+	iothreads_join(srv.io);
 	persist_close(srv.persist);
 	events_close(srv.events);
 	int rc = server_close_loop(&srv);
