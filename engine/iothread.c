@@ -150,24 +150,27 @@ static bool owner_drain(iothreads *io, iothread *t, uint32_t budget)
 		assert(len >= sizeof(m));
 		memcpy(&m, rec, sizeof(m));
 		const iot_msg *mp = (const iot_msg *)rec;
+		bool pushed = true;
 		switch ((iot_kind)m.kind) {
 		case IOT_FRAME:
 			owner_frame(io, t, mp);
 			break;
 		case IOT_REFUSED:
 			dispatch_count_refusal(io->d);
-			iot_push(&t->out, m.conn, IOT_REPLY_CLOSE, iot_bytes(mp), (size_t)m.len);
+			pushed = iot_push(&t->out, m.conn, IOT_REPLY_CLOSE, iot_bytes(mp), (size_t)m.len);
 			break;
 		case IOT_DONE:
 			/* Its last record: answer, and never send to it again. */
 			assert(!t->done);
 			t->done = true;
 			io->done++;
-			iot_push(&t->out, 0, IOT_BYE, NULL, 0);
+			pushed = iot_push(&t->out, 0, IOT_BYE, NULL, 0);
 			break;
 		default:
 			assert(!"a reply kind in a frame ring");
 		}
+		/* owner_has_room() made room for any reply. */
+		assert(pushed);
 		iot_release(mp);
 		spsc_pop(&t->in);
 		t->out_pushed = true;
