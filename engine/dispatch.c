@@ -130,7 +130,7 @@ static int exec_subscription(dispatch *d, dispatch_peer *peer, const proto_reque
 {
 	char msg[200];
 	if (d->events == NULL) {
-		encode_error(out, ALLOT_ERR_UNAVAILABLE, "events are not served here");
+		encode_error(out, ALLOT_ERR_UNAVAILABLE, d->events_off ? d->events_off : "events are not served here");
 		return PROTO_E_UNAVAILABLE;
 	}
 	if (req->cmd->id == CMD_UNSUBSCRIBE) {

@@ -66,6 +66,8 @@ typedef struct dispatch {
 	uint64_t auth_failures;
 	uint64_t closed_for_auth;
 	struct events *events; /* subscriptions; NULL: subscribe is refused */
+	const char *events_off; /* NULL, or why subscribe is refused when
+	                         * events is NULL (--io-threads) */
 } dispatch;
 
 /* What became of one frame. */

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "core.h"
 #include "http.h"
+#include "iothread.h"
 #include "listener.h"
 #include "log.h"
 #include "persist.h"
@@ -73,6 +74,10 @@ static void usage(FILE *f)
 	    "                           (default %d)\n"
 	    "  --frame-timeout-ms N     close a connection whose request is not whole\n"
 	    "                           that long after it began, 0 for never (default %d)\n"
+	    "  --io-threads N           a prototype: N threads (up to %d) do the sockets'\n"
+	    "                           work and hand frames to the one loop, 0 for off\n"
+	    "                           (default 0); durability none only, no --auth-file,\n"
+	    "                           --unix or --metrics (bench/SCALING.md)\n"
 	    "\n"
 	    "Operations over HTTP (see README.md):\n"
 	    "  --metrics ADDR:PORT      serve GET /metrics (Prometheus), /healthz and the\n"
@@ -111,7 +116,7 @@ static void usage(FILE *f)
 	    cc.lines_max, ALLOT_DEFAULT_AVAIL_SKUS_MAX,
 	    (long long)cc.ttl_default_ms, (long long)cc.ttl_max_ms, (long long)cc.retain_ms,
 	    cc.reservations_max, cc.skus_max, ALLOT_DEFAULT_FRAMES_PER_TURN,
-	    ALLOT_DEFAULT_IDLE_TIMEOUT_S, ALLOT_DEFAULT_FRAME_TIMEOUT_MS, pc.ns,
+	    ALLOT_DEFAULT_IDLE_TIMEOUT_S, ALLOT_DEFAULT_FRAME_TIMEOUT_MS, IOTHREAD_MAX, pc.ns,
 	    pc.snapshot_interval_s, (unsigned long long)pc.snapshot_every_records,
 	    ALLOT_DEFAULT_SUBSCRIBER_BYTES_MAX, (unsigned long long)pc.events_keep,
 	    (unsigned long long)pc.journal_keep_ms, (unsigned long long)pc.journal_keep_bytes);
@@ -139,6 +144,7 @@ enum {
 	OPT_UNIX, OPT_FRAMES_PER_TURN, OPT_IDLE_TIMEOUT_S, OPT_FRAME_TIMEOUT_MS,
 	OPT_METRICS, OPT_SUBSCRIBER_BYTES_MAX, OPT_EVENTS_KEEP,
 	OPT_JOURNAL_KEEP_MS, OPT_JOURNAL_KEEP_BYTES,
+	OPT_IO_THREADS,
 	OPT_HELP, OPT_VERSION,
 };
 
@@ -172,6 +178,7 @@ static const struct option options[] = {
 	{ "events-keep", required_argument, NULL, OPT_EVENTS_KEEP },
 	{ "journal-keep-ms", required_argument, NULL, OPT_JOURNAL_KEEP_MS },
 	{ "journal-keep-bytes", required_argument, NULL, OPT_JOURNAL_KEEP_BYTES },
+	{ "io-threads", required_argument, NULL, OPT_IO_THREADS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -281,6 +288,7 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 		case OPT_EVENTS_KEEP: pc->events_keep = (uint64_t)parse_num(name, optarg, 0, INT64_MAX); break;
 		case OPT_JOURNAL_KEEP_MS: pc->journal_keep_ms = (uint64_t)parse_num(name, optarg, 0, 3650LL * 86400000); break;
 		case OPT_JOURNAL_KEEP_BYTES: pc->journal_keep_bytes = (uint64_t)parse_num(name, optarg, 0, INT64_MAX); break;
+		case OPT_IO_THREADS: srv->io_threads = (uint32_t)parse_num(name, optarg, 0, IOTHREAD_MAX); break;
 		case OPT_HELP: usage(stdout); exit(0);
 		case OPT_VERSION: printf("allotd %s\n", ALLOT_VERSION); exit(0);
 		default: usage(stderr); exit(2);
@@ -324,6 +332,12 @@ static void parse_flags(int argc, char **argv, server_config *srv, core_config *
 	}
 	config_blame("auth-file");
 	settle_access(srv, no_auth);
+	config_blame("io-threads");
+	char why[256];
+	if (iothreads_check(srv, pc->mode, why, sizeof(why)) != 0) {
+		fprintf(stderr, "allotd: %s\n", why);
+		exit(2);
+	}
 	config_blame(NULL);
 }
 

@@ -29,6 +29,7 @@
 #include "events.h"
 #include "fair.h"
 #include "http.h"
+#include "iothread.h"
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
@@ -79,6 +80,7 @@ struct server {
 	uint64_t turn_hr, turn_idle;
 	metrics *metrics;     /* NULL without --metrics */
 	http *http;
+	iothreads *io;        /* --io-threads: the sockets' threads; else NULL */
 };
 
 void server_config_default(server_config *cfg)
@@ -541,6 +543,7 @@ static void on_shutdown_timeout(uv_timer_t *t)
 	    srv->cfg->shutdown_timeout_ms);
 	for (conn *cn = srv->conns; cn; cn = cn->next)
 		conn_close(cn);
+	iothreads_stop(srv->io, true);
 	persist_close(srv->persist);
 }
 
@@ -621,12 +624,16 @@ static void on_signal(uv_signal_t *s, int signum)
 		log_warn("received %s again; closing the remaining connections now", name);
 		for (conn *cn = srv->conns; cn; cn = cn->next)
 			conn_close(cn);
+		iothreads_stop(srv->io, true);
 		return;
 	}
 	srv->stopping = true;
 	log_info("received %s; stopping: no new connections, sending the replies owed", name);
 	notify_stopping();
-	uv_close((uv_handle_t *)&srv->listener, NULL);
+	if (srv->io)
+		iothreads_stop(srv->io, false);
+	else
+		uv_close((uv_handle_t *)&srv->listener, NULL);
 	if (srv->unix_listening)
 		uv_close((uv_handle_t *)&srv->unix_listener, NULL);
 	uv_close((uv_handle_t *)&srv->sweep, NULL);
@@ -668,6 +675,9 @@ static void server_stats(void *ud, proto_server_stats *s)
 	s->connections_frame_timeouts = srv->fair.frame_timeouts;
 	s->connections_budget_stops = srv->fair.budget_stops;
 	s->loop_busy_max_us = srv->loop_busy_max_us;
+	if (srv->io)
+		iothreads_counts(srv->io, &s->connections_current, &s->connections_total,
+		    &s->connections_rejected);
 	metrics_subscribers_set(srv->metrics, srv->events ? events_subscriber_count(srv->events) : 0);
 }
 
@@ -710,6 +720,8 @@ static void on_sighup(uv_signal_t *sig, int signum)
 static int listen_on(server *srv)
 {
 	const server_config *cfg = srv->cfg;
+	if (cfg->io_threads)
+		return 0; /* the io threads listen (iothreads_start) */
 	if (listener_tcp(srv->loop, &srv->listener, cfg->bind, cfg->port, cfg->max_connections,
 	        on_connection, srv) != 0)
 		return -1;
@@ -748,6 +760,12 @@ static bool server_start_request_path(server *srv, const persist_config *pc, per
 	if (srv->events == NULL)
 		return false;
 	srv->dispatch.events = srv->events;
+	if (srv->cfg->io_threads) {
+		/* The prototype serves no subscriptions (iothread.h). */
+		srv->dispatch.events = NULL;
+		srv->dispatch.events_off = "subscribe is not served with --io-threads (a prototype); "
+		    "start allotd without it to subscribe";
+	}
 	return true;
 }
 
@@ -806,14 +824,24 @@ int server_run(const server_config *cfg, core *c, const persist_config *pc, pers
 		events_destroy(srv.events);
 		return 1;
 	}
+	if (cfg->io_threads && (srv.io = iothreads_start(srv.loop, &srv.dispatch, cfg)) == NULL) {
+		persist_close(srv.persist);
+		events_close(srv.events);
+		server_close_loop(&srv);
+		events_destroy(srv.events);
+		dispatch_finish(&srv.dispatch);
+		return 1;
+	}
 	server_start_timers(&srv);
 	notify_ready();
 
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 
+	iothreads_join(srv.io);
 	persist_close(srv.persist);
 	events_close(srv.events);
 	int rc = server_close_loop(&srv);
+	iothreads_destroy(srv.io);
 	persist_destroy(srv.persist);
 	events_destroy(srv.events);
 	dispatch_finish(&srv.dispatch);

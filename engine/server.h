@@ -32,6 +32,8 @@ typedef struct server_config {
 	uint32_t sweep_budget;      /* expiries and forgets per tick */
 	uint32_t shutdown_timeout_ms;
 	const char *metrics_listen; /* NULL, or ADDR:PORT serving HTTP (http.h) */
+	uint32_t io_threads;        /* 0: sockets on the loop; else threads for
+	                             * them (iothread.h, a prototype) */
 } server_config;
 
 void server_config_default(server_config *cfg);
