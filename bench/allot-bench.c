@@ -9,6 +9,7 @@
  * (bench_report.c). bench.h lists the other parts.
  */
 #include "bench.h"
+#include "bench_cpu.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -186,6 +187,9 @@ static void usage(FILE *f)
 	    STOCK_LUA_LINES_DEFAULT, LOCATIONS_DEFAULT, HOLD_TTL_MS);
 	fputs("Output\n"
 	    "  --json               also print the results as one JSON object, last line\n"
+	    "  --cpu-pid PID        also report the user and system CPU time process PID\n"
+	    "                       (the server, the Redis of its journal) and the client\n"
+	    "                       spent during the timed run; repeatable\n"
 	    "  --help               print this and exit\n"
 	    "\n"
 	    "Exit status: 0 done, 1 the verdict (flash, redis-lua, redis-lua-lines)\n"
@@ -248,7 +252,7 @@ static void opt_ship_to(const char *s)
 enum {
 	OPT_HOST = 256, OPT_PORT, OPT_CONNS, OPT_PIPELINE, OPT_REQUESTS, OPT_DURATION,
 	OPT_RATE, OPT_WORKLOAD, OPT_SKUS, OPT_LOCATIONS, OPT_STOCK, OPT_SEED, OPT_JSON,
-	OPT_WARMUP, OPT_SETUP, OPT_NO_SETUP, OPT_THREADS, OPT_REDIS_CMD, OPT_ZIPF, OPT_TTL_MS,
+	OPT_WARMUP, OPT_CPU_PID, OPT_SETUP, OPT_NO_SETUP, OPT_THREADS, OPT_REDIS_CMD, OPT_ZIPF, OPT_TTL_MS,
 	OPT_LINES, OPT_STRATEGY, OPT_SHIP_TO, OPT_STORM, OPT_HELP,
 };
 
@@ -317,6 +321,7 @@ static void parse_options(int argc, char **argv)
 		{"seed", required_argument, NULL, OPT_SEED},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"warmup", required_argument, NULL, OPT_WARMUP},
+		{"cpu-pid", required_argument, NULL, OPT_CPU_PID},
 		{"setup", no_argument, NULL, OPT_SETUP},
 		{"no-setup", no_argument, NULL, OPT_NO_SETUP},
 		{"threads", required_argument, NULL, OPT_THREADS},
@@ -388,6 +393,10 @@ static void parse_options(int argc, char **argv)
 			break;
 		case OPT_WARMUP:
 			bench_opt.warmup = opt_double("warmup", optarg, 0.0, RUN_CAP_S);
+			break;
+		case OPT_CPU_PID:
+			if (bench_cpu_watch((int)opt_u64("cpu-pid", optarg, 1, INT32_MAX)) != 0)
+				bench_die("--cpu-pid: at most %d processes", BENCH_CPU_PIDS_MAX);
 			break;
 		case OPT_SETUP:
 			bench_opt.setup = true;

@@ -10,6 +10,7 @@
  * their format: scripts and the README quote them.
  */
 #include "bench.h"
+#include "bench_cpu.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -310,6 +311,7 @@ static void print_text(const totals *s, double rps, const char *verdict_s, const
 	    us(hist_percentile(h, 50.0)), us(hist_percentile(h, 90.0)), us(hist_percentile(h, 99.0)),
 	    us(hist_percentile(h, 99.9)), us(h->total ? h->max : 0), us(h->total ? h->min : 0),
 	    hist_mean(h) / 1000.0);
+	bench_cpu_print(s->replies);
 	printf("ok            %" PRIu64 "\n", s->ok);
 	printf("errors        ");
 	if (s->errs.n == 0)
@@ -368,6 +370,7 @@ static void print_json(const totals *s, double rps, const char *verdict_s)
 		cat(js, sizeof js, ",\"attempts\":%" PRIu64 ",\"successes\":%" PRIu64
 		    ",\"out_of_stock\":%" PRIu64 ",\"verdict\":\"%s\"",
 		    s->attempts, s->successes, s->oos, verdict_s);
+	bench_cpu_json(js, sizeof js);
 	cat(js, sizeof js, "}");
 	printf("%s\n", js);
 }

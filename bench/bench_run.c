@@ -16,6 +16,7 @@
  * the final probe sees every reply.
  */
 #include "bench.h"
+#include "bench_cpu.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -37,6 +38,8 @@ void run_finish(worker *w)
 		return;
 	w->run_over = true;
 	w->run_end = bench_mono_ns();
+	if (w->idx == 0)
+		bench_cpu_end();
 	w->no_reply += w->inflight;
 	uv_timer_stop(&w->tick);
 	uv_timer_stop(&w->timer);
@@ -210,6 +213,10 @@ static void run_phase(worker *w)
 	uv_update_time(&w->loop);
 	uint64_t now = bench_mono_ns();
 	uint64_t warm = (uint64_t)(bench_opt.warmup * (double)BENCH_NS_PER_S);
+	/* CPU from here: with --warmup it counts the warmup too (compare
+	 * runs without). */
+	if (w->idx == 0)
+		bench_cpu_begin();
 	w->start = now;
 	w->measure_start = now + warm;
 	uint64_t cap = now + (uint64_t)(RUN_CAP_S * (double)BENCH_NS_PER_S);
