@@ -77,7 +77,7 @@ static void usage(FILE *f)
 	    "  --io-threads N           a prototype: N threads (up to %d) do the sockets'\n"
 	    "                           work and hand frames to the one loop, 0 for off\n"
 	    "                           (default 0); durability none only, no --auth-file,\n"
-	    "                           --unix or --metrics (bench/SCALING.md)\n"
+	    "                           --unix or --metrics (bench/README.md)\n"
 	    "\n"
 	    "Operations over HTTP (see README.md):\n"
 	    "  --metrics ADDR:PORT      serve GET /metrics (Prometheus), /healthz and the\n"
