@@ -1,5 +1,7 @@
 /*
  * server.c - listener, connections, request path, sweep and shutdown.
+ * Signals and the stats the server keeps are server_control.c's; the
+ * state both share is server_internal.h's.
  *
  * The request path: bytes land in the connection's input buffer (libuv
  * reads straight into it), an mp_reader cuts complete messages off its
@@ -35,12 +37,12 @@
 #include "notify.h"
 #include "outq.h"
 #include "persist.h"
+#include "server_internal.h"
 
 #include <allot/protocol.h>
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <jemalloc/jemalloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,37 +53,6 @@
 
 /* Buffers handed to one write: the open slots at the queue's front. */
 #define CONN_IOV_MAX 16
-
-struct server {
-	const server_config *cfg;
-	core *core;
-	uv_loop_t *loop;
-	uv_tcp_t listener;
-	uv_pipe_t unix_listener;
-	bool unix_listening;  /* unix_listener is initialised */
-	bool unix_made;       /* the socket file is ours to remove */
-	uv_timer_t sweep;
-	uv_timer_t shutdown_timer;
-	uv_signal_t sigint, sigterm, sighup;
-	dispatch dispatch;
-	conn *conns;
-	conn *waiting;        /* connections whose replies wait */
-	fair fair;            /* the frame budget's backlog, the timeouts */
-	uint64_t next_conn_id;
-	uint64_t connections_current;
-	uint64_t connections_total;
-	uint64_t connections_rejected;
-	uint64_t loop_busy_max_us; /* the longest loop turn */
-	bool stopping;
-	persist *persist;
-	events *events;       /* subscriptions and the turn's events */
-	uint64_t acked_lsn;
-	uv_prepare_t busy_meter;
-	uint64_t turn_hr, turn_idle;
-	metrics *metrics;     /* NULL without --metrics */
-	http *http;
-	iothreads *io;        /* --io-threads: the sockets' threads; else NULL */
-};
 
 void server_config_default(server_config *cfg)
 {
@@ -272,7 +243,7 @@ void conn_flush(conn *cn)
 }
 
 /* Stop reading; send what is owed, then close. */
-static void conn_finish(conn *cn)
+void conn_finish(conn *cn)
 {
 	if (cn->closing)
 		return;
@@ -523,7 +494,7 @@ static void on_connection(uv_stream_t *listener, int status)
 	log_debug("connection %" PRIu64 " accepted%s", cn->id, tcp ? "" : " on the Unix socket");
 }
 
-/* ---- timers, signals, shutdown ------------------------------------------- */
+/* ---- timers (signals and the stop are server_control.c's) ------------------ */
 
 static void on_sweep(uv_timer_t *t)
 {
@@ -534,17 +505,6 @@ static void on_sweep(uv_timer_t *t)
 	 * from its own callback again at once, starving the requests. */
 	if (done >= srv->cfg->sweep_budget)
 		uv_timer_start(t, on_sweep, 1, srv->cfg->sweep_interval_ms);
-}
-
-static void on_shutdown_timeout(uv_timer_t *t)
-{
-	server *srv = t->data;
-	log_warn("shutdown: replies still unsent after %u ms; closing the remaining connections",
-	    srv->cfg->shutdown_timeout_ms);
-	for (conn *cn = srv->conns; cn; cn = cn->next)
-		conn_close(cn);
-	iothreads_stop(srv->io, true);
-	persist_close(srv->persist);
 }
 
 /* ---- durability hooks ------------------------------------------------------ */
@@ -616,106 +576,6 @@ static void close_handle(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
-static void on_signal(uv_signal_t *s, int signum)
-{
-	server *srv = s->data;
-	const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
-	if (srv->stopping) {
-		log_warn("received %s again; closing the remaining connections now", name);
-		for (conn *cn = srv->conns; cn; cn = cn->next)
-			conn_close(cn);
-		iothreads_stop(srv->io, true);
-		return;
-	}
-	srv->stopping = true;
-	log_info("received %s; stopping: no new connections, sending the replies owed", name);
-	notify_stopping();
-	if (srv->io)
-		iothreads_stop(srv->io, false);
-	else
-		uv_close((uv_handle_t *)&srv->listener, NULL);
-	if (srv->unix_listening)
-		uv_close((uv_handle_t *)&srv->unix_listener, NULL);
-	uv_close((uv_handle_t *)&srv->sweep, NULL);
-	/* The signal handlers stay, so a repeated signal is handled rather
-	 * than killing the process, but they no longer keep the loop alive. */
-	uv_unref((uv_handle_t *)&srv->sigint);
-	uv_unref((uv_handle_t *)&srv->sigterm);
-	uv_unref((uv_handle_t *)&srv->sighup);
-	uv_timer_start(&srv->shutdown_timer, on_shutdown_timeout, srv->cfg->shutdown_timeout_ms, 0);
-	uv_unref((uv_handle_t *)&srv->shutdown_timer);
-	uv_close((uv_handle_t *)&srv->busy_meter, NULL);
-	http_stop(srv->http);
-	conn *next;
-	for (conn *cn = srv->conns; cn; cn = next) {
-		next = cn->next;
-		conn_finish(cn);
-	}
-	persist_stop(srv->persist);
-}
-
-/* The figures of `stats` that the server keeps. */
-static void server_stats(void *ud, proto_server_stats *s)
-{
-	server *srv = ud;
-	uint64_t epoch = 1;
-	size_t len = sizeof(epoch);
-	mallctl("epoch", &epoch, &len, &epoch, len);
-	size_t v;
-	len = sizeof(v);
-	if (mallctl("stats.allocated", &v, &len, NULL, 0) == 0)
-		s->memory_allocated = v;
-	len = sizeof(v);
-	if (mallctl("stats.resident", &v, &len, NULL, 0) == 0)
-		s->memory_resident = v;
-	s->connections_current = srv->connections_current;
-	s->connections_total = srv->connections_total;
-	s->connections_rejected = srv->connections_rejected;
-	s->connections_idle_closed = srv->fair.idle_closed;
-	s->connections_frame_timeouts = srv->fair.frame_timeouts;
-	s->connections_budget_stops = srv->fair.budget_stops;
-	s->loop_busy_max_us = srv->loop_busy_max_us;
-	if (srv->io)
-		iothreads_counts(srv->io, &s->connections_current, &s->connections_total,
-		    &s->connections_rejected);
-	metrics_subscribers_set(srv->metrics, srv->events ? events_subscriber_count(srv->events) : 0);
-}
-
-/*
- * SIGHUP: read the auth file again. A file that does not load leaves the
- * tokens in force as they were (the reason is logged). Otherwise the new
- * set replaces the old at once: each authenticated connection keeps going
- * under its token's new line (its role may have changed), and those whose
- * token is gone get what they are owed and are closed.
- */
-static void on_sighup(uv_signal_t *sig, int signum)
-{
-	server *srv = sig->data;
-	if (srv->cfg->auth_file == NULL) {
-		log_warn("received SIGHUP; there is no --auth-file to read again");
-		return;
-	}
-	char why[512];
-	auth_set *fresh = NULL, *old = srv->dispatch.auth;
-	if (auth_set_load(srv->cfg->auth_file, &fresh, why, sizeof(why)) != 0) {
-		log_error("received SIGHUP; keeping the %u tokens in force: %s", old ? old->ntokens : 0, why);
-		return;
-	}
-	dispatch_set_auth(&srv->dispatch, fresh);
-	uint32_t closed = 0;
-	conn *next;
-	for (conn *cn = srv->conns; cn; cn = next) {
-		next = cn->next;
-		if (!dispatch_peer_rebind(&srv->dispatch, &cn->peer) && !cn->closing) {
-			closed++;
-			conn_finish(cn);
-		}
-	}
-	auth_set_destroy(old);
-	log_info("received SIGHUP; %u tokens of %u names from %s; closed %u connections whose token was "
-	    "removed", fresh->ntokens, fresh->nnames, srv->cfg->auth_file, closed);
-}
-
 /* The TCP listener, and the Unix socket's with --unix. 0, or -1 logged. */
 static int listen_on(server *srv)
 {
@@ -752,7 +612,7 @@ static bool server_start_request_path(server *srv, const persist_config *pc, per
 	}
 	if (dispatch_init(&srv->dispatch, srv->core, &limits, srv->persist, mode, clock_now_ms()) != 0)
 		return false;
-	srv->dispatch.server_stats = server_stats;
+	srv->dispatch.server_stats = server_stats_fill;
 	srv->dispatch.server_stats_ud = srv;
 	dispatch_set_auth(&srv->dispatch, srv->cfg->auth);
 	events_config ec = { .subscriber_bytes_max = srv->cfg->subscriber_bytes_max };
@@ -778,16 +638,7 @@ static void server_start_timers(server *srv)
 	uv_timer_init(srv->loop, &srv->sweep);
 	srv->sweep.data = srv;
 	uv_timer_start(&srv->sweep, on_sweep, srv->cfg->sweep_interval_ms, srv->cfg->sweep_interval_ms);
-	uv_timer_init(srv->loop, &srv->shutdown_timer);
-	srv->shutdown_timer.data = srv;
-	uv_signal_init(srv->loop, &srv->sigint);
-	uv_signal_init(srv->loop, &srv->sigterm);
-	srv->sigint.data = srv->sigterm.data = srv;
-	uv_signal_start(&srv->sigint, on_signal, SIGINT);
-	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
-	uv_signal_init(srv->loop, &srv->sighup);
-	srv->sighup.data = srv;
-	uv_signal_start(&srv->sighup, on_sighup, SIGHUP);
+	server_signals_start(srv);
 	fair_start(&srv->fair, srv->loop, srv->cfg, &srv->conns);
 }
 
