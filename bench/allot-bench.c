@@ -187,6 +187,8 @@ static void usage(FILE *f)
 	    STOCK_LUA_LINES_DEFAULT, LOCATIONS_DEFAULT, HOLD_TTL_MS);
 	fputs("Output\n"
 	    "  --json               also print the results as one JSON object, last line\n"
+	    "  --token TOKEN        send auth {token} first on every allotd connection\n"
+	    "                       (default: ALLOT_TOKEN from the environment, if set)\n"
 	    "  --cpu-pid PID        also report the user and system CPU time process PID\n"
 	    "                       (the server, the Redis of its journal) and the client\n"
 	    "                       spent during the timed run; repeatable\n"
@@ -252,7 +254,7 @@ static void opt_ship_to(const char *s)
 enum {
 	OPT_HOST = 256, OPT_PORT, OPT_CONNS, OPT_PIPELINE, OPT_REQUESTS, OPT_DURATION,
 	OPT_RATE, OPT_WORKLOAD, OPT_SKUS, OPT_LOCATIONS, OPT_STOCK, OPT_SEED, OPT_JSON,
-	OPT_WARMUP, OPT_CPU_PID, OPT_SETUP, OPT_NO_SETUP, OPT_THREADS, OPT_REDIS_CMD, OPT_ZIPF, OPT_TTL_MS,
+	OPT_WARMUP, OPT_CPU_PID, OPT_TOKEN, OPT_SETUP, OPT_NO_SETUP, OPT_THREADS, OPT_REDIS_CMD, OPT_ZIPF, OPT_TTL_MS,
 	OPT_LINES, OPT_STRATEGY, OPT_SHIP_TO, OPT_STORM, OPT_HELP,
 };
 
@@ -322,6 +324,7 @@ static void parse_options(int argc, char **argv)
 		{"json", no_argument, NULL, OPT_JSON},
 		{"warmup", required_argument, NULL, OPT_WARMUP},
 		{"cpu-pid", required_argument, NULL, OPT_CPU_PID},
+		{"token", required_argument, NULL, OPT_TOKEN},
 		{"setup", no_argument, NULL, OPT_SETUP},
 		{"no-setup", no_argument, NULL, OPT_NO_SETUP},
 		{"threads", required_argument, NULL, OPT_THREADS},
@@ -337,6 +340,9 @@ static void parse_options(int argc, char **argv)
 	};
 	int ch;
 	opterr = 0;
+	const char *env_token = getenv("ALLOT_TOKEN");
+	if (env_token && *env_token)
+		bench_opt.token = env_token;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_HOST:
@@ -393,6 +399,9 @@ static void parse_options(int argc, char **argv)
 			break;
 		case OPT_WARMUP:
 			bench_opt.warmup = opt_double("warmup", optarg, 0.0, RUN_CAP_S);
+			break;
+		case OPT_TOKEN:
+			bench_opt.token = optarg;
 			break;
 		case OPT_CPU_PID:
 			if (bench_cpu_watch((int)opt_u64("cpu-pid", optarg, 1, INT32_MAX)) != 0)

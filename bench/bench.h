@@ -116,6 +116,7 @@ enum kind {
 	K_SETUP,       /* stock.set, location.put or SET while loading */
 	K_SCRIPT_LOAD, /* SCRIPT LOAD: the reply is the sha */
 	K_PROBE,       /* stock.get / MGET before and after the run */
+	K_AUTH,        /* auth with --token, first on every allotd connection */
 	K_RESERVE,     /* from here on: timed requests */
 	K_COMMIT,
 	K_RELEASE,
@@ -161,6 +162,7 @@ typedef struct bench_options {
 	double ship_lat, ship_lon;  /* SHIP_FIXED */
 	bool routing;  /* --strategy or --ship-to: locations get coordinates */
 	bool storm;    /* connections opened at the start of the timed phase */
+	const char *token; /* --token or ALLOT_TOKEN: auth first on every connection */
 } bench_options;
 
 extern bench_options bench_opt;
@@ -393,6 +395,8 @@ void rpc_reserve_one(conn *c, char id_prefix, const char *sku_prefix, uint64_t s
 void rpc_reserve_lines(conn *c, char id_prefix, const char *sku_prefix, const uint32_t *skus,
     const uint32_t *qtys, uint32_t n, uint64_t ttl_ms, uint64_t t, bool measured);
 void rpc_finish(conn *c, uint8_t kind, const char *id, uint32_t len, uint64_t t, bool measured);
+/* auth {token}, untimed; a refusal fails the connection. */
+void rpc_auth(conn *c, const char *token);
 void rpc_avail(conn *c, const uint32_t *skus, uint32_t n, uint64_t t, bool measured);
 int rpc_take(conn *c, const uint8_t *p, size_t len, size_t *used, uint64_t now);
 void rpc_parse_stock_get(mp_cursor *cur, stock_view *v);

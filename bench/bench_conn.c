@@ -344,6 +344,10 @@ static void connect_cb(uv_connect_t *req, int status)
 		return;
 	}
 	c->connected = true;
+	/* auth goes first; allotd answers in order, so what follows is sent
+	 * with the token's role */
+	if (bench_opt.token && !bench_opt.redis)
+		rpc_auth(c, bench_opt.token);
 	/* in the timed phase only the storm connects: it starts sending; one
 	 * that connects after the run just stays idle */
 	if (c->w->phase == PH_SETUP)

@@ -48,6 +48,14 @@ static void rpc_begin(conn *c, const char *method, uint32_t npairs, uint8_t kind
 	conn_track(c, kind, id, t, measured);
 }
 
+void rpc_auth(conn *c, const char *token)
+{
+	assert(token != NULL && !bench_opt.redis);
+	rpc_begin(c, "auth", 1, K_AUTH, 0, false);
+	mp_write_lit(&c->out, "token");
+	mp_write_cstr(&c->out, token);
+}
+
 /* prefix + decimal i as a MessagePack str. */
 static void write_name(mp_buf *b, const char *prefix, uint64_t i)
 {

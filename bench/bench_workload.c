@@ -516,6 +516,14 @@ void wl_on_reply(conn *c, const inflight *f, reply *r, uint64_t now)
 	case K_PROBE:
 		on_probe_reply(c, r);
 		break;
+	case K_AUTH:
+		if (r->code) {
+			char why[256];
+			snprintf(why, sizeof why, "auth refused: %.*s: %.*s", (int)r->code_len, r->code,
+			    (int)r->msg_len, r->msg ? r->msg : "");
+			conn_fail(c, why);
+		}
+		break;
 	default:
 		break;
 	}

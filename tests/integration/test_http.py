@@ -299,6 +299,44 @@ def test_auth():
         check(token not in log, "the token never appears in the log")
 
 
+def test_bench_sends_its_token():
+    """allot-bench against an allotd with tokens: refused without one, served
+    with --token and with ALLOT_TOKEN, each request counted as the token's."""
+    check(BENCH is not None, "ALLOT_BENCH is set")
+    out = subprocess.run([CLI, "token", "new", "loadgen", "admin"], capture_output=True, text=True).stdout
+    token = re.search(r"token: (\S+)", out).group(1)
+    line = re.search(r"line: (.+)", out).group(1)
+    with tempfile.NamedTemporaryFile("w", suffix=".auth", delete=False) as f:
+        f.write(line + "\n")
+        path = f.name
+    srv = Server("--auth-file", path, token=token)
+    env = {k: v for k, v in os.environ.items() if k != "ALLOT_TOKEN"}
+    argv = [BENCH, "--port", str(srv.port), "--workload", "checkout", "--connections", "4",
+            "--requests", "2000", "--skus", "20"]
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+        check(p.returncode == 2 and "UNAUTHORIZED" in p.stderr,
+              "without a token: rc %d, %s" % (p.returncode, p.stderr[-200:]))
+        p = subprocess.run(argv + ["--token", "wrong"], capture_output=True, text=True, timeout=120,
+                           env=env)
+        check(p.returncode == 2 and "auth refused" in p.stderr,
+              "a wrong token: rc %d, %s" % (p.returncode, p.stderr[-200:]))
+        p = subprocess.run(argv + ["--token", token], capture_output=True, text=True, timeout=120,
+                           env=env)
+        check(p.returncode == 0 and "errors        none" in p.stdout,
+              "with --token: rc %d, %s %s" % (p.returncode, p.stdout[-300:], p.stderr[-200:]))
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                           env=dict(env, ALLOT_TOKEN=token))
+        check(p.returncode == 0, "with ALLOT_TOKEN: rc %d, %s" % (p.returncode, p.stderr[-200:]))
+        _, stats = srv.call("stats")
+        mine = stats["access"]["by_name"].get("loadgen", {})
+        check(mine.get("requests", 0) >= 4000, "the runs' requests are the token's: %r" % mine)
+    finally:
+        log = srv.stop()
+        os.unlink(path)
+        check(token not in log, "the token never appears in the log")
+
+
 def test_healthz_follows_redis():
     if not REDIS:
         raise AssertionError("no redis-server (REDIS_SERVER)")
@@ -380,8 +418,8 @@ def test_page_in_chromium():
         srv.stop()
 
 
-TESTS = [test_metrics_promtool, test_bad_requests_and_limits, test_auth, test_healthz_follows_redis,
-         test_page_in_chromium]
+TESTS = [test_metrics_promtool, test_bad_requests_and_limits, test_auth, test_bench_sends_its_token,
+         test_healthz_follows_redis, test_page_in_chromium]
 
 if __name__ == "__main__":
     only = sys.argv[1:]
