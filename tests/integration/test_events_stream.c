@@ -152,23 +152,34 @@ static int count_of(const char *rid, const char *status)
 	return n;
 }
 
-static void write_reserve(wire_conn *c, uint32_t id, int order)
+/* reserve {order_id, lines: [{sku, qty: 1}], ttl_ms, allow_backorder?}. */
+static void write_hold(wire_conn *c, uint32_t id, const char *order, const char *sku, int64_t ttl_ms,
+    bool backorder)
 {
-	char name[32];
-	snprintf(name, sizeof(name), "o-%d", order);
 	wire_request(c, id, "reserve");
-	mp_write_map(&c->out, 3);
+	mp_write_map(&c->out, backorder ? 4 : 3);
 	mp_write_lit(&c->out, "order_id");
-	mp_write_cstr(&c->out, name);
+	mp_write_cstr(&c->out, order);
 	mp_write_lit(&c->out, "lines");
 	mp_write_array(&c->out, 1);
 	mp_write_map(&c->out, 2);
 	mp_write_lit(&c->out, "sku");
-	mp_write_lit(&c->out, "K");
+	mp_write_cstr(&c->out, sku);
 	mp_write_lit(&c->out, "qty");
 	mp_write_int(&c->out, 1);
 	mp_write_lit(&c->out, "ttl_ms");
-	mp_write_int(&c->out, 600000);
+	mp_write_int(&c->out, ttl_ms);
+	if (backorder) {
+		mp_write_lit(&c->out, "allow_backorder");
+		mp_write_bool(&c->out, true);
+	}
+}
+
+static void write_reserve(wire_conn *c, uint32_t id, int order)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "o-%d", order);
+	write_hold(c, id, name, "K", 600000, false);
 }
 
 /* The acknowledged changes: reserves' ids, and which were committed. */
@@ -185,6 +196,14 @@ static void reply_of(wire_conn *c, uint32_t id, int64_t deadline, bool keep)
 		cr_assert(wire_get_text(r.result, "reservation_id", held[nheld], sizeof(held[0])));
 		nheld++;
 	}
+}
+
+/* Send what is written on c and expect request id to succeed. */
+static void call_ok(wire_conn *c, uint32_t id)
+{
+	int64_t deadline = harness_now_ms() + CALL_MS;
+	cr_assert_eq(wire_flush(c, deadline), 0, "%s", c->error);
+	reply_of(c, id, deadline, false);
 }
 
 static uint32_t msgid = 1;
@@ -217,6 +236,20 @@ static harness_server *up(redis_server *rs, wire_conn *c)
 	return s;
 }
 
+static void set_k(wire_conn *c, int64_t on_hand)
+{
+	uint32_t id = msgid++;
+	wire_request(c, id, "stock.set");
+	mp_write_map(&c->out, 3);
+	mp_write_lit(&c->out, "sku");
+	mp_write_lit(&c->out, "K");
+	mp_write_lit(&c->out, "location");
+	mp_write_lit(&c->out, "W1");
+	mp_write_lit(&c->out, "on_hand");
+	mp_write_int(&c->out, on_hand);
+	call_ok(c, id);
+}
+
 Test(events_stream, xread_across_kill9_sees_every_acknowledged_event_once_in_seq_order,
     .timeout = 240)
 {
@@ -228,18 +261,7 @@ Test(events_stream, xread_across_kill9_sees_every_acknowledged_event_once_in_seq
 	wire_conn c;
 	harness_server *srv = up(rs, &c);
 
-	uint32_t id = msgid++;
-	wire_request(&c, id, "stock.set");
-	mp_write_map(&c.out, 3);
-	mp_write_lit(&c.out, "sku");
-	mp_write_lit(&c.out, "K");
-	mp_write_lit(&c.out, "location");
-	mp_write_lit(&c.out, "W1");
-	mp_write_lit(&c.out, "on_hand");
-	mp_write_int(&c.out, 100000);
-	int64_t deadline = harness_now_ms() + CALL_MS;
-	cr_assert_eq(wire_flush(&c, deadline), 0, "%s", c.error);
-	reply_of(&c, id, deadline, false);
+	set_k(&c, 100000);
 	for (int i = 0; i < SEQUENTIAL; i++)
 		one(&c, i, i % 4 == 0);
 	consume(rc);
@@ -248,7 +270,7 @@ Test(events_stream, xread_across_kill9_sees_every_acknowledged_event_once_in_seq
 	uint32_t first = msgid;
 	for (int i = 0; i < PIPELINED; i++)
 		write_reserve(&c, msgid++, SEQUENTIAL + i);
-	deadline = harness_now_ms() + CALL_MS;
+	int64_t deadline = harness_now_ms() + CALL_MS;
 	cr_assert_eq(wire_flush(&c, deadline), 0, "%s", c.error);
 	for (int i = 0; i < READ_BEFORE_KILL; i++)
 		reply_of(&c, first + (uint32_t)i, deadline, true);
@@ -281,7 +303,7 @@ Test(events_stream, xread_across_kill9_sees_every_acknowledged_event_once_in_seq
 	/* A live subscriber's seq goes on from the stream's. */
 	wire_conn sub;
 	cr_assert_eq(wire_open(&sub, srv->port, CALL_MS), 0, "%s", sub.error);
-	id = msgid++;
+	uint32_t id = msgid++;
 	wire_request(&sub, id, "subscribe");
 	mp_write_map(&sub.out, 1);
 	mp_write_lit(&sub.out, "topics");
@@ -312,25 +334,7 @@ static void subscribe_all(wire_conn *sub)
 	mp_write_array(&sub->out, 2);
 	mp_write_lit(&sub->out, "reservation");
 	mp_write_lit(&sub->out, "stock");
-	int64_t deadline = harness_now_ms() + CALL_MS;
-	cr_assert_eq(wire_flush(sub, deadline), 0, "%s", sub->error);
-	reply_of(sub, id, deadline, false);
-}
-
-static void set_k(wire_conn *c, int64_t on_hand)
-{
-	uint32_t id = msgid++;
-	wire_request(c, id, "stock.set");
-	mp_write_map(&c->out, 3);
-	mp_write_lit(&c->out, "sku");
-	mp_write_lit(&c->out, "K");
-	mp_write_lit(&c->out, "location");
-	mp_write_lit(&c->out, "W1");
-	mp_write_lit(&c->out, "on_hand");
-	mp_write_int(&c->out, on_hand);
-	int64_t deadline = harness_now_ms() + CALL_MS;
-	cr_assert_eq(wire_flush(c, deadline), 0, "%s", c->error);
-	reply_of(c, id, deadline, false);
+	call_ok(sub, id);
 }
 
 /* In sync mode an event leaves only once its change is durable: while
@@ -366,19 +370,7 @@ Test(events_stream, sync_events_wait_for_durability_and_expiries_reach_the_strea
 
 	/* A hold of 300 ms, left to expire. */
 	id = msgid++;
-	wire_request(&c, id, "reserve");
-	mp_write_map(&c.out, 3);
-	mp_write_lit(&c.out, "order_id");
-	mp_write_lit(&c.out, "short");
-	mp_write_lit(&c.out, "lines");
-	mp_write_array(&c.out, 1);
-	mp_write_map(&c.out, 2);
-	mp_write_lit(&c.out, "sku");
-	mp_write_lit(&c.out, "K");
-	mp_write_lit(&c.out, "qty");
-	mp_write_int(&c.out, 1);
-	mp_write_lit(&c.out, "ttl_ms");
-	mp_write_int(&c.out, 300);
+	write_hold(&c, id, "short", "K", 300, false);
 	int64_t deadline = harness_now_ms() + CALL_MS;
 	cr_assert_eq(wire_flush(&c, deadline), 0, "%s", c.error);
 	wire_reply r;
@@ -480,13 +472,6 @@ Test(events_stream, a_redis_restart_under_load_writes_no_event_twice, .timeout =
 #define BACKORDERS 600
 #define KEEP 300
 
-static void call_ok(wire_conn *c, uint32_t id)
-{
-	int64_t deadline = harness_now_ms() + CALL_MS;
-	cr_assert_eq(wire_flush(c, deadline), 0, "%s", c->error);
-	reply_of(c, id, deadline, false);
-}
-
 Test(events_stream, a_turn_of_many_events_is_split_into_entries_and_old_ones_trimmed, .timeout = 120)
 {
 	char err[1024];
@@ -512,21 +497,7 @@ Test(events_stream, a_turn_of_many_events_is_split_into_entries_and_old_ones_tri
 	call_ok(&c, id);
 	for (int i = 0; i < BACKORDERS; i++) {
 		id = msgid++;
-		wire_request(&c, id, "reserve");
-		mp_write_map(&c.out, 4);
-		mp_write_lit(&c.out, "order_id");
-		mp_write_lit(&c.out, "bo");
-		mp_write_lit(&c.out, "lines");
-		mp_write_array(&c.out, 1);
-		mp_write_map(&c.out, 2);
-		mp_write_lit(&c.out, "sku");
-		mp_write_lit(&c.out, "B");
-		mp_write_lit(&c.out, "qty");
-		mp_write_int(&c.out, 1);
-		mp_write_lit(&c.out, "ttl_ms");
-		mp_write_int(&c.out, 600000);
-		mp_write_lit(&c.out, "allow_backorder");
-		mp_write_bool(&c.out, true);
+		write_hold(&c, id, "bo", "B", 600000, true);
 		call_ok(&c, id);
 	}
 	id = msgid++;
