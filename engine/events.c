@@ -41,7 +41,6 @@ struct events {
 	uint32_t nsubs;
 	uint64_t seq;
 	mp_buf item;       /* the event being published, as the stream's item */
-	mp_buf map;        /* and as its map */
 	mp_buf note;       /* its notification, written once for every subscriber */
 	uint64_t gate_lsn; /* this drain's: notifications leave once acked to it */
 	uint64_t batch_first;
@@ -214,10 +213,8 @@ static void publish(events *ev, proto_event *e, const core_resv *r)
 				continue;
 		}
 		if (!encoded) {
-			mp_buf_reset(&ev->map);
-			event_write_map(&ev->map, e);
 			mp_buf_reset(&ev->note);
-			event_write_notification(&ev->note, ev->map.data, ev->map.len);
+			event_write_notification(&ev->note, e);
 			encoded = true;
 		}
 		sub_queue(ev, s);
@@ -310,7 +307,6 @@ events *events_create(uv_loop_t *loop, dispatch *d, persist *p, const events_con
 	ev->cfg = *cfg;
 	ev->seq = seq;
 	mp_buf_init(&ev->item);
-	mp_buf_init(&ev->map);
 	mp_buf_init(&ev->note);
 	uv_check_init(loop, &ev->check);
 	ev->check.data = ev;
@@ -340,7 +336,6 @@ void events_destroy(events *ev)
 		free(s);
 	}
 	mp_buf_finish(&ev->item);
-	mp_buf_finish(&ev->map);
 	mp_buf_finish(&ev->note);
 	free(ev);
 }

@@ -117,18 +117,6 @@ int proto_decode_subscribe(proto_decoder *d, params *p, proto_request *req)
 
 /* ---- an event ---------------------------------------------------------- */
 
-static void kv_int(mp_buf *out, const char *k, int64_t v)
-{
-	mp_write_cstr(out, k);
-	mp_write_int(out, v);
-}
-
-static void kv_str(mp_buf *out, const char *k, core_str v)
-{
-	mp_write_cstr(out, k);
-	mp_write_str(out, v.p, v.len);
-}
-
 /* Fields after topic, seq and at, by topic. */
 static uint32_t topic_fields(uint32_t topic)
 {
@@ -142,70 +130,74 @@ static uint32_t topic_fields(uint32_t topic)
 	return 0;
 }
 
-void event_write_map(mp_buf *out, const proto_event *e)
+/* A field's key, when the event is written as a map. */
+#define KEY(out, keys, lit) \
+	do { \
+		if (keys) \
+			mp_write_lit(out, lit); \
+	} while (0)
+
+/*
+ * The event's fields in their one order: as a map {topic, seq, at, ...}
+ * (keys true: a notification) or as an array of the same values (the
+ * stream's item), so the two can never disagree.
+ */
+static void write_event(mp_buf *out, const proto_event *e, bool keys)
 {
 	assert(event_topic_name(e->topic) != NULL);
 	assert(e->seq > 0);
-	mp_write_map(out, 3 + topic_fields(e->topic));
-	mp_write_lit(out, "topic");
+	uint32_t n = 3 + topic_fields(e->topic);
+	if (keys)
+		mp_write_map(out, n);
+	else
+		mp_write_array(out, n);
+	KEY(out, keys, "topic");
 	mp_write_cstr(out, event_topic_name(e->topic));
-	mp_write_lit(out, "seq");
+	KEY(out, keys, "seq");
 	mp_write_uint(out, e->seq);
-	kv_int(out, "at", e->at_ms);
+	KEY(out, keys, "at");
+	mp_write_int(out, e->at_ms);
 	if (e->topic == EVENT_RESERVATION) {
-		mp_write_lit(out, "reservation_id");
+		KEY(out, keys, "reservation_id");
 		mp_write_cstr(out, e->reservation_id);
-		kv_str(out, "order_id", e->order_id);
-		mp_write_lit(out, "status");
+		KEY(out, keys, "order_id");
+		mp_write_str(out, e->order_id.p, e->order_id.len);
+		KEY(out, keys, "status");
 		mp_write_cstr(out, e->status);
 		return;
 	}
-	kv_str(out, "sku", e->sku);
+	KEY(out, keys, "sku");
+	mp_write_str(out, e->sku.p, e->sku.len);
 	if (e->topic == EVENT_STOCK) {
-		kv_str(out, "location", e->location);
-		kv_int(out, "on_hand", e->on_hand);
-		kv_int(out, "reserved", e->reserved);
-		kv_int(out, "committed", e->committed);
+		KEY(out, keys, "location");
+		mp_write_str(out, e->location.p, e->location.len);
+		KEY(out, keys, "on_hand");
+		mp_write_int(out, e->on_hand);
+		KEY(out, keys, "reserved");
+		mp_write_int(out, e->reserved);
+		KEY(out, keys, "committed");
+		mp_write_int(out, e->committed);
 	}
-	if (e->topic == EVENT_STOCK || e->topic == EVENT_LOW_STOCK || e->topic == EVENT_BACK_IN_STOCK)
-		kv_int(out, "available", e->available);
-	if (e->topic == EVENT_LOW_STOCK)
-		kv_int(out, "threshold", e->threshold);
+	if (e->topic == EVENT_STOCK || e->topic == EVENT_LOW_STOCK || e->topic == EVENT_BACK_IN_STOCK) {
+		KEY(out, keys, "available");
+		mp_write_int(out, e->available);
+	}
+	if (e->topic == EVENT_LOW_STOCK) {
+		KEY(out, keys, "threshold");
+		mp_write_int(out, e->threshold);
+	}
 }
 
 void event_write_item(mp_buf *out, const proto_event *e)
 {
-	assert(event_topic_name(e->topic) != NULL);
-	assert(e->seq > 0);
-	mp_write_array(out, 3 + topic_fields(e->topic));
-	mp_write_cstr(out, event_topic_name(e->topic));
-	mp_write_uint(out, e->seq);
-	mp_write_int(out, e->at_ms);
-	if (e->topic == EVENT_RESERVATION) {
-		mp_write_cstr(out, e->reservation_id);
-		mp_write_str(out, e->order_id.p, e->order_id.len);
-		mp_write_cstr(out, e->status);
-		return;
-	}
-	mp_write_str(out, e->sku.p, e->sku.len);
-	if (e->topic == EVENT_STOCK) {
-		mp_write_str(out, e->location.p, e->location.len);
-		mp_write_int(out, e->on_hand);
-		mp_write_int(out, e->reserved);
-		mp_write_int(out, e->committed);
-	}
-	if (e->topic == EVENT_STOCK || e->topic == EVENT_LOW_STOCK || e->topic == EVENT_BACK_IN_STOCK)
-		mp_write_int(out, e->available);
-	if (e->topic == EVENT_LOW_STOCK)
-		mp_write_int(out, e->threshold);
+	write_event(out, e, false);
 }
 
-void event_write_notification(mp_buf *out, const uint8_t *map, size_t len)
+void event_write_notification(mp_buf *out, const proto_event *e)
 {
-	assert(len > 0 && (map[0] & 0xf0) == 0x80); /* a fixmap: at most 9 keys */
 	mp_write_array(out, 3);
 	mp_write_uint(out, 2);
 	mp_write_lit(out, "event");
 	mp_write_array(out, 1);
-	mp_write_raw(out, map, len);
+	write_event(out, e, true);
 }

@@ -55,12 +55,10 @@ typedef struct proto_event {
 	core_str order_id;
 } proto_event;
 
-/* The event's map {topic, seq, at, ...}, as a notification carries it. */
-void event_write_map(mp_buf *out, const proto_event *e);
 /* The event as an item of the Redis event stream: [topic, seq, at, ...],
  * the map's values in its order, keys left out (a stream keeps millions). */
 void event_write_item(mp_buf *out, const proto_event *e);
-/* A notification of one event whose map (event_write_map) is map. */
-void event_write_notification(mp_buf *out, const uint8_t *map, size_t len);
+/* The whole notification [2, "event", [map]]. */
+void event_write_notification(mp_buf *out, const proto_event *e);
 
 #endif

@@ -256,13 +256,19 @@ def test_bad_requests_and_limits():
         check("stopped" in log, "allotd stopped cleanly:\n" + log[-2000:])
 
 
-def test_auth():
-    out = subprocess.run([CLI, "token", "new", "ops", "read"], capture_output=True, text=True).stdout
+def auth_file(name, role):
+    """A new token of role for name (allot token new), in an auth file of
+    its own; returns the token and the file's path (the caller removes it)."""
+    out = subprocess.run([CLI, "token", "new", name, role], capture_output=True, text=True).stdout
     token = re.search(r"token: (\S+)", out).group(1)
     line = re.search(r"line: (.+)", out).group(1)
     with tempfile.NamedTemporaryFile("w", suffix=".auth", delete=False) as f:
         f.write(line + "\n")
-        path = f.name
+    return token, f.name
+
+
+def test_auth():
+    token, path = auth_file("ops", "read")
     srv = Server("--auth-file", path, token=token)
     try:
         for p in ("/metrics", "/healthz", "/", "/api/summary"):
@@ -303,12 +309,7 @@ def test_bench_sends_its_token():
     """allot-bench against an allotd with tokens: refused without one, served
     with --token and with ALLOT_TOKEN, each request counted as the token's."""
     check(BENCH is not None, "ALLOT_BENCH is set")
-    out = subprocess.run([CLI, "token", "new", "loadgen", "admin"], capture_output=True, text=True).stdout
-    token = re.search(r"token: (\S+)", out).group(1)
-    line = re.search(r"line: (.+)", out).group(1)
-    with tempfile.NamedTemporaryFile("w", suffix=".auth", delete=False) as f:
-        f.write(line + "\n")
-        path = f.name
+    token, path = auth_file("loadgen", "admin")
     srv = Server("--auth-file", path, token=token)
     env = {k: v for k, v in os.environ.items() if k != "ALLOT_TOKEN"}
     argv = [BENCH, "--port", str(srv.port), "--workload", "checkout", "--connections", "4",
